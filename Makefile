@@ -1,0 +1,52 @@
+# Two commands: `make repro` (run the pipeline) and `make test` (run the tests).
+# Both create .venv on first use and reuse it afterwards.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PY := $(VENV)/bin/python
+PROFILE ?=
+PYTEST_ARGS ?=
+
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install install-test repro test test-slow lint bench ui clean-venv
+
+$(VENV)/.stamp-runtime: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	@touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-runtime
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.stamp-runtime
+install-test: $(VENV)/.stamp-test
+
+## repro: run the whole pipeline (PROFILE=name applies profiles/name.yaml first)
+repro: install
+ifneq ($(PROFILE),)
+	$(PY) -m neuralode.profile apply $(PROFILE)
+endif
+	dvc repro
+
+## test: the default (fast) test suite
+test: install-test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## test-slow: also the tests marked slow
+test-slow: install-test
+	$(PY) -m pytest -m "" $(PYTEST_ARGS)
+
+lint: install-test
+	$(PY) -m ruff check src stages tests benchmarks
+
+## ui: MLflow UI on the embedded store, loopback only
+ui: install
+	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+
+clean-venv:
+	rm -rf $(VENV)

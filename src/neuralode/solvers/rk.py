@@ -1,0 +1,233 @@
+"""Explicit Runge-Kutta solvers: one fixed-grid and one adaptive class, each driven
+by a :class:`~neuralode.solvers.tableau.ButcherTableau`.
+
+Solvers work on flat 1-D states and Python-float times; ``neuralode.odeint``
+reshapes the user's state and wraps the user's function. Stage combinations are a
+single ``addmv`` of the stacked stages against a tableau row, so the per-step cost
+is a handful of tensor ops whatever the number of stages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import (
+    REMEDY,
+    FlatFunc,
+    SolverError,
+    StepCounts,
+    eval_quartic,
+    hermite,
+    quartic_coeffs,
+    rms_norm,
+)
+from .tableau import ButcherTableau
+
+
+class _Coeffs:
+    """Tableau rows as tensors of one dtype/device, built once per solve."""
+
+    def __init__(self, tab: ButcherTableau, like: Tensor):
+        def vec(xs: Sequence[float]) -> Tensor:
+            return torch.tensor(xs, dtype=like.dtype, device=like.device)
+
+        self.a = [vec(row) if row else None for row in tab.a]
+        self.b = vec(tab.b)
+        self.b_err = vec(tab.b_err) if tab.b_err is not None else None
+        self.c_mid = vec(tab.c_mid) if tab.c_mid is not None else None
+
+
+def _stages(f: FlatFunc, tab: ButcherTableau, co: _Coeffs, t: float, y: Tensor, h: float,
+            k0: Tensor) -> tuple[Tensor, Tensor]:
+    """One RK step from (t, y) with first stage ``k0``. Returns (y1, K), K of shape (n, s)."""
+    ks = [k0]
+    y1 = None
+    for i in range(1, tab.stages):
+        yi = torch.addmv(y, torch.stack(ks, dim=1), co.a[i], alpha=h)  # (n,)
+        ks.append(f(t + tab.c[i] * h, yi))
+        y1 = yi
+    K = torch.stack(ks, dim=1)  # (n, s)
+    if not tab.fsal:
+        y1 = torch.addmv(y, K, co.b, alpha=h)
+    return y1, K
+
+
+def _parse(options: dict[str, Any] | None, spec: dict[str, Any], method: str) -> dict[str, Any]:
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(spec))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; "
+                         f"valid options: {sorted(spec)}")
+    return {**spec, **options}
+
+
+def _positive(name: str, value: Any, integer: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 \
+            or not math.isfinite(value):
+        raise ValueError(f"option {name!r} must be a positive {'integer' if integer else 'number'}"
+                         f", got {value!r}")
+
+
+class FixedGridSolver:
+    """Fixed-step RK on a grid that contains every requested output time.
+
+    Each interval [t_i, t_{i+1}] is cut into ceil(|dt| / step_size) equal steps, so
+    outputs are exact grid points and the method keeps its full order there.
+    Without ``step_size`` the grid is the output times themselves.
+    """
+
+    SPEC: dict[str, Any] = {"step_size": None, "max_num_steps": 1_000_000}
+
+    def __init__(self, tableau: ButcherTableau, options: dict[str, Any] | None = None):
+        self.tableau = tableau
+        opts = _parse(options, self.SPEC, tableau.name)
+        if opts["step_size"] is not None:
+            _positive("step_size", opts["step_size"])
+        _positive("max_num_steps", opts["max_num_steps"], integer=True)
+        self.step_size: float | None = opts["step_size"]
+        self.max_num_steps: int = opts["max_num_steps"]
+
+    def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
+                  atol: float, counts: StepCounts,
+                  segments: Sequence[tuple[int, int]] | None = None,
+                  first_step: float | None = None) -> tuple[list[Tensor], float | None]:
+        del rtol, atol, segments, first_step  # a fixed grid has no error control
+        tab, co = self.tableau, _Coeffs(self.tableau, y0)
+        n_steps = [max(1, math.ceil(abs(b - a) / self.step_size - 1e-9)) if self.step_size
+                   else 1 for a, b in zip(ts[:-1], ts[1:], strict=True)]
+        if sum(n_steps) > self.max_num_steps:
+            raise SolverError(f"{tab.name}: step_size={self.step_size} needs {sum(n_steps)} "
+                              f"steps on [{ts[0]}, {ts[-1]}], over max_num_steps="
+                              f"{self.max_num_steps}. Raise step_size or max_num_steps.")
+        ys, y = [y0], y0
+        for (ta, tb), n in zip(zip(ts[:-1], ts[1:], strict=True), n_steps, strict=True):
+            h = (tb - ta) / n
+            for j in range(n):
+                t = ta + j * h
+                y, _ = _stages(f, tab, co, t, y, h, f(t, y))
+                counts.accepted += 1
+            if not bool(torch.isfinite(y).all()):
+                raise SolverError(f"{tab.name}: non-finite state at t={tb} (dt={h}, "
+                                  f"steps={counts.accepted}). {REMEDY}")
+            ys.append(y)
+        return ys, None
+
+
+class AdaptiveSolver:
+    """Embedded RK pair with error control and dense output (Hairer et al., sec. II.4-6).
+
+    * initial step: Hairer's algorithm (sec. II.4), unless ``first_step`` is given;
+    * control: "I" (h *= safety * err^(-1/q)) or "PI" (Gustafsson; Hairer's beta=0.04);
+    * dense output: quartic through the step midpoint when the tableau has ``c_mid``
+      (dopri5), cubic Hermite otherwise, so output times never shorten a step.
+    """
+
+    SPEC: dict[str, Any] = {"first_step": None, "safety": 0.9, "ifactor": 10.0,
+                            "dfactor": 0.2, "max_num_steps": 10_000, "controller": "I"}
+
+    def __init__(self, tableau: ButcherTableau, options: dict[str, Any] | None = None):
+        self.tableau = tableau
+        opts = _parse(options, self.SPEC, tableau.name)
+        for key in ("safety", "ifactor", "dfactor"):
+            _positive(key, opts[key])
+        _positive("max_num_steps", opts["max_num_steps"], integer=True)
+        if opts["first_step"] is not None:
+            _positive("first_step", opts["first_step"])
+        if opts["controller"] not in ("I", "PI"):
+            raise ValueError(f"option 'controller' must be 'I' or 'PI', got {opts['controller']!r}")
+        if not opts["dfactor"] < 1 < opts["ifactor"] or not opts["safety"] <= 1:
+            raise ValueError("options need dfactor < 1 < ifactor and safety <= 1, got "
+                             f"dfactor={opts['dfactor']}, ifactor={opts['ifactor']}, "
+                             f"safety={opts['safety']}")
+        self.opts = opts
+
+    def _initial_step(self, f: FlatFunc, t0: float, y0: Tensor, f0: Tensor, direction: float,
+                      rtol: float, atol: float, segments: Sequence[tuple[int, int]] | None,
+                      counts: StepCounts) -> float:
+        scale = atol + rtol * y0.abs()
+        d0, d1 = rms_norm(y0 / scale, segments), rms_norm(f0 / scale, segments)
+        h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+        f1 = f(t0 + direction * h0, torch.add(y0, f0, alpha=direction * h0))
+        d2 = rms_norm((f1 - f0) / scale, segments) / h0
+        dmax = max(d1, d2)
+        h1 = max(1e-6, h0 * 1e-3) if dmax <= 1e-15 else (0.01 / dmax) ** (1 / self.tableau.order)
+        return min(100 * h0, h1)
+
+    def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
+                  atol: float, counts: StepCounts,
+                  segments: Sequence[tuple[int, int]] | None = None,
+                  first_step: float | None = None) -> tuple[list[Tensor], float]:
+        tab, opts = self.tableau, self.opts
+        co = _Coeffs(tab, y0)
+        t0, t_end = ts[0], ts[-1]
+        direction = 1.0 if t_end >= t0 else -1.0
+        span = abs(t_end - t0)
+        q = tab.error_order + 1  # the local error estimate is O(h^q)
+        beta = 0.04 if opts["controller"] == "PI" else 0.0
+        alpha = 1.0 / q - 0.75 * beta
+        err_prev = 1.0
+
+        t, y = t0, y0
+        k0 = f(t, y)
+        if not bool(torch.isfinite(k0).all() & torch.isfinite(y0).all()):
+            raise SolverError(f"{tab.name}: non-finite state or derivative at t={t0:.6g} "
+                              f"before the first step. {REMEDY}")
+        h = first_step or opts["first_step"]
+        if h is None:
+            with torch.no_grad():
+                h = self._initial_step(f, t0, y0, k0, direction, rtol, atol, segments, counts)
+        h = min(h, span) if span > 0 else h
+        ys, i_out = [y0], 1
+        while i_out < len(ts):
+            if counts.accepted + counts.rejected >= opts["max_num_steps"]:
+                raise SolverError(f"{tab.name}: max_num_steps={opts['max_num_steps']} exceeded "
+                                  f"at t={t:.6g} (dt={h:.3g}, accepted={counts.accepted}, "
+                                  f"rejected={counts.rejected}). {REMEDY}")
+            if not h >= 4 * math.ulp(max(abs(t), 1.0)):  # also catches nan
+                raise SolverError(f"{tab.name}: step size underflow at t={t:.6g} (dt={h:.3g}, "
+                                  f"accepted={counts.accepted}, rejected={counts.rejected}); "
+                                  f"the state may be non-finite or stiff. {REMEDY}")
+            last = abs(t_end - t) <= h * (1 + 1e-12)
+            dt = (t_end - t) if last else direction * h
+            y1, K = _stages(f, tab, co, t, y, dt, k0)
+            with torch.no_grad():  # step control is not part of the computation graph
+                scale = atol + rtol * torch.maximum(y.abs(), y1.abs())
+                err = rms_norm(torch.mv(K, co.b_err).mul_(dt).div_(scale), segments)
+            accept = err <= 1.0  # False for nan
+            if not math.isfinite(err):
+                factor = opts["dfactor"]
+            elif err == 0.0:
+                factor = opts["ifactor"]
+            else:
+                factor = opts["safety"] * err ** -alpha * err_prev ** beta
+                factor = min(opts["ifactor"], max(1.0 if accept else opts["dfactor"], factor))
+            if not accept:
+                counts.rejected += 1
+                h *= factor
+                continue
+            counts.accepted += 1
+            err_prev = max(err, 1e-4)
+            t1 = t_end if last else t + dt
+            k1 = K[:, -1] if tab.fsal else f(t1, y1)
+            coeffs = None
+            while i_out < len(ts) and (last or direction * (ts[i_out] - t1) <= 0):
+                theta = (ts[i_out] - t) / dt
+                if last and i_out == len(ts) - 1 or theta == 1.0:
+                    ys.append(y1)
+                elif co.c_mid is not None:
+                    if coeffs is None:
+                        ymid = torch.addmv(y, K, co.c_mid, alpha=dt)
+                        coeffs = quartic_coeffs(y, y1, ymid, k0, k1, dt)
+                    ys.append(eval_quartic(coeffs, theta))
+                else:
+                    ys.append(hermite(y, y1, k0, k1, dt, theta))
+                i_out += 1
+            t, y, k0 = t1, y1, k1
+            h *= factor
+        return ys, h
