@@ -5,10 +5,10 @@ Public API::
     from neuralode import odeint, odeint_adjoint, collect_stats, SolverError
 """
 
-from .odeint import odeint, odeint_adjoint
+from .odeint import odeint, odeint_adjoint, solve
 from .solvers import SOLVERS, TABLEAUX, ButcherTableau, SolverError
 from .stats import SolverStats, collect_stats
 
 __all__ = ["SOLVERS", "TABLEAUX", "ButcherTableau", "SolverError", "SolverStats",
-           "collect_stats", "odeint", "odeint_adjoint"]
+           "collect_stats", "odeint", "odeint_adjoint", "solve"]
 __version__ = "0.1.0"

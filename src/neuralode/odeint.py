@@ -148,3 +148,10 @@ def odeint_adjoint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri
         rtol=rtol, atol=atol, back_rtol=back_rtol, back_atol=back_atol,
         seminorm=seminorm, stats=new_call_stats(stats))
     return problem.apply(y0, t, *params)
+
+
+def solve(func: ODEFunc, y0: Tensor, t: Tensor, cfg: Any) -> Tensor:
+    """Solve with a :class:`neuralode.config.SolverConfig`: ``odeint_adjoint`` when
+    ``cfg.adjoint`` (ODE-Net), else ``odeint`` (RK-Net)."""
+    kwargs = cfg.kwargs()
+    return odeint_adjoint(func, y0, t, **kwargs) if cfg.adjoint else odeint(func, y0, t, **kwargs)

@@ -1,0 +1,45 @@
+"""Command-line boundary of every stage: one readable error line, non-zero exit.
+
+A Python traceback is shown only with ``--debug`` or ``NEURALODE_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .config import ConfigError
+from .solvers.base import SolverError
+
+# Errors that describe a problem with the user's input, data, disk or dynamics.
+USER_ERRORS = (ConfigError, SolverError, OSError, ValueError, FloatingPointError)
+
+
+def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentParser,
+        argv: Sequence[str] | None = None) -> None:
+    """Parse arguments and run ``main``; exit 1 with ``error: ...`` on a user error."""
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback on errors (or NEURALODE_DEBUG=1)")
+    parser.add_argument("--params", default="params.yaml",
+                        help="params file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("NEURALODE_DEBUG", "") not in ("", "0")
+    try:
+        main(args)
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _one_line(err: BaseException) -> str:
+    msg = str(err) or type(err).__name__
+    if isinstance(err, OSError) and err.filename and str(err.filename) not in msg:
+        msg = f"{msg}: {err.filename}"
+    return " ".join(msg.split())

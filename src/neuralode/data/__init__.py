@@ -1,0 +1,1 @@
+"""Datasets: synthetic generators and the MNIST download; no training here."""

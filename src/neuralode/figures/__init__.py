@@ -1,0 +1,1 @@
+"""Figures written by the training stages, in one consistent style."""

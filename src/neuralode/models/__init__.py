@@ -1,0 +1,1 @@
+"""Models: ODE-based models and baselines; models never own a training loop."""

@@ -1,0 +1,94 @@
+"""Profiles: overlays of params.yaml kept in ``profiles/<name>.yaml``.
+
+``python -m neuralode.profile apply paper`` deep-merges the overlay into params.yaml
+in place (comments kept), so ``dvc repro`` then reruns exactly the stages whose
+params changed. ``python -m neuralode.profile args paper`` prints the same overlay
+as ``-S key=value`` flags for ``dvc exp run`` (e.g. to queue it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from .config import ConfigError
+from .io import write_text
+
+PROFILES = Path("profiles")
+
+
+def _yaml() -> YAML:
+    y = YAML()
+    y.preserve_quotes = True
+    y.width = 100
+    return y
+
+
+def load_overlay(name: str, folder: Path = PROFILES) -> dict[str, Any]:
+    path = folder / f"{name}.yaml"
+    if not path.exists():
+        have = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+        raise ConfigError(f"unknown profile {name!r}: {path} not found; available: "
+                          f"{', '.join(have) or 'none'}")
+    data = _yaml().load(path.read_text())
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of params sections")
+    return data
+
+
+def merge(base: Any, overlay: Mapping[str, Any], where: str = "") -> None:
+    """Deep-merge ``overlay`` into ``base`` in place; mappings merge, the rest replaces."""
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            merge(base[key], value, f"{where}{key}.")
+        else:
+            base[key] = value
+
+
+def flat_items(overlay: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in overlay.items():
+        if isinstance(value, Mapping):
+            yield from flat_items(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def apply(name: str, params: Path = Path("params.yaml"), folder: Path = PROFILES) -> None:
+    """Write params.yaml merged with ``profiles/<name>.yaml``."""
+    overlay = load_overlay(name, folder)
+    y = _yaml()
+    data = y.load(params.read_text())
+    merge(data, overlay)
+    buf = io.StringIO()
+    y.dump(data, buf)
+    write_text(params, buf.getvalue())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m neuralode.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["apply", "args"])
+    parser.add_argument("name", help="a file name in profiles/, without .yaml")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "apply":
+            apply(args.name, args.params)
+            print(f"applied profiles/{args.name}.yaml to {args.params}")
+        else:
+            print(" ".join(f"-S '{k}={json.dumps(v)}'"
+                           for k, v in flat_items(load_overlay(args.name))))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The one training loop, shared by every model: batches, optimizer, schedule,
+NFE bookkeeping, progress bar, checkpoint/resume and metric callbacks.
+
+A model never owns a loop; it provides ``loss_fn(model, batch) -> (loss, logs)``.
+Per iteration the loop records the loss, the model's logs and the solver's NFE-F and
+NFE-B (paper Fig. 3), read through :func:`neuralode.collect_stats`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .config import ConfigError, num
+from .io import atomic_path
+from .stats import collect_stats
+
+LossFn = Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]
+StepHook = Callable[[int, dict[str, float]], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer and learning-rate schedule.
+
+    ``milestones`` are epochs (``multistep``: lr *= gamma at each). ``onecycle`` and
+    ``cosine`` span the whole run.
+    """
+
+    name: Literal["adam", "sgd", "rmsprop"] = "adam"
+    lr: float = num(1e-3, gt=0)
+    momentum: float = num(0.0, ge=0, lt=1)
+    weight_decay: float = num(0.0, ge=0)
+    schedule: Literal["constant", "multistep", "onecycle", "cosine"] = "constant"
+    milestones: tuple[int, ...] = ()
+    gamma: float = num(0.1, gt=0, le=1)
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, *, epochs: int,
+                    steps_per_epoch: int
+                    ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Optimizer plus a per-iteration scheduler."""
+    params = list(params)
+    if cfg.name == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(params, lr=cfg.lr,
+                                                      weight_decay=cfg.weight_decay)
+    elif cfg.name == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum,
+                                  weight_decay=cfg.weight_decay)
+    total = epochs * steps_per_epoch
+    if cfg.schedule == "multistep":
+        steps = [m * steps_per_epoch for m in cfg.milestones]
+        sched: Any = torch.optim.lr_scheduler.MultiStepLR(opt, steps, gamma=cfg.gamma)
+    elif cfg.schedule == "onecycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total)
+    elif cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    return opt, sched
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (same seed, same CPU -> same metrics)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("common.device: 'cuda' requested but no CUDA GPU is available; "
+                          "set common.device to 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+@dataclasses.dataclass
+class History:
+    """What a run produced: one row per iteration and one per epoch."""
+
+    steps: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    epochs: list[dict[str, float]] = dataclasses.field(default_factory=list)
+
+    def mean(self, key: str) -> float:
+        vals = [row[key] for row in self.steps if key in row]
+        return float(np.mean(vals)) if vals else math.nan
+
+
+def fit(model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Iterable[Any]], *,
+        optim: OptimConfig, epochs: int, steps_per_epoch: int,
+        evaluate: Callable[[int], dict[str, float]] | None = None,
+        on_step: StepHook | None = None, on_epoch: StepHook | None = None,
+        checkpoint: Path | None = None, desc: str = "train") -> History:
+    """Train ``model`` for ``epochs`` x ``steps_per_epoch`` iterations.
+
+    Args:
+        batches: ``batches(epoch)`` yields that epoch's batches (a DataLoader or a
+            generator); at most ``steps_per_epoch`` are used.
+        evaluate: called after each epoch; its dict joins the epoch record.
+        on_step: called with (global step, logs) after every iteration.
+        on_epoch: called with (epoch, epoch record) after every epoch.
+        checkpoint: file saved after every epoch; when it exists, training resumes
+            from it (model, optimizer, schedule, RNG states, history).
+    """
+    opt, sched = build_optimizer(model.parameters(), optim, epochs=epochs,
+                                 steps_per_epoch=steps_per_epoch)
+    history, start = History(), 0
+    if checkpoint is not None and checkpoint.exists():
+        start = _load_checkpoint(checkpoint, model, opt, sched, history)
+    bar = tqdm(total=epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
+               dynamic_ncols=True, mininterval=1.0)
+    for epoch in range(start, epochs):
+        model.train()
+        t_epoch = time.perf_counter()
+        for i, batch in enumerate(batches(epoch)):
+            if i >= steps_per_epoch:
+                break
+            with collect_stats() as stats:
+                loss, logs = loss_fn(model, batch)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch}, step {i}; "
+                                         "lower the learning rate or tighten the solver")
+            opt.step()
+            sched.step()
+            row = {"loss": loss.item(), **logs, "nfe_forward": stats.nfe_forward,
+                   "nfe_backward": stats.nfe_backward, "lr": opt.param_groups[0]["lr"]}
+            history.steps.append(row)
+            step = epoch * steps_per_epoch + i + 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.4g}", nfe_f=stats.nfe_forward,
+                            nfe_b=stats.nfe_backward, refresh=False)
+            if on_step is not None:
+                on_step(step, row)
+        record = {"epoch": epoch + 1, "epoch_time_s": time.perf_counter() - t_epoch}
+        if evaluate is not None:
+            model.eval()
+            record.update(evaluate(epoch))
+        history.epochs.append(record)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, record)
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, model, opt, sched, history, epoch + 1)
+    bar.close()
+    return history
+
+
+def _save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                     history: History, epoch: int) -> None:
+    state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+             "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
+             "numpy_rng": _numpy_state(),
+             "history_steps": history.steps, "history_epochs": history.epochs}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                     history: History) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    keys, pos, has_gauss, gauss = state["numpy_rng"]
+    np.random.set_state(("MT19937", np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    history.steps[:] = state["history_steps"]
+    history.epochs[:] = state["history_epochs"]
+    return int(state["epoch"])
+
+
+def _numpy_state() -> list[Any]:
+    """numpy's legacy global RNG state as plain lists (loadable with weights_only)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    return [[int(k) for k in keys], int(pos), int(has_gauss), float(gauss)]

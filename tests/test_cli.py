@@ -1,0 +1,35 @@
+"""Stages fail with one readable line and a non-zero exit, no traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _stage(args, tmp_path, **env):
+    return subprocess.run([sys.executable, str(ROOT / "stages/train_toy.py"), *args],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
+                               **env})
+
+
+def test_bad_param_is_one_line(tmp_path):
+    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  linear:\n"
+                                          "    model: linear\n    steps: -5\n")
+    out = _stage(["linear"], tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == \
+        "error: params.yaml:train_toy.linear.steps: must be >= 1, got -5"
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_input_and_debug_traceback(tmp_path):
+    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  linear:\n"
+                                          "    model: linear\n")
+    out = _stage(["linear"], tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "data/toy/linear.npz not found; run `dvc repro`" in out.stderr
+    out = _stage(["linear"], tmp_path, NEURALODE_DEBUG="1")
+    assert out.returncode == 1 and "Traceback" in out.stderr

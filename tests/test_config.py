@@ -1,0 +1,85 @@
+"""Strict typed config: every bad value gives one error naming key, value and fix."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from neuralode.config import (
+    CommonConfig,
+    ConfigError,
+    SolverConfig,
+    load_params,
+    load_section,
+    parse,
+)
+from neuralode.data.toy import ToyDataConfig
+from neuralode.experiments.toy import ToyTrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_repository_params_load():
+    params = load_params(ROOT / "params.yaml")
+    load_section(CommonConfig, "common", params=params)
+    load_section(ToyDataConfig, "generate_data.toy", params=params)
+    for name in params["train_toy"]:
+        cfg = load_section(ToyTrainConfig, f"train_toy.{name}", params=params)
+        assert dataclasses.is_dataclass(cfg)
+
+
+def test_configs_are_frozen():
+    cfg = SolverConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.rtol = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("data,msg", [
+    ({"mehtod": "rk4"}, r"unknown key\(s\) 'mehtod'; allowed keys: method, rtol"),
+    ({"method": "rk45"}, r"method: unknown solver 'rk45'; valid: euler, .*dopri5"),
+    ({"rtol": -1e-3}, r"solver\.rtol: must be > 0, got -0\.001"),
+    ({"rtol": 0.0}, r"solver\.rtol: must be > 0, got 0\.0"),
+    ({"rtol": 10.0}, r"solver\.rtol: must be <= 1, got 10\.0"),
+    ({"atol": "tiny"}, r"solver\.atol: expected a number, got 'tiny'"),
+    ({"adjoint": "yes"}, r"solver\.adjoint: expected true or false, got 'yes'"),
+    ({"max_num_steps": 2.5}, r"max_num_steps: expected an integer, got 2\.5"),
+    ({"method": "dopri5", "step_size": 0.1}, r"step_size applies to fixed-grid methods"),
+])
+def test_solver_config_errors(data, msg):
+    with pytest.raises(ConfigError, match=msg):
+        parse(SolverConfig, data, "params.yaml:train_toy.linear.solver")
+
+
+def test_scientific_notation_strings_are_numbers():
+    # PyYAML reads "1e-3" (no dot) as a string; it is still a valid float here.
+    assert parse(SolverConfig, {"rtol": "1e-3"}).rtol == 1e-3
+
+
+@pytest.mark.parametrize("data,msg", [
+    ({"model": "linear", "steps": 0}, r"train_toy\.x\.steps: must be >= 1, got 0"),
+    ({"model": "cnn"}, r"model: expected one of 'linear', 'mlp', got 'cnn'"),
+    ({}, r"model: missing required key"),
+    ({"model": "mlp", "optim": {"name": "adamw"}}, r"optim\.name: expected one of 'adam'"),
+    ({"model": "mlp", "min_span": 6.0}, r"min_span=6\.0 must be <= max_span=5\.0"),
+    ({"model": "mlp", "hidden": [16, "x"]}, r"hidden\[1\]: expected an integer, got 'x'"),
+])
+def test_toy_config_errors(data, msg):
+    with pytest.raises(ConfigError, match=msg):
+        parse(ToyTrainConfig, data, "params.yaml:train_toy.x")
+
+
+def test_common_device_choices():
+    with pytest.raises(ConfigError, match=r"device: expected one of 'auto', 'cpu', 'cuda'"):
+        parse(CommonConfig, {"device": "tpu"}, "common")
+
+
+def test_missing_section_and_file(tmp_path):
+    p = tmp_path / "params.yaml"
+    p.write_text("common: {seed: 1}\n")
+    with pytest.raises(ConfigError, match=r"missing section 'train_toy' \(found: common\)"):
+        load_section(ToyTrainConfig, "train_toy.linear", p)
+    with pytest.raises(ConfigError, match="file not found"):
+        load_params(tmp_path / "nope.yaml")
+    p.write_text("common: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_params(p)

@@ -1,0 +1,115 @@
+"""A real `dvc repro` of the tiny profile in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
+         ) -> subprocess.CompletedProcess:
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    if check and out.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n"
+                             f"{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
+    return out
+
+
+def _stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """The committed + untracked (not ignored) files, as a fresh git repo, tiny profile."""
+    dst = tmp_path_factory.mktemp("pipeline") / "repo"
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file() and not rel.startswith(("metrics/", "reports/", "dvc.lock")):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst / rel)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "NEURALODE_REPRO_ID": "pytest-tiny", "DVC_NO_ANALYTICS": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    _run([sys.executable, "-m", "neuralode.profile", "apply", "tiny"], dst, env)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
+        _run(cmd, dst, env)
+    first = _run(["dvc", "repro"], dst, env)
+    return dst, env, first.stdout + first.stderr
+
+
+def test_stages_ran_in_order(repo):
+    _, _, out = repo
+    ran = _stages_run(out)
+    assert ran[0] == "generate_data"
+    assert {"train_toy@linear", "train_toy@nonlinear"} <= set(ran)
+
+
+def test_metrics_and_figures_are_finite(repo):
+    dst, _, _ = repo
+    for name in ("linear", "nonlinear"):
+        metrics = json.loads((dst / "metrics/toy" / f"{name}.json").read_text())
+        for key in ("traj_mse", "extrap_mse", "final_loss", "nfe_forward_mean"):
+            assert math.isfinite(metrics[key]), (name, key)
+        assert metrics["nfe_backward_mean"] > 0  # adjoint used
+        figs = dst / "reports/figures/toy" / name
+        for fig in ("observations.png", "trajectory.png", "vector_field.png", "training.gif"):
+            assert (figs / fig).stat().st_size > 1000
+        rows = (dst / "metrics/toy" / f"{name}_loss.csv").read_text().splitlines()
+        assert rows[0].startswith("step,loss") and len(rows) == 11
+    assert math.isfinite(json.loads((dst / "metrics/toy/linear.json").read_text())
+                         ["frobenius_error"])
+
+
+def test_mlflow_run_per_stage(repo):
+    import mlflow
+
+    dst, _, _ = repo
+    mlflow.set_tracking_uri(f"sqlite:///{dst / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["neural-ode-reproduction"],
+                              filter_string="tags.reproduction = 'pytest-tiny'")
+    by_stage = {r["tags.mlflow.runName"]: r for _, r in runs.iterrows()}
+    assert {"generate_data", "train_toy@linear", "train_toy@nonlinear"} <= set(by_stage)
+    lin = by_stage["train_toy@linear"]
+    assert lin["status"] == "FINISHED"
+    assert lin["params.steps"] == "10" and lin["params.optim.lr"] == "0.02"
+    assert math.isfinite(lin["metrics.frobenius_error"])
+    assert lin["tags.profile"] == "tiny" and lin["tags.seed"] == "0"
+    client = mlflow.MlflowClient()
+    history = client.get_metric_history(lin["run_id"], "loss")
+    assert [m.step for m in history] == list(range(1, 11))
+    artifacts = {a.path for a in client.list_artifacts(lin["run_id"])}
+    assert {"figures", "model", "linear.json"} <= artifacts
+
+
+def test_second_repro_runs_nothing(repo):
+    dst, env, _ = repo
+    out = _run(["dvc", "repro"], dst, env)
+    assert _stages_run(out.stdout) == []
+
+
+def test_param_change_reruns_only_dependent_stage(repo):
+    dst, env, _ = repo
+    params = dst / "params.yaml"
+    data = yaml.safe_load(params.read_text())
+    data["train_toy"]["nonlinear"]["gif_frames"] = 3
+    params.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = _run(["dvc", "repro"], dst, env)
+    assert _stages_run(out.stdout) == ["train_toy@nonlinear"]
+    status = _run(["dvc", "status"], dst, env)
+    assert "up to date" in status.stdout
