@@ -10,6 +10,9 @@ PYTEST_ARGS ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 export PYTHONUNBUFFERED := 1
+# One id per `make repro`: every MLflow run of this reproduction carries it as a tag.
+NEURALODE_REPRO_ID ?= repro-$(shell date -u +%Y%m%dT%H%M%SZ)
+export NEURALODE_REPRO_ID
 
 .PHONY: install install-test repro test test-slow lint bench ui clean-venv
 
