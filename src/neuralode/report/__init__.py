@@ -1,0 +1,1 @@
+"""The comparison report: reads metrics/ and figures only, never retrains."""

@@ -1,0 +1,103 @@
+"""Assemble the report from the metrics files and figures the stages wrote.
+
+Never retrains: every number comes from ``metrics/`` and every picture from
+``reports/figures/``. A missing file stops the report with the stage to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from ..io import write_text
+from .blocks import Block, Bullets, Heading, Para, Table, to_html, to_markdown
+from .common import Claim, ReportConfig
+
+Section = Callable[..., tuple[list[Block], list[Claim]]]
+TITLE = "Neural Ordinary Differential Equations — reproduction report"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    profile: str
+    seed: int
+    git_commit: str
+
+
+def hardware() -> str:
+    cpu = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = "no GPU"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = f"GPU {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {gpu}"
+
+
+def versions() -> str:
+    names = ("torch", "torchvision", "dvc", "mlflow", "numpy")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return f"Python {platform.python_version()}, " + ", ".join(found)
+
+
+def wall_times(metrics: Path) -> list[tuple[str, float]]:
+    """(metrics file, wall_time_s) for every metrics file that records one."""
+    out = []
+    for path in sorted(metrics.rglob("*.json")):
+        data = json.loads(path.read_text())
+        if isinstance(data, dict) and isinstance(data.get("wall_time_s"), int | float):
+            out.append((path.relative_to(metrics).with_suffix("").as_posix(),
+                        float(data["wall_time_s"])))
+    return out
+
+
+def build(sections: Sequence[Section], *, cfg: ReportConfig, info: RunInfo, metrics: Path,
+          reports: Path) -> list[Block]:
+    body: list[Block] = []
+    claims: list[Claim] = []
+    for section in sections:
+        blocks, found = section(metrics=metrics, figures=reports / "figures", root=reports,
+                                cfg=cfg)
+        body += blocks
+        claims += found
+    times = wall_times(metrics)
+    head: list[Block] = [
+        Heading(TITLE, 1),
+        Para(f"Profile **{info.profile}**, seed {info.seed}, git commit `{info.git_commit}`. "
+             f"Hardware: {hardware()}. Software: {versions()}."),
+        Heading("Summary"),
+        Table(("claim of the paper", "this run", "verdict"),
+              tuple((c.claim, c.ours, f"**{c.verdict}**") for c in claims)),
+        Para("Verdicts: *reproduced* within the tolerance of `params.yaml:report`; *not "
+             "reproduced*; or *not comparable at this profile* when this run trains far "
+             "less than the paper, so its numbers cannot be held to the paper's."),
+        Para("Wall time of each trained model, as its stage measured it:"),
+        Bullets(tuple(f"{name}: {t:.0f} s" for name, t in times)
+                + (f"total: {sum(t for _, t in times):.0f} s",)),
+    ]
+    return head + body
+
+
+def write(blocks: Sequence[Block], reports: Path) -> None:
+    write_text(reports / "report.md", to_markdown(blocks))
+    write_text(reports / "report.html", to_html(blocks, reports, TITLE))
