@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .config import ConfigError, num
 from .io import atomic_path
 from .stats import collect_stats
@@ -117,14 +118,20 @@ def fit(model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Iterable[Any
         on_epoch: called with (epoch, epoch record) after every epoch.
         checkpoint: file saved after every epoch; when it exists, training resumes
             from it (model, optimizer, schedule, RNG states, history).
+
+    Under ``torchrun`` (see :mod:`neuralode.distributed`) the model is wrapped in DDP,
+    each process feeds its own shard of batches, and only rank 0 shows progress and
+    saves checkpoints.
     """
     opt, sched = build_optimizer(model.parameters(), optim, epochs=epochs,
                                  steps_per_epoch=steps_per_epoch)
     history, start = History(), 0
     if checkpoint is not None and checkpoint.exists():
         start = _load_checkpoint(checkpoint, model, opt, sched, history)
+    net = distributed.wrap(model)
+    main = distributed.is_main()
     bar = tqdm(total=epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
-               dynamic_ncols=True, mininterval=1.0)
+               dynamic_ncols=True, mininterval=1.0, disable=not main)
     for epoch in range(start, epochs):
         model.train()
         t_epoch = time.perf_counter()
@@ -132,7 +139,7 @@ def fit(model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Iterable[Any
             if i >= steps_per_epoch:
                 break
             with collect_stats() as stats:
-                loss, logs = loss_fn(model, batch)
+                loss, logs = loss_fn(net, batch)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             if not torch.isfinite(loss):
@@ -156,7 +163,7 @@ def fit(model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Iterable[Any
         history.epochs.append(record)
         if on_epoch is not None:
             on_epoch(epoch + 1, record)
-        if checkpoint is not None:
+        if checkpoint is not None and main:
             _save_checkpoint(checkpoint, model, opt, sched, history, epoch + 1)
     bar.close()
     return history
