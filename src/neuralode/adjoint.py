@@ -55,7 +55,7 @@ class AdjointSolve:
             with torch.enable_grad():
                 z = aug[:n].view(shape).detach().requires_grad_(True)
                 a = aug[n:2 * n].view(shape)
-                tt = torch.tensor(t, dtype=aug.dtype, device=aug.device)
+                tt = torch.scalar_tensor(t, dtype=aug.dtype, device=aug.device)
                 fz = self.func(tt, z)
                 # f may ignore z and theta entirely (e.g. a constant field)
                 vjps = torch.autograd.grad(fz, (z, *params), grad_outputs=-a,

@@ -44,7 +44,7 @@ def flat_func(func: ODEFunc, shape: torch.Size, like: Tensor, counts: StepCounts
 
     def f(t: float, y: Tensor) -> Tensor:
         counts.nfe += 1
-        out = func(torch.tensor(t, dtype=like.dtype, device=like.device), y.view(shape))
+        out = func(torch.scalar_tensor(t, dtype=like.dtype, device=like.device), y.view(shape))
         if out.shape != shape:
             raise ValueError(f"func(t, y) returned shape {tuple(out.shape)}, "
                              f"expected the state's shape {tuple(shape)}")

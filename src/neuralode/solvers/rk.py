@@ -16,16 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import (
-    REMEDY,
-    FlatFunc,
-    SolverError,
-    StepCounts,
-    eval_quartic,
-    hermite,
-    quartic_coeffs,
-    rms_norm,
-)
+from .base import REMEDY, FlatFunc, SolverError, StepCounts, rms_norm
 from .tableau import ButcherTableau
 
 
@@ -39,19 +30,28 @@ class _Coeffs:
         self.a = [vec(row) if row else None for row in tab.a]
         self.b = vec(tab.b)
         self.b_err = vec(tab.b_err) if tab.b_err is not None else None
-        self.c_mid = vec(tab.c_mid) if tab.c_mid is not None else None
 
 
 def _stages(f: FlatFunc, tab: ButcherTableau, co: _Coeffs, t: float, y: Tensor, h: float,
-            k0: Tensor) -> tuple[Tensor, Tensor]:
-    """One RK step from (t, y) with first stage ``k0``. Returns (y1, K), K of shape (n, s)."""
-    ks = [k0]
-    y1 = None
-    for i in range(1, tab.stages):
-        yi = torch.addmv(y, torch.stack(ks, dim=1), co.a[i], alpha=h)  # (n,)
-        ks.append(f(t + tab.c[i] * h, yi))
-        y1 = yi
-    K = torch.stack(ks, dim=1)  # (n, s)
+            k0: Tensor, buf: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One RK step from (t, y) with first stage ``k0``. Returns (y1, K), K of shape (n, s).
+
+    Without autograd, the stages are written into the preallocated ``buf`` (n, s);
+    with autograd they are stacked afresh, since in-place writes would break backprop.
+    """
+    y1 = y
+    if buf is None or torch.is_grad_enabled():
+        ks = [k0]
+        for i in range(1, tab.stages):
+            y1 = torch.addmv(y, torch.stack(ks, dim=1), co.a[i], alpha=h)  # (n,)
+            ks.append(f(t + tab.c[i] * h, y1))
+        K = torch.stack(ks, dim=1)  # (n, s)
+    else:
+        K = buf
+        K[:, 0] = k0
+        for i in range(1, tab.stages):
+            y1 = torch.addmv(y, K[:, :i], co.a[i], alpha=h)  # (n,)
+            K[:, i] = f(t + tab.c[i] * h, y1)
     if not tab.fsal:
         y1 = torch.addmv(y, K, co.b, alpha=h)
     return y1, K
@@ -106,11 +106,12 @@ class FixedGridSolver:
                               f"steps on [{ts[0]}, {ts[-1]}], over max_num_steps="
                               f"{self.max_num_steps}. Raise step_size or max_num_steps.")
         ys, y = [y0], y0
+        buf = y0.new_empty(y0.numel(), tab.stages)
         for (ta, tb), n in zip(zip(ts[:-1], ts[1:], strict=True), n_steps, strict=True):
             h = (tb - ta) / n
             for j in range(n):
                 t = ta + j * h
-                y, _ = _stages(f, tab, co, t, y, h, f(t, y))
+                y, _ = _stages(f, tab, co, t, y, h, f(t, y), buf)
                 counts.accepted += 1
             if not bool(torch.isfinite(y).all()):
                 raise SolverError(f"{tab.name}: non-finite state at t={tb} (dt={h}, "
@@ -132,6 +133,9 @@ class AdaptiveSolver:
                             "dfactor": 0.2, "max_num_steps": 10_000, "controller": "I"}
 
     def __init__(self, tableau: ButcherTableau, options: dict[str, Any] | None = None):
+        if not tableau.fsal:
+            raise ValueError(f"tableau {tableau.name!r}: adaptive solvers need an FSAL pair "
+                             "(dense output uses the last stage as f(t1, y1))")
         self.tableau = tableau
         opts = _parse(options, self.SPEC, tableau.name)
         for key in ("safety", "ifactor", "dfactor"):
@@ -184,6 +188,7 @@ class AdaptiveSolver:
                 h = self._initial_step(f, t0, y0, k0, direction, rtol, atol, segments, counts)
         h = min(h, span) if span > 0 else h
         ys, i_out = [y0], 1
+        buf = y0.new_empty(y0.numel(), tab.stages)
         while i_out < len(ts):
             if counts.accepted + counts.rejected >= opts["max_num_steps"]:
                 raise SolverError(f"{tab.name}: max_num_steps={opts['max_num_steps']} exceeded "
@@ -195,7 +200,7 @@ class AdaptiveSolver:
                                   f"the state may be non-finite or stiff. {REMEDY}")
             last = abs(t_end - t) <= h * (1 + 1e-12)
             dt = (t_end - t) if last else direction * h
-            y1, K = _stages(f, tab, co, t, y, dt, k0)
+            y1, K = _stages(f, tab, co, t, y, dt, k0, buf)
             with torch.no_grad():  # step control is not part of the computation graph
                 scale = atol + rtol * torch.maximum(y.abs(), y1.abs())
                 err = rms_norm(torch.mv(K, co.b_err).mul_(dt).div_(scale), segments)
@@ -214,20 +219,15 @@ class AdaptiveSolver:
             counts.accepted += 1
             err_prev = max(err, 1e-4)
             t1 = t_end if last else t + dt
-            k1 = K[:, -1] if tab.fsal else f(t1, y1)
-            coeffs = None
             while i_out < len(ts) and (last or direction * (ts[i_out] - t1) <= 0):
                 theta = (ts[i_out] - t) / dt
                 if last and i_out == len(ts) - 1 or theta == 1.0:
                     ys.append(y1)
-                elif co.c_mid is not None:
-                    if coeffs is None:
-                        ymid = torch.addmv(y, K, co.c_mid, alpha=dt)
-                        coeffs = quartic_coeffs(y, y1, ymid, k0, k1, dt)
-                    ys.append(eval_quartic(coeffs, theta))
-                else:
-                    ys.append(hermite(y, y1, k0, k1, dt, theta))
+                else:  # dense output: one matrix-vector product (tableau.dense_weights)
+                    w = torch.tensor(tab.dense_weights(theta), dtype=y.dtype, device=y.device)
+                    ys.append(torch.addmv(y, K, w, alpha=dt))
                 i_out += 1
-            t, y, k0 = t1, y1, k1
+            # FSAL: the last stage is f(t1, y1); clone it out of the reused buffer
+            t, y, k0 = t1, y1, K[:, -1].clone()
             h *= factor
         return ys, h

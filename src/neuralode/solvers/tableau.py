@@ -71,6 +71,31 @@ class ButcherTableau:
     def adaptive(self) -> bool:
         return self.b_err is not None
 
+    def dense_weights(self, theta: float) -> list[float]:
+        """Weights w with y(t + theta h) = y + h * sum_j w_j k_j on an accepted FSAL step.
+
+        With ``c_mid`` (dopri5): the quartic through y0, y_mid, y1 with slopes f0, f1
+        (Shampine 1986; 4th order). Otherwise the cubic Hermite interpolant through
+        y0, y1 with slopes f0, f1 (3rd order). Both are linear in the stages, so one
+        matrix-vector product evaluates them; f1 is the FSAL stage k_s.
+        """
+        s = self.stages
+        e0 = [1.0] + [0.0] * (s - 1)
+        e1 = [0.0] * (s - 1) + [1.0]
+        t2, t3 = theta * theta, theta ** 3
+        if self.c_mid is None:  # y0 (h00 + h01) = y0; h10 f0 + h01 (y1-y0)/h + h11 f1
+            h01, h10, h11 = 3 * t2 - 2 * t3, t3 - 2 * t2 + theta, t3 - t2
+            return [h01 * b + h10 * a + h11 * c for b, a, c in zip(self.b, e0, e1, strict=True)]
+        t4 = t2 * t2
+        out = []
+        for b, c_mid, a, c in zip(self.b, self.c_mid, e0, e1, strict=True):
+            big_a, big_b, big_c = b - a, c - a, 16 * (c_mid - a / 2)
+            wa = big_c - 8 * big_a + 2 * big_b
+            wb = 14 * big_a - 3 * big_b - 2 * big_c
+            wc = -5 * big_a + big_b + big_c
+            out.append(theta * a + t2 * wc + t3 * wb + t4 * wa)
+        return out
+
 
 def _f(*xs: Fr | int) -> tuple[float, ...]:
     return tuple(float(x) for x in xs)
