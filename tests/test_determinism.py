@@ -1,0 +1,56 @@
+"""Same seed, same CPU: two runs of a stage write identical metrics files.
+
+Wall-clock values are the one exception, by convention: their keys end in ``_s``
+(``wall_time_s``, ``epoch_time_s``) and are dropped before comparing.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _without_times(obj):
+    if isinstance(obj, dict):
+        return {k: _without_times(v) for k, v in obj.items() if not k.endswith("_s")}
+    if isinstance(obj, list):
+        return [_without_times(v) for v in obj]
+    return obj
+
+
+def _tiny_params(tmp_path: Path) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tiny = yaml.safe_load((ROOT / "profiles/tiny.yaml").read_text())
+    params["train_toy"]["linear"].update(tiny["train_toy"]["linear"])
+    params["train_toy"]["linear"]["steps"] = 25
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_train_toy_twice_gives_identical_metrics(tmp_path):
+    params = _tiny_params(tmp_path)
+    data = tmp_path / "data"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    subprocess.run([sys.executable, str(ROOT / "stages/generate_data.py"), "--params",
+                    str(params), "--out", str(data)], check=True, env=env, capture_output=True)
+    outputs = []
+    for run in ("a", "b"):
+        out = subprocess.run([sys.executable, str(ROOT / "stages/train_toy.py"), "linear",
+                              "--params", str(params), "--data", str(data),
+                              "--metrics", str(tmp_path / run), "--figures", str(tmp_path / run)],
+                             env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        outputs.append(tmp_path / run / "toy")
+    a, b = (json.loads((d / "linear.json").read_text()) for d in outputs)
+    assert "wall_time_s" in a and a["steps"] == 25
+    assert _without_times(a) == _without_times(b)
+    assert (outputs[0] / "linear_loss.csv").read_bytes() == \
+        (outputs[1] / "linear_loss.csv").read_bytes()
+    shutil.rmtree(tmp_path / "a")
