@@ -56,7 +56,7 @@ def repo(tmp_path_factory):
 def test_stages_ran_in_order(repo):
     _, _, out = repo
     ran = _stages_run(out)
-    assert ran[0] == "generate_data"
+    assert ran[0] == "generate_data" and ran[-1] == "report"
     assert {"train_toy@linear", "train_toy@nonlinear"} <= set(ran)
 
 
@@ -74,6 +74,16 @@ def test_metrics_and_figures_are_finite(repo):
         assert rows[0].startswith("step,loss") and len(rows) == 11
     assert math.isfinite(json.loads((dst / "metrics/toy/linear.json").read_text())
                          ["frobenius_error"])
+
+
+def test_report_written(repo):
+    dst, env, _ = repo
+    report = (dst / "reports/report.md").read_text()
+    assert "Profile **tiny**" in report and "| linear |" in report
+    html = (dst / "reports/report.html").read_text()
+    assert "data:image/png;base64," in html and "<script" not in html
+    shown = _run(["dvc", "metrics", "show"], dst, env).stdout
+    assert "metrics/toy/linear.json" in shown and "frobenius_error" in shown
 
 
 def test_mlflow_run_per_stage(repo):
@@ -110,6 +120,7 @@ def test_param_change_reruns_only_dependent_stage(repo):
     data["train_toy"]["nonlinear"]["gif_frames"] = 3
     params.write_text(yaml.safe_dump(data, sort_keys=False))
     out = _run(["dvc", "repro"], dst, env)
-    assert _stages_run(out.stdout) == ["train_toy@nonlinear"]
+    # the changed stage and what reads its outputs; not train_toy@linear
+    assert _stages_run(out.stdout) == ["train_toy@nonlinear", "report"]
     status = _run(["dvc", "status"], dst, env)
     assert "up to date" in status.stdout
