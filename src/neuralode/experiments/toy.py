@@ -62,13 +62,15 @@ def _numpy_field(field: nn.Module, dtype: torch.dtype):
 
 
 def run(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: int,
-        tracker: Tracker, metrics_dir: Path, figures_dir: Path) -> dict[str, Any]:
+        tracker: Tracker, metrics_dir: Path, figures_dir: Path,
+        device: torch.device | None = None) -> dict[str, Any]:
     """Train one toy experiment and write its metrics, loss curve and figures."""
+    device = device or torch.device("cpu")
     if cfg.max_span >= float(data["t"][-1]):
         raise ValueError(f"train_toy.{name}.max_span={cfg.max_span} must be below the "
                          f"observed span t_max={float(data['t'][-1])}")
     start = time.perf_counter()
-    fits = [_fit_once(name, cfg, data, seed + 1000 * k, tracker,
+    fits = [_fit_once(name, cfg, data, seed + 1000 * k, tracker, device,
                       prefix=f"restart{k}/" if cfg.restarts > 1 else "")
             for k in range(cfg.restarts)]
     obs_mses = [float(np.mean((f["traj"][: len(data["t"])] - data["obs"]) ** 2)) for f in fits]
@@ -86,7 +88,7 @@ def run(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: in
         "restart_obs_mse": obs_mses, "wall_time_s": time.perf_counter() - start,
     }
     if cfg.model == "linear":
-        learned = model.A.detach().double().numpy()
+        learned = model.A.detach().double().cpu().numpy()
         metrics["frobenius_error"] = float(np.linalg.norm(learned - data["A"]))
         metrics["learned_A"] = learned.round(6).tolist()
     _write_outputs(name, data, model, traj, frames, history, metrics,
@@ -96,19 +98,18 @@ def run(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: in
 
 
 def _fit_once(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed: int,
-              tracker: Tracker, prefix: str) -> dict[str, Any]:
+              tracker: Tracker, device: torch.device, prefix: str) -> dict[str, Any]:
     seed_everything(seed)
-    model = build_field(cfg, torch.Generator().manual_seed(seed))
-    t = torch.tensor(data["t"], dtype=torch.float32)  # (N,)
-    obs = torch.tensor(data["obs"], dtype=torch.float32)  # (N, 2)
-    z0 = torch.tensor(data["true"][:1], dtype=torch.float32)  # (1, 2)
-    t_full = torch.cat([t, torch.tensor(data["t_extra"], dtype=torch.float32)])
+    model = build_field(cfg, torch.Generator().manual_seed(seed)).to(device)
+    as_t = lambda a: torch.tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+    t, obs, z0 = as_t(data["t"]), as_t(data["obs"]), as_t(data["true"][:1])  # (N,) (N,2) (1,2)
+    t_full = torch.cat([t, as_t(data["t_extra"])])
     rng = np.random.default_rng(seed)
 
     def batches(_: int):
         while True:
             idx = sample_span(data["t"], rng, cfg.min_span, cfg.max_span, cfg.max_points)
-            yield torch.as_tensor(idx)
+            yield torch.as_tensor(idx, device=device)
 
     def loss_fn(m: nn.Module, idx: Tensor) -> tuple[Tensor, dict[str, float]]:
         pred = solve(m, obs[idx[:1]], t[idx], cfg.solver)[:, 0]  # (T, 2)
@@ -118,7 +119,7 @@ def _fit_once(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed:
         with torch.no_grad():
             kw = cfg.solver.kwargs()
             kw.pop("seminorm", None)
-            return odeint(model, z0, t_full, **kw)[:, 0].double().numpy()  # (N+M, 2)
+            return odeint(model, z0, t_full, **kw)[:, 0].double().cpu().numpy()  # (N+M, 2)
 
     frames: list[tuple[int, np.ndarray]] = []
     every = max(1, cfg.steps // cfg.gif_frames)
@@ -146,6 +147,6 @@ def _write_outputs(name, data, model, traj, frames, history, metrics, metrics_di
                       data["true_extra"], traj[n:], figures_dir / "trajectory.png")
     lo, hi = data["true"].min(axis=0) - 0.5, data["true"].max(axis=0) + 0.5
     figs.vector_fields(_numpy_field(true_field(data), torch.float64),
-                       _numpy_field(model, torch.float32), (lo[0], hi[0], lo[1], hi[1]),
+                       _numpy_field(model.cpu(), torch.float32), (lo[0], hi[0], lo[1], hi[1]),
                        figures_dir / "vector_field.png")
     figs.training_gif(data["obs"], data["true"], frames, figures_dir / "training.gif")
