@@ -42,12 +42,18 @@ def flat_func(func: ODEFunc, shape: torch.Size, like: Tensor, counts: StepCounts
               ) -> Callable[[float, Tensor], Tensor]:
     """Wrap ``func(t, y)`` as a counted function of (float, flat tensor)."""
 
+    dtype, device, view = like.dtype, like.device, tuple(shape)
+    checked = False
+
     def f(t: float, y: Tensor) -> Tensor:
+        nonlocal checked
         counts.nfe += 1
-        out = func(torch.scalar_tensor(t, dtype=like.dtype, device=like.device), y.view(shape))
-        if out.shape != shape:
-            raise ValueError(f"func(t, y) returned shape {tuple(out.shape)}, "
-                             f"expected the state's shape {tuple(shape)}")
+        out = func(torch.scalar_tensor(t, dtype=dtype, device=device), y.view(view))
+        if not checked:  # once: the shape cannot change between calls of one solve
+            if out.shape != shape:
+                raise ValueError(f"func(t, y) returned shape {tuple(out.shape)}, "
+                                 f"expected the state's shape {tuple(shape)}")
+            checked = True
         return out.reshape(-1)
 
     return f

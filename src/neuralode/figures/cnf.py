@@ -1,0 +1,127 @@
+"""Figures of the continuous vs planar normalizing flow experiments (paper sec. 4.1):
+the noise-to-data transformation of Figure 5, the density-matching panels of Figure 4
+(a)-(c) and the loss-versus-capacity comparison of Figure 4 (d)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .style import MODEL, OBS, TRUE, figure, save
+
+COLORS = {"cnf": MODEL, "nf": OBS}
+LABELS = {"cnf": "CNF (width M)", "nf": "planar NF (depth K)"}
+_CMAP = "viridis"
+
+
+def _panel(ax, lim: float, *, xlabel: bool, ylabel: bool, title: str) -> None:
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=title)
+    ax.grid(False)
+    if xlabel:
+        ax.set_xlabel("$x_1$")
+    if ylabel:
+        ax.set_ylabel("$x_2$")
+
+
+def _hist(ax, x: np.ndarray, lim: float, bins: int = 80) -> None:
+    ax.hist2d(x[:, 0], x[:, 1], bins=bins, range=[[-lim, lim], [-lim, lim]], cmap=_CMAP)
+
+
+def _density(ax, logp: np.ndarray, lim: float) -> None:
+    """exp(log p) on a square grid (n, n), rows along x_2 (``toy2d.grid`` order)."""
+    ax.imshow(np.exp(logp), origin="lower", extent=(-lim, lim, -lim, lim), cmap=_CMAP)
+
+
+def transformation(samples: np.ndarray, log_q: np.ndarray, labels: Sequence[str],
+                   target: np.ndarray, lim: float, title: str, path: Path) -> None:
+    """Paper Fig. 5: samples (top) and density (bottom) as the flow moves the base
+    toward the data, one column per time (CNF) or depth (NF), the target last.
+
+    samples (S, N, 2), log_q (S, n, n) on ``toy2d.grid(lim, n)``, target (N', 2).
+    """
+    cols = len(labels) + 1
+    fig, ax = figure(ncols=cols, nrows=2, width=2.4, height=2.5)
+    for j, label in enumerate(labels):
+        _hist(ax[0, j], samples[j], lim)
+        _panel(ax[0, j], lim, xlabel=False, ylabel=j == 0, title=f"samples, {label}")
+        _density(ax[1, j], log_q[j], lim)
+        _panel(ax[1, j], lim, xlabel=True, ylabel=j == 0, title=f"density, {label}")
+    _hist(ax[0, -1], target, lim)
+    _panel(ax[0, -1], lim, xlabel=False, ylabel=False, title="target samples")
+    _hist(ax[1, -1], target, lim, bins=60)
+    _panel(ax[1, -1], lim, xlabel=True, ylabel=False, title="target histogram")
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def training_curves(rows: Sequence[Mapping[str, float]], ylabel: str, title: str, path: Path,
+                    offset: float = 0.0) -> None:
+    """Loss (+ ``offset``) and NFE per iteration from the loop's per-step ``rows``
+    (the NFE panel is flat at 0 for a planar NF: it has no solver)."""
+    loss = np.array([r["loss"] for r in rows]) + offset
+    nfe_forward = np.array([r["nfe_forward"] for r in rows])
+    nfe_backward = np.array([r["nfe_backward"] for r in rows])
+    steps = np.arange(1, len(loss) + 1)
+    fig, ax = figure(ncols=2)
+    ax[0, 0].plot(steps, loss, color=MODEL, lw=0.6, alpha=0.5, label="per batch")
+    k = max(1, len(loss) // 50)
+    if len(loss) >= 2 * k:
+        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+        ax[0, 0].plot(steps[k - 1:], smooth, color=TRUE, lw=1.2, label=f"mean of {k}")
+    ax[0, 0].set(xlabel="iteration", ylabel=ylabel, title=title)
+    ax[0, 0].legend(loc="best")
+    ax[0, 1].plot(steps, nfe_forward, color=MODEL, lw=0.8, label="NFE-F")
+    ax[0, 1].plot(steps, nfe_backward, color=OBS, lw=0.8, label="NFE-B")
+    ax[0, 1].set(xlabel="iteration", ylabel="function evaluations", title="Solver cost")
+    ax[0, 1].legend(loc="best")
+    save(fig, path)
+
+
+def density_match(log_p: np.ndarray, log_q: np.ndarray, samples: np.ndarray, lim: float,
+                  title: str, path: Path) -> None:
+    """Paper Fig. 4 (a)-(c) for one model: target p, learned q, samples of q."""
+    fig, ax = figure(ncols=3, width=3.2, height=3.3)
+    _density(ax[0, 0], log_p, lim)
+    _panel(ax[0, 0], lim, xlabel=True, ylabel=True, title="target p")
+    _density(ax[0, 1], log_q, lim)
+    _panel(ax[0, 1], lim, xlabel=True, ylabel=False, title="learned q")
+    _hist(ax[0, 2], samples, lim)
+    _panel(ax[0, 2], lim, xlabel=True, ylabel=False, title="samples of q")
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def capacity_grid(log_p: np.ndarray, log_q: Mapping[str, Sequence[np.ndarray]],
+                  widths: Sequence[int], lim: float, path: Path) -> None:
+    """Paper Fig. 4 (a)-(c): the target, then one row per model, one column per
+    capacity (K layers for the NF, M units for the CNF)."""
+    fig, ax = figure(ncols=len(widths) + 1, nrows=len(log_q), width=2.5, height=2.6)
+    for i, (kind, grids) in enumerate(log_q.items()):
+        letter = "K" if kind == "nf" else "M"
+        if i == 0:
+            _density(ax[0, 0], log_p, lim)
+            _panel(ax[0, 0], lim, xlabel=False, ylabel=True, title="target p")
+        else:
+            ax[i, 0].axis("off")
+        for j, (w, grid) in enumerate(zip(widths, grids, strict=True)):
+            _density(ax[i, j + 1], grid, lim)
+            _panel(ax[i, j + 1], lim, xlabel=i == len(log_q) - 1, ylabel=False,
+                   title=f"{kind.upper()}, {letter} = {w}")
+    save(fig, path)
+
+
+def capacity_losses(widths: Sequence[int], kl: Mapping[str, Sequence[float]],
+                    se: Mapping[str, Sequence[float]], path: Path) -> None:
+    """Paper Fig. 4 (d): final KL(q || p) against capacity K = M, one line per model."""
+    fig, ax = figure(width=4.6)
+    for kind, values in kl.items():
+        ax[0, 0].errorbar(widths, values, yerr=se[kind], marker="o", capsize=3,
+                          color=COLORS.get(kind, TRUE), label=LABELS.get(kind, kind))
+    ax[0, 0].set_xscale("log", base=2)
+    ax[0, 0].set_xticks(list(widths), [str(w) for w in widths])
+    ax[0, 0].set(xlabel="capacity K = M", ylabel="KL(q || p) (nats)",
+                 title="Density matching: final loss")
+    ax[0, 0].legend(loc="best")
+    save(fig, path)
