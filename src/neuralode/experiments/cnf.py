@@ -149,7 +149,7 @@ def _train(model: Flow, spec: TrainSpec, loss_fn: LossFn, batches: Callable[[int
         "nfe_forward_mean": history.mean("nfe_forward"),
         "nfe_backward_mean": history.mean("nfe_backward"),
         "nfe_forward_final": float(np.mean([r["nfe_forward"] for r in rows[-tail:]])),
-        "wall_time_s": wall, "time_per_iter_ms": 1000 * wall / len(rows),
+        "wall_time_s": wall, "iter_time_s": wall / len(rows),
         "steps": spec.steps, "batch_size": spec.batch_size}
 
 
@@ -251,15 +251,16 @@ def _run_capacity(cfg: CapacityConfig, kind: Kind, width: int, seed: int, tracke
         grid_q = model.log_prob(g.to(device)).view(ev.grid, ev.grid)  # (n, n)
     metrics: dict[str, Any] = {
         "task": "capacity", "model": kind, "width": width, "target": cfg.target.name,
-        "kl": gap.mean().item() + log_z, "kl_se": gap.std().item() / math.sqrt(len(gap)),
+        "final_kl": gap.mean().item() + log_z,
+        "final_kl_se": gap.std().item() / math.sqrt(len(gap)),
         "log_z": log_z, "eval_nfe": stats.nfe_forward, **summary}
     metrics["train_kl_final"] = metrics.pop("train_loss_final") + log_z
     grid_p = (-energy(g) - log_z).view(ev.grid, ev.grid)
     save_arrays(Path(f"{stem}_density.npz"),
                 {"log_q": grid_q.cpu().numpy(), "log_p": grid_p.numpy(),
                  "lim": np.array(ev.lim)})
-    letter = "M" if kind == "cnf" else "K"
-    title = f"{cfg.target.name}: {kind.upper()}, {letter} = {width}, KL = {metrics['kl']:.3f}"
+    title = (f"{cfg.target.name}: {kind.upper()}, {'M' if kind == 'cnf' else 'K'} = {width}, "
+             f"KL = {metrics['final_kl']:.3f}")
     figs.density_match(grid_p.numpy(), grid_q.cpu().numpy(),
                        x[: ev.samples].cpu().numpy(), ev.lim, title,
                        figures_dir / "density.png")
@@ -280,8 +281,8 @@ def summarize_capacity(cfg: CapacityConfig, runs_dir: Path, metrics_dir: Path,
             raise FileNotFoundError(f"{stem}.json not found; run the stage "
                                     f"train_cnf_capacity@{kind}-{w} first")
         m = json.loads(Path(f"{stem}.json").read_text())
-        kl[kind].append(m["kl"])
-        se[kind].append(m["kl_se"])
+        kl[kind].append(m["final_kl"])
+        se[kind].append(m["final_kl_se"])
         arrays = load_arrays(Path(f"{stem}_density.npz"))
         grids[kind].append(arrays["log_q"])
     summary = {"widths": list(cfg.widths), "target": cfg.target.name,

@@ -107,7 +107,7 @@ def capacity_grid(log_p: np.ndarray, log_q: Mapping[str, Sequence[np.ndarray]],
             ax[i, 0].axis("off")
         for j, (w, grid) in enumerate(zip(widths, grids, strict=True)):
             _density(ax[i, j + 1], grid, lim)
-            _panel(ax[i, j + 1], lim, xlabel=i == len(log_q) - 1, ylabel=False,
+            _panel(ax[i, j + 1], lim, xlabel=i == len(log_q) - 1, ylabel=i > 0 and j == 0,
                    title=f"{kind.upper()}, {letter} = {w}")
     save(fig, path)
 
