@@ -190,9 +190,11 @@ class RNNBaseline(nn.Module):
     (x_{i-1}, t_i - t_{i-1}) with x_{-1} = 0 and t_{-1} = 0, and a linear readout
     of its state predicts x_i. Training is teacher-forced one-step-ahead prediction of
     the observed points under the same known-noise Gaussian likelihood as the latent
-    ODE (so it never sees the future points). Extrapolation continues from the last
-    observation autoregressively: each prediction is fed back with the gap to the
-    next future time. Reconstructions are the one-step-ahead predictions.
+    ODE (so it never sees the future points). The first point has no predecessor to
+    predict it from, so it is left out of the likelihood, and its "reconstruction" is
+    the observation the RNN reads. Extrapolation continues from the last observation
+    autoregressively: each prediction is fed back with the gap to the next future
+    time. Reconstructions are the one-step-ahead predictions.
     """
 
     def __init__(self, cfg: LatentConfig, noise_std: float):
@@ -209,12 +211,14 @@ class RNNBaseline(nn.Module):
     def loss(self, batch: SpiralBatch) -> tuple[Tensor, dict[str, float]]:
         """Negative log-likelihood of the one-step-ahead predictions, batch mean."""
         x_hat, _ = self._teacher_forced(batch)
-        nll = -gaussian_log_likelihood(batch.x_obs, x_hat, self.noise_std).mean()
-        return nll, {"nll": nll.item(), "recon_mse": ((x_hat - batch.x_obs) ** 2).mean().item()}
+        x_hat, target = x_hat[:, 1:], batch.x_obs[:, 1:]  # x_0 has nothing to predict it
+        nll = -gaussian_log_likelihood(target, x_hat, self.noise_std).mean()
+        return nll, {"nll": nll.item(), "recon_mse": ((x_hat - target) ** 2).mean().item()}
 
     @torch.no_grad()
     def predict(self, batch: SpiralBatch) -> Prediction:
         recon, h = self._teacher_forced(batch)
+        recon = torch.cat([batch.x_obs[:, :1], recon[:, 1:]], 1)  # x_0: the observation read
         x, t = batch.x_obs[:, -1], batch.t_obs[:, -1]  # (B, D), (B,)
         future = []
         for tf in batch.t_future:

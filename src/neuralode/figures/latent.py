@@ -1,0 +1,133 @@
+"""Figures of the latent-ODE experiment (paper sec. 5.1): reconstructions and
+extrapolations of test spirals (Fig. 8a-b), latent trajectories coloured by direction
+(Fig. 8c) and decoded trajectories along a line in z_t0 (in the spirit of Fig. 9).
+
+Spiral coordinates and times are dimensionless (the data's own units, "a.u.").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.lines import Line2D
+
+from .style import MODEL, OBS, TRUE, figure, save
+
+CW, CCW = "#ff7f0e", "#1f77b4"  # clockwise, counter-clockwise
+X1, X2, T = "$x_1$ (a.u.)", "$x_2$ (a.u.)", "time t (a.u.)"
+
+
+@dataclasses.dataclass(frozen=True)
+class SpiralPanel:
+    """One test spiral: noisy observations ``x_obs`` (n, 2) at ``t_obs`` (n,), the
+    noise-free window + future ``true`` (W+F, 2), the model's reconstruction ``fit``
+    (K, 2) over the observation window and its extrapolation ``future`` (F', 2)."""
+
+    t_obs: np.ndarray
+    x_obs: np.ndarray
+    true: np.ndarray
+    fit: np.ndarray
+    future: np.ndarray
+    clockwise: bool
+
+
+def reconstructions(panels: Sequence[SpiralPanel], t_max: float, title: str,
+                    path: Path) -> None:
+    """A 3x3 grid of test spirals (paper Fig. 8a-b): observations coloured by time,
+    the true trajectory, the reconstruction (solid) and the extrapolation (dashed)."""
+    ncols = 3
+    nrows = max(1, -(-len(panels) // ncols))
+    fig, ax = figure(ncols=ncols, nrows=nrows, width=3.3, height=3.1)
+    fig.set_layout_engine("constrained")  # before the colorbar: it needs room kept for it
+    sc = None
+    for k, a in enumerate(ax.flat):
+        if k >= len(panels):
+            a.set_axis_off()
+            continue
+        p = panels[k]
+        a.plot(p.true[:, 0], p.true[:, 1], color=TRUE, lw=1.0, alpha=0.6)
+        a.plot(p.fit[:, 0], p.fit[:, 1], color=OBS, lw=1.4)
+        a.plot(p.future[:, 0], p.future[:, 1], color=MODEL, lw=1.4, ls="--")
+        sc = a.scatter(p.x_obs[:, 0], p.x_obs[:, 1], c=p.t_obs, cmap="viridis", vmin=0,
+                       vmax=t_max, s=9, zorder=3)
+        a.set(title="clockwise" if p.clockwise else "counter-clockwise")
+        if k % ncols == 0:
+            a.set_ylabel(X2)
+        if k // ncols == nrows - 1:
+            a.set_xlabel(X1)
+    handles = [Line2D([], [], color=TRUE, alpha=0.6, label="true trajectory"),
+               Line2D([], [], color=OBS, lw=1.4, label="reconstruction"),
+               Line2D([], [], color=MODEL, lw=1.4, ls="--", label="extrapolation")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3)
+    if sc is not None:
+        fig.colorbar(sc, ax=ax.ravel().tolist(), label=f"observation {T}", shrink=0.6)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def _pca2(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-2 principal directions (2, L) of (N, L) points and their variance ratios."""
+    centred = points - points.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[:2], (s[:2] ** 2) / max(float((s**2).sum()), 1e-30)
+
+
+def latent_projection(z: np.ndarray, clockwise: np.ndarray, path: Path) -> None:
+    """Latent trajectories z(t) (B, T, L) in 2-D, coloured by the spiral's direction
+    (paper Fig. 8c). Left: the first two latent dimensions, as in the paper; right:
+    the first two principal components of all points (the axes of z are arbitrary,
+    so PCA shows the most spread-out plane). Dots mark z_t0."""
+    b, t, dim = z.shape
+    flat = z.reshape(-1, dim)  # (B*T, L)
+    if dim >= 2:
+        basis, ratio = _pca2(flat)
+        pca = (flat - flat.mean(axis=0)) @ basis.T  # (B*T, 2)
+        pca_label = (f"PC 1 ({100 * ratio[0]:.0f}% var.)", f"PC 2 ({100 * ratio[1]:.0f}% var.)")
+        views = [(z[..., :2], ("$z_1$ (a.u.)", "$z_2$ (a.u.)"), "First two latent dims"),
+                 (pca.reshape(b, t, 2), pca_label, "First two principal components")]
+    else:  # a 1-D latent space: plot z against time
+        views = [(np.stack([np.broadcast_to(np.arange(t), (b, t)), z[..., 0]], -1),
+                  ("output index", "$z_1$ (a.u.)"), "Latent trajectories")]
+    fig, ax = figure(ncols=len(views), width=4.4, height=3.9)
+    for a, (xy, (xl, yl), title) in zip(ax[0], views, strict=True):
+        for i in range(b):
+            color = CW if clockwise[i] else CCW
+            a.plot(xy[i, :, 0], xy[i, :, 1], color=color, lw=0.7, alpha=0.5)
+            a.plot(xy[i, 0, 0], xy[i, 0, 1], "o", color=color, ms=2.5)
+        a.set(xlabel=xl, ylabel=yl, title=title)
+    ax[0, 0].legend(handles=[Line2D([], [], color=CW, label="clockwise"),
+                             Line2D([], [], color=CCW, label="counter-clockwise")], loc="best")
+    save(fig, path)
+
+
+def interpolation(paths: np.ndarray, times: np.ndarray, alphas: np.ndarray,
+                  path: Path) -> None:
+    """Decoded trajectories x(t) (K, T, 2) from z_t0 = (1 - alpha) z_cw + alpha z_ccw,
+    one panel per alpha, coloured by time from purple to red as in paper Fig. 9."""
+    k = len(paths)
+    ncols = min(k, 5)
+    nrows = -(-k // ncols)
+    fig, ax = figure(ncols=ncols, nrows=nrows, width=2.6, height=2.6)
+    fig.set_layout_engine("constrained")
+    lo, hi = paths.reshape(-1, 2).min(axis=0), paths.reshape(-1, 2).max(axis=0)
+    pad = 0.05 * (hi - lo) + 1e-6
+    sc = None
+    for i, a in enumerate(ax.flat):
+        if i >= k:
+            a.set_axis_off()
+            continue
+        sc = a.scatter(paths[i, :, 0], paths[i, :, 1], c=times, cmap="rainbow", s=3)
+        a.set(xlim=(lo[0] - pad[0], hi[0] + pad[0]), ylim=(lo[1] - pad[1], hi[1] + pad[1]),
+              title=rf"$\alpha$ = {alphas[i]:.2f}")
+        if i % ncols == 0:
+            a.set_ylabel(X2)
+        if i // ncols == nrows - 1:
+            a.set_xlabel(X1)
+    if sc is not None:
+        fig.colorbar(sc, ax=ax.ravel().tolist(), label=T, shrink=0.7)
+    fig.suptitle(r"Decoded from $z_{t_0}$ on the line from a clockwise ($\alpha$=0) to a "
+                 r"counter-clockwise ($\alpha$=1) test spiral")
+    save(fig, path)
