@@ -57,7 +57,10 @@ def test_stages_ran_in_order(repo):
     _, _, out = repo
     ran = _stages_run(out)
     assert ran[0] == "generate_data" and ran[-1] == "report"
-    assert {"train_toy@linear", "train_toy@nonlinear"} <= set(ran)
+    assert {"train_toy@linear", "train_toy@nonlinear", "train_latent@latent_ode-30",
+            "train_latent@rnn-100", "train_cnf_ml@two_moons-cnf", "train_cnf_capacity@nf-2",
+            "cnf_capacity_plot"} <= set(ran)
+    assert ran.index("train_cnf_capacity@cnf-2") < ran.index("cnf_capacity_plot")
 
 
 def test_metrics_and_figures_are_finite(repo):
@@ -74,12 +77,22 @@ def test_metrics_and_figures_are_finite(repo):
         assert rows[0].startswith("step,loss") and len(rows) == 11
     assert math.isfinite(json.loads((dst / "metrics/toy/linear.json").read_text())
                          ["frobenius_error"])
+    for model in ("latent_ode", "rnn"):
+        m = json.loads((dst / f"metrics/latent/{model}_n30.json").read_text())
+        assert math.isfinite(m["pred_rmse"]) and math.isfinite(m["recon_rmse"])
+    assert (dst / "reports/figures/latent/latent_ode_n30/latent_projection.png").exists()
+    ml = json.loads((dst / "metrics/cnf/ml/two_moons_cnf.json").read_text())
+    assert math.isfinite(ml["test_nll"])
+    cap = json.loads((dst / "metrics/cnf/capacity.json").read_text())
+    assert cap["widths"] == [2] and math.isfinite(cap["kl_cnf"]["2"])
 
 
 def test_report_written(repo):
     dst, env, _ = repo
     report = (dst / "reports/report.md").read_text()
     assert "Profile **tiny**" in report and "| linear |" in report
+    assert "| Latent ODE | 30 | 0.1642 |" in report and "not comparable at this profile" in report
+    assert "| two_moons |" in report
     html = (dst / "reports/report.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html
     shown = _run(["dvc", "metrics", "show"], dst, env).stdout
