@@ -44,6 +44,10 @@ test: install-test
 test-slow: install-test
 	$(PY) -m pytest -m "" $(PYTEST_ARGS)
 
+## bench: neuralode vs torchdiffeq; writes benchmarks/results.md
+bench: install-test
+	$(PY) benchmarks/bench.py
+
 lint: install-test
 	$(PY) -m ruff check src stages tests benchmarks
 
