@@ -44,6 +44,8 @@ def repo(tmp_path_factory):
             shutil.copy2(src, dst / rel)
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_DISABLE_TELEMETRY": "true",
            "NEURALODE_REPRO_ID": "pytest-tiny", "DVC_NO_ANALYTICS": "1"}
+    # no network here: the MNIST stage reads the offline mirror beside the repo
+    env.setdefault("MNIST_MIRROR", str(ROOT.parent / "shared" / "mnist"))
     env.pop("MLFLOW_TRACKING_URI", None)
     _run([sys.executable, "-m", "neuralode.profile", "apply", "tiny"], dst, env)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
@@ -61,6 +63,9 @@ def test_stages_ran_in_order(repo):
             "train_latent@rnn-100", "train_cnf_ml@two_moons-cnf", "train_cnf_capacity@nf-2",
             "cnf_capacity_plot"} <= set(ran)
     assert ran.index("train_cnf_capacity@cnf-2") < ran.index("cnf_capacity_plot")
+    assert {"download_mnist", "train_mnist@odenet-0", "train_mnist@rknet-0",
+            "train_mnist@resnet-0", "train_mnist@mlp-0", "mnist_memory", "nfe_study"} <= set(ran)
+    assert ran.index("train_mnist@odenet-0") < ran.index("nfe_study")
 
 
 def test_metrics_and_figures_are_finite(repo):
@@ -83,6 +88,13 @@ def test_metrics_and_figures_are_finite(repo):
     assert (dst / "reports/figures/latent/latent_ode_n30/latent_projection.png").exists()
     ml = json.loads((dst / "metrics/cnf/ml/two_moons_cnf.json").read_text())
     assert math.isfinite(ml["test_nll"])
+    for model in ("odenet", "rknet", "resnet", "mlp"):
+        m = json.loads((dst / f"metrics/mnist/{model}-s0.json").read_text())
+        assert 0 <= m["test_error"] <= 100 and m["n_params"] > 0
+        assert (m["nfe_backward_mean"] > 0) == (model == "odenet")
+    assert (dst / "reports/figures/mnist/fig3a_nfe_vs_error.png").exists()
+    mem = json.loads((dst / "metrics/mnist/memory.json").read_text())
+    assert mem["rknet_mb"][-1] > mem["rknet_mb"][0]
     cap = json.loads((dst / "metrics/cnf/capacity.json").read_text())
     assert cap["widths"] == [2] and math.isfinite(cap["kl_cnf"]["2"])
 

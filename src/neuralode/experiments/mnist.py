@@ -1,0 +1,268 @@
+"""MNIST classifiers of paper sec. 3 / Table 1 (ODE-Net, RK-Net, ResNet, MLP): one
+training run per model x seed, with its test error, parameter count, peak step memory,
+time per epoch and NFE, plus the per-iteration log that Figure 3 (c, d) is drawn from.
+
+A run resumes from a per-epoch checkpoint named by a hash of everything that decides
+its first epochs, so a killed run continues and a changed config starts over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import ConfigError, num, parse
+from ..data.mnist import MnistDataConfig, mnist_loaders
+from ..figures import mnist as figs
+from ..io import atomic_path, write_json, write_text
+from ..memory import peak_step_memory_mb
+from ..models.mnist import MnistModelConfig, build_model, count_parameters, evaluate, loss_fn
+from ..stats import collect_stats
+from ..tracking import Tracker
+from ..training import OptimConfig, fit, seed_everything
+
+LOG_COLUMNS = ("step", "epoch", "loss", "nfe_forward", "nfe_backward", "time", "lr", "accuracy")
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class MnistDownloadConfig:
+    """``download_mnist``: ``mirror`` is a folder with the four IDX files; null means
+    the ``MNIST_MIRROR`` environment variable, else a download."""
+
+    mirror: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MnistTrainConfig:
+    """``train_mnist``: Table 1's models (``models``: name -> model) trained alike.
+
+    ``data``, ``optim``, ``epochs`` and ``steps_per_epoch`` (a cap on iterations per
+    epoch, None: one pass over the training set) are shared by every model; ``seeds``
+    is the list DVC's ``matrix`` expands; ``memory_batch`` is the batch of the peak
+    memory measurement (Table 1's "Memory" column).
+    """
+
+    models: dict[str, MnistModelConfig]
+    seeds: tuple[int, ...] = (0,)
+    data: MnistDataConfig = MnistDataConfig()
+    optim: OptimConfig = OptimConfig(name="sgd", lr=0.1, momentum=0.9, schedule="onecycle")
+    epochs: int = num(2, ge=1)
+    steps_per_epoch: int | None = num(None, gt=0)
+    memory_batch: int = num(128, gt=0)
+
+    def validate(self) -> None:
+        bad = [n for n in self.models if not _NAME.match(n)]
+        if bad:
+            raise ValueError(f"models: names {bad} may use only letters, digits and _ "
+                             "(they name files and DVC stages)")
+        if not self.seeds or any(s < 0 for s in self.seeds) or \
+                len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: expected a non-empty list of distinct integers >= 0, "
+                             f"got {list(self.seeds)}")
+
+
+def model_config(cfg: MnistTrainConfig, name: str) -> MnistModelConfig:
+    """The entry ``name`` of ``train_mnist.models``; an unknown name lists the valid ones."""
+    if name not in cfg.models:
+        raise ConfigError(f"train_mnist.models: no model {name!r}; "
+                          f"defined: {', '.join(cfg.models)}")
+    return cfg.models[name]
+
+
+def run_name(name: str, seed: int) -> str:
+    return f"{name}-s{seed}"
+
+
+def resolved_config(cfg: MnistTrainConfig, name: str, seed: int) -> dict[str, Any]:
+    """What one run uses (logged to MLflow): the shared settings, its model, its seed."""
+    out = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("models", "seeds")}
+    return {**out, "model_name": name, "model": dataclasses.asdict(model_config(cfg, name)),
+            "seed": seed}
+
+
+def config_hash(cfg: MnistTrainConfig, name: str, seed: int) -> str:
+    """Hash of what decides the first k epochs of a run. ``epochs`` counts only when
+    the schedule spans the whole run (onecycle, cosine); with constant or multistep
+    schedules a longer run continues a shorter one, so its checkpoint stays valid."""
+    key = resolved_config(cfg, name, seed)
+    key.pop("memory_batch")
+    if cfg.optim.schedule in ("constant", "multistep"):
+        key.pop("epochs")
+    blob = json.dumps(key, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def checkpoint_for(folder: Path, cfg: MnistTrainConfig, name: str, seed: int) -> Path:
+    """``folder/<name>-s<seed>-<hash>.pt``; checkpoints of this run with another hash
+    (older configs) are deleted, and so is one past ``cfg.epochs``."""
+    path = folder / f"{run_name(name, seed)}-{config_hash(cfg, name, seed)}.pt"
+    for stale in folder.glob(f"{run_name(name, seed)}-*.pt"):
+        if stale != path:
+            stale.unlink()
+    if path.exists() and _checkpoint_state(path)["epoch"] > cfg.epochs:
+        path.unlink()  # trained further than asked: start over rather than report it
+    return path
+
+
+def _checkpoint_state(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _reseeding_batches(loader: torch.utils.data.DataLoader, seed: int):
+    """Each epoch's shuffle is seeded by (seed, epoch), so a resumed run draws the same
+    batches as an uninterrupted one (the loader's generator is otherwise not saved)."""
+    def batches(epoch: int):
+        loader.generator.manual_seed(seed * 100_003 + epoch)
+        return loader
+    return batches
+
+
+def _epoch_of(steps: int, steps_per_epoch: int) -> list[int]:
+    return [i // steps_per_epoch + 1 for i in range(steps)]
+
+
+def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, tracker: Tracker,
+          metrics_dir: Path, models_dir: Path, figures_dir: Path, checkpoint_dir: Path,
+          device: torch.device | None = None) -> dict[str, Any]:
+    """Train model ``name`` with ``seed`` and write, for run ``<name>-s<seed>``:
+    ``metrics_dir/<run>.json`` (Table 1 row), ``metrics_dir/<run>_log.csv`` (one row per
+    iteration), ``models_dir/<run>.pt`` (state dict + model config) and
+    ``figures_dir/<run>_training.png``. Returns the metrics."""
+    device = device or torch.device("cpu")
+    model_cfg = model_config(cfg, name)
+    run = run_name(name, seed)
+    seed_everything(seed)
+    model = build_model(model_cfg).to(device)
+    train_loader, test_loader = mnist_loaders(data_root, cfg.data, seed=seed)
+    steps = min(len(train_loader), cfg.steps_per_epoch or math.inf)
+    ckpt = checkpoint_for(checkpoint_dir, cfg, name, seed)
+    resumed = _resume_logs(ckpt, tracker, run)
+
+    last = [time.perf_counter()]
+    epoch_rows: list[dict[str, float]] = []
+
+    def on_step(step: int, row: dict[str, float]) -> None:
+        now = time.perf_counter()
+        # ``row`` is the record fit() keeps in its history (and checkpoint), so the
+        # iteration time survives a resume
+        row["time"], last[0] = now - last[0], now
+        epoch_rows.append(row)
+        tracker.log_metrics({k: row[k] for k in ("loss", "nfe_forward", "nfe_backward", "lr",
+                                                 "accuracy", "time")}, step)
+
+    def on_epoch(epoch: int, record: dict[str, float]) -> None:
+        means = {f"epoch_{k}_mean": float(np.mean([r[k] for r in epoch_rows]))
+                 for k in ("nfe_forward", "nfe_backward", "loss")}
+        # "epoch/" keeps these apart from the run's summary metrics (test_error, ...)
+        tracker.log_metrics({f"epoch/{k}": v for k, v in {**record, **means}.items()
+                             if k != "epoch"}, epoch)
+        print(f"{run} epoch {epoch}: test error {record['test_error']:.2f}%, "
+              f"{record['epoch_time_s']:.0f} s, NFE-F {means['epoch_nfe_forward_mean']:.1f}")
+        epoch_rows.clear()
+        last[0] = time.perf_counter()  # the next iteration's time excludes evaluation
+
+    def test(_: int) -> dict[str, float]:
+        t0 = time.perf_counter()
+        with collect_stats() as stats:
+            error = evaluate(model, test_loader)
+        return {"test_error": error, "eval_time_s": time.perf_counter() - t0,
+                "test_nfe_forward": stats.nfe_forward / len(test_loader)}
+
+    history = fit(model, loss_fn, _reseeding_batches(train_loader, seed), optim=cfg.optim,
+                  epochs=cfg.epochs, steps_per_epoch=steps, evaluate=test, on_step=on_step,
+                  on_epoch=on_epoch, checkpoint=ckpt, desc=f"train_mnist@{run}")
+    _save_model(models_dir / f"{run}.pt", model, resolved_config(cfg, name, seed))
+    tracker.log_state_dict(model)
+    # Memory last: its extra step (train mode) would move BatchNorm's running statistics.
+    memory = peak_step_memory_mb(model.train(), _first_images(train_loader, cfg.memory_batch,
+                                                              device), loss_fn)
+    final = history.epochs[-1]
+    metrics: dict[str, Any] = {
+        "model": name, "kind": model_cfg.kind, "seed": seed, "epochs": cfg.epochs,
+        "steps_per_epoch": steps, "batch_size": cfg.data.batch_size,
+        "test_error": final["test_error"],
+        "test_error_by_epoch": [e["test_error"] for e in history.epochs],
+        "n_params": count_parameters(model),
+        "peak_memory_mb": memory, "memory_batch": cfg.memory_batch,
+        "epoch_time_s": float(np.mean([e["epoch_time_s"] for e in history.epochs])),
+        "eval_time_s": float(np.mean([e["eval_time_s"] for e in history.epochs])),
+        "nfe_forward_mean": history.mean("nfe_forward"),
+        "nfe_backward_mean": history.mean("nfe_backward"),
+        "test_nfe_forward": final["test_nfe_forward"],
+        "final_loss": float(np.mean([r["loss"] for r in history.steps[-steps:]])),
+    }
+    _write_outputs(run, history.steps, history.epochs, steps, metrics, metrics_dir,
+                   figures_dir)
+    # not in the metrics file: same params, same metrics, however often a run was killed
+    return {**metrics, "resumed_from_epoch": resumed}
+
+
+def _resume_logs(ckpt: Path, tracker: Tracker, run: str) -> int:
+    """The epoch a run resumes from (0: fresh). The resumed iterations are logged to
+    this MLflow run too, so its curves are complete."""
+    if not ckpt.exists():
+        return 0
+    state = _checkpoint_state(ckpt)
+    for step, row in enumerate(state["history_steps"], start=1):
+        tracker.log_metrics(row, step)
+    print(f"{run}: resuming from {ckpt} at epoch {state['epoch']}")
+    return int(state["epoch"])
+
+
+def _first_images(loader: torch.utils.data.DataLoader, n: int, device: torch.device
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``n`` training images (fewer if the set is smaller): a fixed batch."""
+    ds = loader.dataset
+    items = [ds[i] for i in range(min(n, len(ds)))]  # type: ignore[arg-type]
+    x = torch.stack([img for img, _ in items]).to(device)  # (n, 1, 28, 28)
+    y = torch.tensor([label for _, label in items], device=device)  # (n,)
+    return x, y
+
+
+def _save_model(path: Path, model: nn.Module, config: dict[str, Any]) -> None:
+    """State dict plus the run's resolved config (model, data, ...: plain values)."""
+    state = {"state_dict": model.state_dict(), "config": config}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_model(path: Path, device: torch.device | None = None
+               ) -> tuple[nn.Module, MnistModelConfig, dict[str, Any]]:
+    """A model written by :func:`train` (eval mode), its model config and the run's
+    resolved config (e.g. ``["data"]["normalize"]``)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run `dvc repro` so train_mnist writes it")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = parse(MnistModelConfig, state["config"]["model"], f"{path.name}:config.model")
+    model = build_model(cfg)
+    model.load_state_dict(state["state_dict"])
+    return model.to(device or torch.device("cpu")).eval(), cfg, state["config"]
+
+
+def _write_outputs(run: str, steps: list[dict[str, float]], epochs: list[dict[str, float]],
+                   steps_per_epoch: int, metrics: dict[str, Any], metrics_dir: Path,
+                   figures_dir: Path) -> None:
+    epoch = _epoch_of(len(steps), steps_per_epoch)
+    lines = [",".join(LOG_COLUMNS)]
+    for i, row in enumerate(steps):
+        vals = {"step": i + 1, "epoch": epoch[i], **row}
+        lines.append(",".join(_fmt(vals.get(c, math.nan)) for c in LOG_COLUMNS))
+    write_text(metrics_dir / f"{run}_log.csv", "\n".join(lines) + "\n")
+    write_json(metrics_dir / f"{run}.json", metrics)
+    figs.training_curves(steps, epochs, steps_per_epoch, run,
+                         figures_dir / f"{run}_training.png")
+
+
+def _fmt(v: float) -> str:
+    return str(v) if isinstance(v, int) else f"{v:.6g}"

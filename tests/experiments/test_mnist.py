@@ -1,0 +1,195 @@
+"""MNIST stages' logic (paper sec. 3, Table 1 and Figure 3) on a few hundred images:
+outputs of a tiny run, checkpoint resume, config errors, memory sweep, NFE study."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neuralode.config import ConfigError, parse
+from neuralode.data.mnist import prepare_mnist, resolve_mirror
+from neuralode.experiments import mnist_memory, nfe_study
+from neuralode.experiments.mnist import MnistTrainConfig, checkpoint_for, config_hash, train
+from neuralode.tracking import Tracker
+
+ROOT = Path(__file__).resolve().parents[2]
+MIRROR = resolve_mirror(None) or ROOT.parent / "shared" / "mnist"
+pytestmark = pytest.mark.skipif(not (MIRROR / "train-labels-idx1-ubyte.gz").is_file(),
+                                reason=f"no MNIST mirror at {MIRROR}; set MNIST_MIRROR")
+MODELS = {"odenet": {"kind": "odenet", "downsampling": "conv", "width": 16},
+          "rknet": {"kind": "rknet", "downsampling": "conv", "width": 16},
+          "resnet": {"kind": "resnet", "downsampling": "conv", "width": 16, "n_res_blocks": 2},
+          "mlp": {"kind": "mlp", "mlp_hidden": 32}}
+
+
+def _cfg(**over) -> MnistTrainConfig:
+    base = {"models": MODELS, "epochs": 1, "memory_batch": 16,
+            "data": {"batch_size": 50, "test_batch_size": 50, "train_subset": 200,
+                     "test_subset": 100, "augment": False},
+            "optim": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "schedule": "onecycle"}}
+    return parse(MnistTrainConfig, {**base, **over}, "train_mnist")
+
+
+def _tracker() -> Tracker:
+    tracker = Tracker("test", "test", {})
+    tracker.enabled = False
+    return tracker
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return prepare_mnist(tmp_path_factory.mktemp("mnist") / "mnist", mirror=MIRROR)
+
+
+def _train(name: str, cfg: MnistTrainConfig, root: Path, out: Path, seed: int = 0) -> dict:
+    return train(name, cfg, seed=seed, data_root=root, tracker=_tracker(),
+                 metrics_dir=out / "metrics", models_dir=out / "models",
+                 figures_dir=out / "figures", checkpoint_dir=out / "ckpt")
+
+
+@pytest.fixture(scope="module")
+def odenet_run(root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("odenet")
+    return out, _train("odenet", _cfg(), root, out)
+
+
+def _check_outputs(out: Path, run: str, metrics: dict, steps: int) -> None:
+    written = json.loads((out / "metrics" / f"{run}.json").read_text())
+    assert written == {k: v for k, v in metrics.items() if k != "resumed_from_epoch"}
+    rows = (out / "metrics" / f"{run}_log.csv").read_text().splitlines()
+    assert rows[0].startswith("step,epoch,loss,nfe_forward,nfe_backward,time")
+    assert len(rows) == steps + 1
+    assert (out / "models" / f"{run}.pt").stat().st_size > 1000
+    assert (out / "figures" / f"{run}_training.png").stat().st_size > 1000
+
+
+def test_odenet_tiny_run(odenet_run):
+    out, m = odenet_run
+    for key in ("test_error", "final_loss", "peak_memory_mb", "epoch_time_s",
+                "nfe_forward_mean", "nfe_backward_mean", "test_nfe_forward"):
+        assert math.isfinite(m[key]), key
+    assert 0 <= m["test_error"] <= 100 and m["peak_memory_mb"] > 0
+    assert m["nfe_forward_mean"] >= 6 and m["nfe_backward_mean"] >= 6  # dopri5, adjoint
+    assert m["steps_per_epoch"] == 4 and m["resumed_from_epoch"] == 0
+    _check_outputs(out, "odenet-s0", m, 4)
+
+
+@pytest.mark.parametrize("name", ["rknet", "resnet", "mlp"])
+def test_other_models_tiny_run(name, root, tmp_path):
+    m = _train(name, _cfg(), root, tmp_path)
+    assert math.isfinite(m["test_error"]) and m["n_params"] > 0
+    assert m["nfe_backward_mean"] == 0  # direct backprop or no solver at all
+    assert (m["nfe_forward_mean"] > 0) == (name == "rknet")
+    _check_outputs(tmp_path, f"{name}-s0", m, 4)
+
+
+def test_killed_run_resumes_and_matches_uninterrupted(root, tmp_path):
+    """1 epoch, then the same config with 2 epochs (multistep: the hash ignores
+    ``epochs``) resumes at epoch 1 and ends where a straight 2-epoch run does."""
+    optim = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "schedule": "multistep",
+             "milestones": [1]}
+    first = _train("mlp", _cfg(optim=optim, epochs=1), root, tmp_path / "a")
+    assert first["resumed_from_epoch"] == 0
+    resumed = _train("mlp", _cfg(optim=optim, epochs=2), root, tmp_path / "a")
+    straight = _train("mlp", _cfg(optim=optim, epochs=2), root, tmp_path / "b")
+    assert resumed["resumed_from_epoch"] == 1 and straight["resumed_from_epoch"] == 0
+    assert resumed["test_error_by_epoch"][0] == first["test_error"]
+    for key in ("test_error_by_epoch", "final_loss", "nfe_forward_mean"):
+        assert resumed[key] == straight[key], key
+    assert len((tmp_path / "a/metrics/mlp-s0_log.csv").read_text().splitlines()) == 9
+
+
+def test_changed_config_starts_over(root, tmp_path):
+    cfg = _cfg()
+    _train("mlp", cfg, root, tmp_path)
+    old = tmp_path / "ckpt" / f"mlp-s0-{config_hash(cfg, 'mlp', 0)}.pt"
+    assert old.exists()
+    changed = _cfg(epochs=2)  # onecycle spans the run: another lr at every step
+    assert config_hash(changed, "mlp", 0) != config_hash(cfg, "mlp", 0)
+    assert _train("mlp", changed, root, tmp_path)["resumed_from_epoch"] == 0
+    assert not old.exists()
+    # other runs' checkpoints are left alone; "-s1-" must not match "-s10-"
+    keep = tmp_path / "ckpt" / "mlp-s10-abc.pt"
+    keep.write_bytes(b"x")
+    checkpoint_for(tmp_path / "ckpt", _cfg(seeds=[1, 10]), "mlp", 1)
+    assert keep.exists()
+
+
+def test_config_errors(root, tmp_path):
+    with pytest.raises(ConfigError, match=r"no model 'vgg'; defined: odenet, rknet"):
+        _train("vgg", _cfg(), root, tmp_path)
+    with pytest.raises(ConfigError, match=r"names \['ode-net'\] may use only letters"):
+        _cfg(models={"ode-net": {"kind": "odenet"}})
+    with pytest.raises(ConfigError, match=r"seeds: expected a non-empty list of distinct"):
+        _cfg(seeds=[0, 0])
+    with pytest.raises(ConfigError, match=r"train_mnist.epochs: must be >= 1, got 0"):
+        _cfg(epochs=0)
+    with pytest.raises(ConfigError, match=r"models.mlp.kind: expected one of"):
+        _cfg(models={"mlp": {"kind": "perceptron"}})
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) 'lr'"):
+        _cfg(lr=0.1)
+    with pytest.raises(ConfigError, match=r"'dopri5' is not a fixed-grid solver"):
+        parse(mnist_memory.MnistMemoryConfig, {"method": "dopri5"})
+    with pytest.raises(ConfigError, match=r"steps: expected at least two increasing"):
+        parse(mnist_memory.MnistMemoryConfig, {"steps": [8, 4]})
+    with pytest.raises(ConfigError, match=r"reference_tol=0.001 must be below"):
+        parse(nfe_study.NfeStudyConfig, {"reference_tol": 1e-3})
+    with pytest.raises(ConfigError, match=r"tolerances: expected at least 3 values in"):
+        parse(nfe_study.NfeStudyConfig, {"tolerances": [1e-3, 2.0, 0.1]})
+
+
+def test_download_stage_missing_mirror_is_one_line(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text("common: {}\ndownload_mnist: {mirror: null}\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
+    out = subprocess.run([sys.executable, str(ROOT / "stages/download_mnist.py"), "--params",
+                          str(params), "--mirror", str(tmp_path / "nowhere"), "--out",
+                          str(tmp_path / "mnist")], env=env, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("error: MNIST mirror folder")
+    assert not (tmp_path / "mnist").exists()
+
+
+def test_memory_flat_for_adjoint_growing_for_backprop(tmp_path):
+    cfg = parse(mnist_memory.MnistMemoryConfig, {"batch_size": 4, "steps": [2, 4, 8]})
+    m = mnist_memory.run(cfg, _cfg().models["odenet"], metrics_dir=tmp_path,
+                         figures_dir=tmp_path)
+    assert m["nfe_forward"] == [8, 16, 32] and m["odenet_nfe_backward"] == [8, 16, 32]
+    assert m["odenet_spread"] <= 0.10  # O(1) in depth
+    assert m["rknet_mb"][0] < m["rknet_mb"][1] < m["rknet_mb"][2]
+    assert m["rknet_growth"] > 2
+    assert (tmp_path / "memory_vs_nfe.png").stat().st_size > 1000
+    assert len((tmp_path / "memory.csv").read_text().splitlines()) == 4
+
+
+def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
+    out, _ = odenet_run
+    cfg = parse(nfe_study.NfeStudyConfig, {"tolerances": [1e-4, 1e-3, 1e-2, 1e-1],
+                                           "reference_tol": 1e-6, "test_subset": 16,
+                                           "repeats": 1})
+    m = nfe_study.run(cfg, out / "models/odenet-s0.pt", out / "metrics/odenet-s0_log.csv",
+                      root, metrics_dir=tmp_path, figures_dir=tmp_path)
+    sweep = m["sweep"]
+    assert [s["tol"] for s in sweep] == [1e-4, 1e-3, 1e-2, 1e-1]
+    nfe = [s["nfe_forward"] for s in sweep]
+    assert nfe == sorted(nfe, reverse=True) and nfe[0] > nfe[-1]  # looser tol, fewer NFE
+    errors = [s["error"] for s in sweep]
+    # the error tracks the tolerance (the global error of z(t1) is a few x the local tol)
+    assert errors[0] < errors[1] < errors[2] < 0.1 and errors[0] < 1e-2
+    for key in ("nfe_backward_over_forward_mean", "nfe_forward_slope_per_epoch"):
+        assert math.isfinite(m[key]), key
+    assert m["time_vs_nfe_s"]["ms_per_nfe"] > 0 and math.isfinite(m["time_vs_nfe_s"]["r2"])
+    assert m["nfe_backward_over_forward_mean"] > 0
+    for fig in ("fig3a_nfe_vs_error", "fig3b_time_vs_nfe", "fig3c_nfe_backward_vs_forward",
+                "fig3d_nfe_vs_epoch"):
+        assert (tmp_path / f"{fig}.png").stat().st_size > 1000
+    resnet_out = tmp_path / "resnet"
+    _train("resnet", _cfg(), root, resnet_out)
+    with pytest.raises(ConfigError, match=r"needs an ODE-Net/RK-Net with an adaptive"):
+        nfe_study.run(cfg, resnet_out / "models/resnet-s0.pt",
+                      resnet_out / "metrics/resnet-s0_log.csv", root,
+                      metrics_dir=tmp_path, figures_dir=tmp_path)
