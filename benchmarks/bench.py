@@ -14,7 +14,6 @@ A script that prints a table, not a timed test: machines are noisy, ratios are n
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import statistics
 import sys
@@ -29,6 +28,7 @@ from torch import nn
 
 from neuralode import collect_stats, odeint, odeint_adjoint
 from neuralode.io import write_text
+from neuralode.report.build import hardware
 
 
 class CubicMLP(nn.Module):
@@ -185,15 +185,7 @@ def case_mnist(repeats: int) -> Row:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, torchdiffeq "
+    return (f"{hardware()}, torch {torch.__version__}, torchdiffeq "
             f"{torchdiffeq.__version__}, Python {platform.python_version()}, "
             f"{torch.get_num_threads()} torch threads")
 

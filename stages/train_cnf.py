@@ -43,13 +43,9 @@ def main(args: argparse.Namespace) -> None:
         metrics = run(args.task, args.model, cfg, seed=common.seed, tracker=tracker,
                       metrics_dir=metrics_dir, figures_dir=figures, target=args.target,
                       width=args.width, device=device)
-        tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float | int)})
-        for ext in (".json", "_loss.csv"):
-            tracker.log_artifact(metrics_dir / f"{name}{ext}", "metrics")
-        for fig in sorted(figures.iterdir()):
-            tracker.log_artifact(fig, "figures")
-        print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
-                                      if isinstance(v, float)))
+        files = [metrics_dir / f"{name}{ext}" for ext in (".json", "_loss.csv")]
+        tracker.log_results(metrics, files, figures, files_path="metrics")
+        print(cli.summary(stage, metrics))
 
 
 if __name__ == "__main__":

@@ -40,13 +40,9 @@ def main(args: argparse.Namespace) -> None:
         figures = Path(args.figures) / "latent" / name
         metrics = run(args.model, args.n_obs, cfg, data, seed=common.seed, device=device,
                       tracker=tracker, metrics_dir=metrics_dir, figures_dir=figures)
-        tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float | int)})
-        for path in (metrics_dir / f"{name}.json", metrics_dir / f"{name}_curve.csv"):
-            tracker.log_artifact(path)
-        for fig in sorted(figures.iterdir()):
-            tracker.log_artifact(fig, "figures")
-        print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
-                                      if isinstance(v, float)))
+        tracker.log_results(metrics, [metrics_dir / f"{name}.json",
+                                      metrics_dir / f"{name}_curve.csv"], figures)
+        print(cli.summary(stage, metrics))
 
 
 if __name__ == "__main__":

@@ -24,12 +24,9 @@ def main(args: argparse.Namespace) -> None:
         figures = Path(args.figures) / "toy" / args.experiment
         metrics = run(args.experiment, cfg, data, seed=common.seed, tracker=tracker,
                       metrics_dir=Path(args.metrics) / "toy", figures_dir=figures, device=device)
-        tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float | int)})
-        tracker.log_artifact(Path(args.metrics) / "toy" / f"{args.experiment}.json")
-        for fig in sorted(figures.iterdir()):
-            tracker.log_artifact(fig, "figures")
-        print(f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
-                                      if isinstance(v, float)))
+        tracker.log_results(metrics, [Path(args.metrics) / "toy" / f"{args.experiment}.json"],
+                            figures)
+        print(cli.summary(stage, metrics))
 
 
 if __name__ == "__main__":

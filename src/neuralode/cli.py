@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .config import ConfigError
 from .solvers.base import SolverError
@@ -36,6 +37,12 @@ def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentPar
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def summary(stage: str, metrics: Mapping[str, Any]) -> str:
+    """``stage: key=value, ...`` over the float metrics, for the stage's last line."""
+    return f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
+                                    if isinstance(v, float))
 
 
 def _one_line(err: BaseException) -> str:

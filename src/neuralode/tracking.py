@@ -17,7 +17,7 @@ import os
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,17 @@ class Tracker:
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self._call("log_artifact", lambda: self._mlflow.log_artifact(str(path), artifact_path))
+
+    def log_results(self, metrics: Mapping[str, Any], files: Iterable[Path] = (),
+                    figures: Path | None = None, files_path: str | None = None) -> None:
+        """A stage's final numeric metrics, its metrics files and every figure in
+        ``figures`` (under ``figures/``)."""
+        self.log_metrics(metrics)
+        for path in files:
+            self.log_artifact(path, files_path)
+        if figures is not None and figures.is_dir():
+            for fig in sorted(figures.iterdir()):
+                self.log_artifact(fig, "figures")
 
     def log_state_dict(self, model: torch.nn.Module, name: str = "model.pt") -> None:
         """The trained model's ``state_dict`` as an artifact under ``model/``."""
