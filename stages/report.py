@@ -7,12 +7,12 @@ from pathlib import Path
 
 from neuralode import cli
 from neuralode.config import CommonConfig, load_params, load_section
-from neuralode.report import cnf, latent, toy
+from neuralode.report import cnf, latent, mnist, toy
 from neuralode.report.build import RunInfo, build, write
 from neuralode.report.common import ReportConfig
 from neuralode.tracking import git_commit, stage_run
 
-SECTIONS = (latent.section, cnf.section, toy.section)
+SECTIONS = (mnist.section, latent.section, cnf.section, toy.section)
 
 
 def main(args: argparse.Namespace) -> None:

@@ -104,7 +104,8 @@ def test_report_written(repo):
     report = (dst / "reports/report.md").read_text()
     assert "Profile **tiny**" in report and "| linear |" in report
     assert "| Latent ODE | 30 | 0.1642 |" in report and "not comparable at this profile" in report
-    assert "| two_moons |" in report
+    assert "| two_moons |" in report and "| ODE-Net | 0.42% |" in report
+    assert "Figure 3b" in report
     html = (dst / "reports/report.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html
     shown = _run(["dvc", "metrics", "show"], dst, env).stdout

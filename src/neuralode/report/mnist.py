@@ -1,0 +1,130 @@
+"""Report section: MNIST, paper Table 1, the memory claim and Figure 3 (sec. 3)."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from .blocks import Block, Figure, Heading, Para, Table
+from .common import (
+    Claim,
+    MissingMetricsError,
+    ReportConfig,
+    fmt,
+    numeric_verdict,
+    ordering_verdict,
+    read_json,
+)
+from .paper import FIG3_CLAIMS, NOTEBOOK_MNIST, TABLE1, TABLE1_NOTE
+
+MODELS = ("mlp", "resnet", "rknet", "odenet")
+
+
+def _runs(metrics: Path, model: str) -> list[dict]:
+    paths = sorted((metrics / "mnist").glob(f"{model}-s*.json"))
+    if not paths:
+        raise MissingMetricsError(f"{metrics / 'mnist'}/{model}-s<seed>.json is missing: stage "
+                                  f"'train_mnist@{model}-<seed>' must run first "
+                                  "(dvc repro train_mnist)")
+    return [read_json(p, f"train_mnist@{p.stem.replace('-s', '-')}") for p in paths]
+
+
+def _mean(runs: list[dict], key: str) -> float:
+    return statistics.fmean(float(r[key]) for r in runs)
+
+
+def _table1(metrics: Path, cfg: ReportConfig) -> tuple[list[Block], list[Claim]]:
+    rows, claims = [], []
+    for model in MODELS:
+        runs, paper = _runs(metrics, model), TABLE1[model]
+        err = _mean(runs, "test_error")
+        spread = f" ± {statistics.stdev(r['test_error'] for r in runs):.2f}" \
+            if len(runs) > 1 else ""
+        comparable = min(r["epochs"] for r in runs) >= cfg.mnist_comparable_epochs
+        verdict = numeric_verdict(err, paper["error"], cfg.eps_mnist_error_pp, comparable)
+        nfe = model in ("rknet", "odenet")
+        rows.append((paper["label"], f"{paper['error']:.2f}%", f"{err:.2f}%{spread}",
+                     f"{err - paper['error']:+.2f}", verdict, f"{paper['params_m']:.2f} M",
+                     f"{_mean(runs, 'n_params') / 1e6:.3f} M", paper["memory"],
+                     f"{_mean(runs, 'peak_memory_mb'):.0f} MB", paper["time"],
+                     f"{_mean(runs, 'epoch_time_s'):.0f} s",
+                     fmt(_mean(runs, "nfe_forward_mean")) if nfe else "–",
+                     fmt(_mean(runs, "nfe_backward_mean")) if nfe else "–"))
+        claims.append(Claim(f"Table 1: {paper['label']} test error",
+                            f"{err:.2f}% after {runs[0]['epochs']} epochs "
+                            f"(paper {paper['error']:.2f}%)", verdict))
+    n_seeds = len(_runs(metrics, "odenet"))
+    blocks: list[Block] = [
+        Heading("MNIST: Table 1"),
+        Para(f"Test error on the 10,000 test images, mean over {n_seeds} seed(s). Memory: "
+             "the paper's asymptotic class next to our measured peak of one training step; "
+             "time: its class next to our time per training epoch. Verdicts use ε = "
+             f"{cfg.eps_mnist_error_pp} percentage points; below "
+             f"{cfg.mnist_comparable_epochs} epochs a test error is not comparable with the "
+             "paper's 160-epoch schedule."),
+        Table(("model", "paper error", "ours", "Δ (pp)", "verdict", "paper params",
+               "ours", "paper memory", "ours (peak)", "paper time", "ours (epoch)", "NFE-F",
+               "NFE-B"), tuple(rows)),
+        Para(TABLE1_NOTE + f" The tutorial notebook reports {NOTEBOOK_MNIST['accuracy']}% "
+             f"test accuracy for an ODE-Net with {NOTEBOOK_MNIST['solver']} after "
+             f"{NOTEBOOK_MNIST['epochs']} epochs."),
+    ]
+    return blocks, claims
+
+
+def _memory(metrics: Path, figures: Path, root: Path, cfg: ReportConfig
+            ) -> tuple[list[Block], list[Claim]]:
+    mem = read_json(metrics / "mnist" / "memory.json", "mnist_memory")
+    flat = mem["odenet_spread"] <= cfg.eps_memory_flat
+    grows = mem["rknet_growth"] > 1 + cfg.eps_memory_flat
+    rows = tuple((str(n), f"{o:.1f}", f"{r:.1f}") for n, o, r in
+                 zip(mem["nfe_forward"], mem["odenet_mb"], mem["rknet_mb"], strict=True))
+    blocks: list[Block] = [
+        Heading("Memory against the number of function evaluations"),
+        Para(f"Peak memory of one training step at batch {mem['batch_size']}, fixed-step "
+             f"{mem['method']}, measured on {mem['device']} (CPU: allocator events recorded by "
+             "torch.profiler; GPU: torch.cuda.max_memory_allocated)."),
+        Table(("forward NFE", "ODE-Net (adjoint) MB", "RK-Net (backprop) MB"), rows)]
+    fig = figures / "mnist" / "memory_vs_nfe.png"
+    if fig.exists():
+        blocks.append(Figure(fig.relative_to(root), "Peak training-step memory vs NFE."))
+    claim = Claim("ODE-Net memory is O(1) in the solver steps while RK-Net's grows (Table 1)",
+                  f"ODE-Net spread {mem['odenet_spread']:.1%}, RK-Net ×{mem['rknet_growth']:.1f}"
+                  f" from {mem['nfe_forward'][0]} to {mem['nfe_forward'][-1]} NFE",
+                  ordering_verdict(flat and grows))
+    return blocks, [claim]
+
+
+def _figure3(metrics: Path, figures: Path, root: Path) -> tuple[list[Block], list[Claim]]:
+    st = read_json(metrics / "mnist" / "nfe_study.json", "nfe_study")
+    sweep = st["sweep"]
+    tight, loose = sweep[0], sweep[-1]  # tolerances in ascending order
+    ratio, slope, r2 = (st["nfe_backward_over_forward_mean"],
+                        st["nfe_forward_slope_per_epoch"], st["time_vs_nfe_s"]["r2"])
+    found = {
+        "a": (f"error {fmt(tight['error'])} at {tight['nfe_forward']} NFE vs "
+              f"{fmt(loose['error'])} at {loose['nfe_forward']} NFE",
+              tight["error"] < loose["error"] and tight["nfe_forward"] > loose["nfe_forward"]),
+        "b": (f"{st['time_vs_nfe_s']['ms_per_nfe']:.1f} ms per NFE, R² = {r2:.3f}", r2 >= 0.9),
+        "c": (f"NFE-B / NFE-F = {ratio:.2f} (dopri5 adjoint, not Adams)", 0.35 <= ratio <= 0.65),
+        "d": (f"NFE-F {fmt(st['nfe_forward_first_epoch'])} in the first epoch, "
+              f"{fmt(st['nfe_forward_last_epoch'])} in the last ({slope:+.2f} per epoch)",
+              slope > 0),
+    }
+    rows = tuple((k, FIG3_CLAIMS[k], v[0], ordering_verdict(v[1])) for k, v in found.items())
+    blocks: list[Block] = [Heading("Figure 3: ODE-Net statistics"),
+                           Table(("panel", "paper", "this run", "verdict"), rows)]
+    blocks += [Figure(p.relative_to(root), f"Figure 3{p.stem[4]}.")
+               for p in sorted((figures / "mnist").glob("fig3*.png"))]
+    claims = [Claim(f"Figure 3{k}: {FIG3_CLAIMS[k]}", v[0], ordering_verdict(v[1]))
+              for k, v in found.items()]
+    return blocks, claims
+
+
+def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig
+            ) -> tuple[list[Block], list[Claim]]:
+    blocks, claims = _table1(metrics, cfg)
+    for part in (_memory(metrics, figures, root, cfg), _figure3(metrics, figures, root)):
+        blocks += part[0]
+        claims += part[1]
+    return blocks, claims
