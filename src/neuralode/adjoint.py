@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .odeint import ODEFunc, flat_func
+from .odeint import ODEFunc, flat_func, time_vector_field
 from .solvers.base import StepCounts
 from .stats import SolverStats
 
@@ -113,10 +113,7 @@ class _AdjointFunction(torch.autograd.Function):
 
         grad_t = None
         if ctx.needs_input_grad[2]:
-            with torch.no_grad():
-                fields = torch.stack([prob.func(ti, yi).reshape(-1)
-                                      for ti, yi in zip(t, sol, strict=True)])
-            counts.nfe += len(ts)
+            fields = time_vector_field(prob.func, t, sol, counts).reshape(len(ts), -1)
             grad_t = (grad * fields).sum(dim=1)  # (T,)
             grad_t[0] = -((adj_y - grad[0]) * fields[0]).sum()
         prob.stats.add(nfe_backward=counts.nfe, backward_steps_accepted=counts.accepted,

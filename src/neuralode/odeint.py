@@ -59,8 +59,9 @@ def flat_func(func: ODEFunc, shape: torch.Size, like: Tensor, counts: StepCounts
     return f
 
 
-def _time_vector_field(func: ODEFunc, t: Tensor, ys: Tensor, counts: StepCounts) -> Tensor:
-    """f(t_i, y_i) at every output time, without graph: the time gradients below."""
+def time_vector_field(func: ODEFunc, t: Tensor, ys: Tensor, counts: StepCounts) -> Tensor:
+    """f(t_i, y_i) at every output time, without graph, counted as NFE: the time
+    gradients of both odeint and the adjoint."""
     with torch.no_grad():
         out = torch.stack([func(ti, yi) for ti, yi in zip(t, ys, strict=True)])
     counts.nfe += len(t)
@@ -105,7 +106,7 @@ def odeint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri5",
     ys, _ = solver.integrate(f, start.reshape(-1), ts, rtol=rtol, atol=atol, counts=counts)
     sol = torch.stack([y0.reshape(-1), *ys[1:]]).view(len(ts), *y0.shape)  # (T, *y0.shape)
     if t.requires_grad:
-        field = _time_vector_field(func, t.detach(), sol.detach(), counts)
+        field = time_vector_field(func, t.detach(), sol.detach(), counts)
         dt = (t - t.detach()).view(-1, *([1] * y0.dim()))
         sol = sol + torch.cat([torch.zeros_like(dt[:1]), dt[1:]]) * field
     call.add(nfe_forward=counts.nfe, steps_accepted=counts.accepted,
