@@ -6,6 +6,7 @@ A Python traceback is shown only with ``--debug`` or ``NEURALODE_DEBUG=1``.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,7 @@ def run(main: Callable[[argparse.Namespace], None], parser: argparse.ArgumentPar
     except USER_ERRORS as err:
         if debug:
             raise
+        _release_frames(err)
         print(f"error: {_one_line(err)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
@@ -43,6 +45,19 @@ def summary(stage: str, metrics: Mapping[str, Any]) -> str:
     """``stage: key=value, ...`` over the float metrics, for the stage's last line."""
     return f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
                                     if isinstance(v, float))
+
+
+def _release_frames(err: BaseException) -> None:
+    """Free the failed frames now, so what they hold (an open progress bar redraws
+    itself when collected) is finalised before the error line, which stays last."""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__cause__ or e.__context__
+    gc.collect()
+    sys.stderr.flush()
 
 
 def _one_line(err: BaseException) -> str:

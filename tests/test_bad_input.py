@@ -1,0 +1,153 @@
+"""The bad-input catalogue: what a user sees when a stage is given something wrong.
+
+Every case runs a real stage in a subprocess and must end with one ``error: ...`` line
+naming the problem, exit status 1, no traceback, and no output that looks complete.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MIRROR = ROOT.parent / "shared" / "mnist"
+TOY = {"model": "linear", "steps": 3, "optim": {"name": "adam", "lr": 0.02}, "restarts": 1,
+       "gif_frames": 2, "solver": {"method": "dopri5", "rtol": 1e-5, "atol": 1e-6}}
+
+
+def _toy(**patch) -> dict:
+    """params.yaml with one toy experiment, ``patch`` merged one level deep."""
+    linear = {**TOY, **{k: v for k, v in patch.items() if k != "common"}}
+    if "solver" in patch:
+        linear["solver"] = {**TOY["solver"], **patch["solver"]}
+    return {"common": {"seed": 0, **patch.get("common", {})}, "train_toy": {"linear": linear}}
+
+
+def _truncate(mirror: Path) -> None:
+    """Copy the mirror and cut one file short, as an interrupted copy would."""
+    shutil.copytree(MIRROR, mirror)
+    f = next(p for p in sorted(mirror.iterdir()) if p.name.startswith("t10k-labels"))
+    f.write_bytes(f.read_bytes()[: len(f.read_bytes()) // 2])
+
+
+def _corrupt(mirror: Path) -> None:
+    """Copy the mirror and flip labels in one file: it decompresses, its MD5 is wrong."""
+    shutil.copytree(MIRROR, mirror)
+    f = next(p for p in sorted(mirror.iterdir()) if p.name.startswith("t10k-labels"))
+    raw = gzip.decompress(f.read_bytes()) if f.suffix == ".gz" else f.read_bytes()
+    bad = raw[:-1] + bytes([(raw[-1] + 1) % 10])
+    f.write_bytes(gzip.compress(bad) if f.suffix == ".gz" else bad)
+
+
+MNIST = {"common": {"seed": 0}, "download_mnist": {"mirror": None}}
+
+# id -> (stage args, params, extra env, setup(tmp) or None, regex the error line must match)
+Case = tuple[list[str], dict, dict, Callable[[Path], None] | None, str]
+CASES: dict[str, Case] = {
+    "unknown params key": (["train_toy", "linear"], _toy(stepz=3), {}, None,
+                           r"train_toy\.linear: unknown key\(s\) 'stepz'"),
+    "wrong type": (["train_toy", "linear"], _toy(steps="many"), {}, None,
+                   r"train_toy\.linear\.steps: expected an integer, got 'many'"),
+    "out-of-range value": (["train_toy", "linear"], _toy(steps=-5), {}, None,
+                           r"train_toy\.linear\.steps: must be >= 1, got -5"),
+    "unknown solver": (["train_toy", "linear"], _toy(solver={"method": "rk45"}), {}, None,
+                       r"method: unknown solver 'rk45'; valid: .*dopri5"),
+    "unknown model": (["train_toy", "linear"], _toy(model="quadratic"), {}, None,
+                      r"train_toy\.linear\.model: expected one of .*'linear'.*got 'quadratic'"),
+    "unknown experiment": (["train_toy", "cubic"], _toy(), {}, None,
+                           r"missing section 'train_toy\.cubic'"),
+    "tolerance <= 0": (["train_toy", "linear"], _toy(solver={"rtol": 0.0}), {}, None,
+                       r"solver\.rtol: must be > 0, got 0\.0"),
+    "absurd rtol": (["train_toy", "linear"], _toy(solver={"rtol": 50.0}), {}, None,
+                    r"solver\.rtol: must be <= 1, got 50\.0"),
+    "missing input file": (["train_toy", "linear", "--data", "nowhere"], _toy(), {}, None,
+                           r"nowhere/toy/linear\.npz not found; run `dvc repro`"),
+    "cuda without a GPU": (["train_toy", "linear"], _toy(common={"device": "cuda"}), {}, None,
+                           r"'cuda' requested but no CUDA GPU is available"),
+    "unwritable output folder": (["train_toy", "linear", "--metrics", "afile/metrics"],
+                                 _toy(), {}, lambda d: (d / "afile").write_text("x"),
+                                 r"afile"),
+    "MNIST mirror missing": (["download_mnist", "--mirror", "no/such/dir"], MNIST, {}, None,
+                             r"MNIST mirror folder .*no/such/dir does not exist"),
+    "MNIST file truncated": (["download_mnist", "--mirror", "mirror"], MNIST, {},
+                             lambda d: _truncate(d / "mirror"),
+                             r"t10k-labels.*(truncated|checksum mismatch)"),
+    "MNIST checksum mismatch": (["download_mnist", "--mirror", "mirror"], MNIST, {},
+                                lambda d: _corrupt(d / "mirror"),
+                                r"t10k-labels.*checksum mismatch"),
+}
+OUTPUTS = ("metrics/toy/linear.json", "data/mnist")
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    subprocess.run([sys.executable, str(ROOT / "stages/generate_data.py"), "--out", str(out),
+                    "--params", str(ROOT / "params.yaml")], check=True, capture_output=True,
+                   env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{out}/m.db"})
+    return out
+
+
+def run_stage(tmp: Path, args: list[str], params: dict, env: dict, toy_data: Path
+              ) -> subprocess.CompletedProcess:
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    if not (tmp / "data").exists():
+        shutil.copytree(toy_data, tmp / "data")
+    script, *rest = args
+    return subprocess.run([sys.executable, str(ROOT / "stages" / f"{script}.py"), *rest],
+                          cwd=tmp, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/m.db",
+                               **env})
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line(case, tmp_path, toy_data):
+    args, params, env, setup, pattern = CASES[case]
+    if case == "cuda without a GPU" and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    if case.startswith("MNIST") and not MIRROR.is_dir():
+        pytest.skip(f"no MNIST mirror at {MIRROR}")
+    if setup:
+        setup(tmp_path)
+    out = run_stage(tmp_path, args, params, env, toy_data)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "\n" not in last
+    assert re.search(pattern, last), last
+    for rel in OUTPUTS:
+        assert not (tmp_path / rel).exists(), f"{rel} left behind after: {last}"
+
+
+def test_blow_up_is_a_failed_mlflow_run_with_params(tmp_path, toy_data):
+    """Dynamics that blow up: a SolverError with its remedy, and a FAILED run."""
+    import mlflow
+
+    params = _toy(init_std=200.0, solver={"max_num_steps": 200})
+    out = run_stage(tmp_path, ["train_toy", "linear"], params, {}, toy_data)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "max_num_steps" in last, last
+    assert not (tmp_path / "metrics/toy/linear.json").exists()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
+    runs = mlflow.search_runs(experiment_names=["neural-ode-reproduction"])
+    assert list(runs["status"]) == ["FAILED"]
+    assert list(runs["params.init_std"]) == ["200.0"]
+
+
+def test_unreachable_tracking_server_warns_and_writes(tmp_path, toy_data):
+    out = run_stage(tmp_path, ["train_toy", "linear"], _toy(),
+                    {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, toy_data)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stderr.count("MLflow tracking disabled for stage train_toy@linear") == 1
+    assert (tmp_path / "metrics/toy/linear.json").exists()
