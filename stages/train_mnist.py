@@ -1,13 +1,17 @@
 """Stage train_mnist@<model>-<seed>: train one Table 1 model (paper sec. 3) on MNIST
 and write its metrics, per-iteration log (loss, NFE-F, NFE-B), state dict and figure.
 
-A killed run resumes from checkpoints/mnist/<model>-s<seed>-<config hash>.pt.
+A killed run resumes from checkpoints/mnist/<model>-s<seed>-<config hash>.pt. With
+``train_mnist.nproc`` > 1 the stage relaunches itself under torchrun (DDP, one shard of
+every batch per process); only rank 0 writes outputs and the MLflow run.
 """
 
 import argparse
 from pathlib import Path
 
-from neuralode import cli
+import torch
+
+from neuralode import cli, distributed
 from neuralode.config import CommonConfig, load_params, load_section
 from neuralode.data.mnist import MnistError
 from neuralode.experiments.mnist import (
@@ -29,6 +33,16 @@ def main(args: argparse.Namespace) -> None:
     if args.seed not in cfg.seeds:
         raise ValueError(f"--seed {args.seed} is not in train_mnist.seeds {list(cfg.seeds)}")
     device = resolve_device(common.device)
+    distributed.relaunch(cfg.nproc, device)
+    distributed.init(device)
+    try:
+        _train(args, common, cfg, device)
+    finally:
+        distributed.shutdown()
+
+
+def _train(args: argparse.Namespace, common: CommonConfig, cfg: MnistTrainConfig,
+           device: torch.device) -> None:
     run = run_name(args.model, args.seed)
     stage = f"train_mnist@{args.model}-{args.seed}"
     metrics_dir = Path(args.metrics) / "mnist"
@@ -42,6 +56,8 @@ def main(args: argparse.Namespace) -> None:
                             checkpoint_dir=Path(args.checkpoints), device=device)
         except MnistError as err:  # e.g. data/mnist missing: one line, not a traceback
             raise OSError(f"{err} (the download_mnist stage writes it)") from None
+        if not distributed.is_main():  # rank 0 writes and logs
+            return
         tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, float | int)})
         for name in (f"{run}.json", f"{run}_log.csv"):
             tracker.log_artifact(metrics_dir / name)

@@ -1,6 +1,7 @@
 """Data-parallel training on existing engines: PyTorch DDP under ``torchrun``.
 
-``torchrun --nproc_per_node=N stages/train_mnist.py ...`` sets RANK/WORLD_SIZE; the
+``torchrun --nproc_per_node=N stages/train_mnist.py ...`` sets RANK/WORLD_SIZE (the
+stage does this itself when params ask for N > 1 processes: :func:`relaunch`); the
 stage calls :func:`init` once, the training loop wraps the model in DDP (gradients
 are averaged across processes), and only rank 0 writes metrics, checkpoints and
 MLflow runs. Backend: gloo on CPU, nccl on CUDA.
@@ -9,6 +10,7 @@ MLflow runs. Backend: gloo on CPU, nccl on CUDA.
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -50,3 +52,18 @@ def wrap(model: nn.Module) -> nn.Module:
 def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def relaunch(nproc: int, device: torch.device) -> None:
+    """With ``nproc`` > 1 and not yet under torchrun, replace this process by
+    ``python -m torch.distributed.run --standalone --nproc_per_node=nproc`` running the
+    same command line; returns at once when ``nproc`` is 1 or torchrun started us."""
+    if nproc == 1 or "WORLD_SIZE" in os.environ:
+        return
+    if device.type == "cuda" and nproc > torch.cuda.device_count():
+        raise ValueError(f"nproc: {nproc} processes need {nproc} GPUs, found "
+                         f"{torch.cuda.device_count()}; lower nproc or use common.device cpu")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                              f"--nproc_per_node={nproc}", *sys.argv])

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from . import distributed
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # An unreachable server should cost seconds, not minutes of retries.
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -187,6 +189,10 @@ def stage_run(stage: str, experiment: str, params: Mapping[str, Any], *, profile
             "reproduction": os.environ.get("NEURALODE_REPRO_ID") or f"adhoc-{git_commit()[:12]}",
             "dvc_exp": os.environ.get("DVC_EXP_NAME", "")}
     tracker = Tracker(stage, experiment, tags)
+    if not distributed.is_main():  # under torchrun, rank 0 alone records the run
+        tracker.enabled = False
+        yield tracker
+        return
     tracker.start()
     tracker.log_params(params)
     try:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import distributed
 from ..config import ConfigError, num, parse
 from ..data.mnist import MnistDataConfig, mnist_loaders
 from ..figures import mnist as figs
@@ -50,7 +51,8 @@ class MnistTrainConfig:
     ``data``, ``optim``, ``epochs`` and ``steps_per_epoch`` (a cap on iterations per
     epoch, None: one pass over the training set) are shared by every model; ``seeds``
     is the list DVC's ``matrix`` expands; ``memory_batch`` is the batch of the peak
-    memory measurement (Table 1's "Memory" column).
+    memory measurement (Table 1's "Memory" column); ``nproc`` is the number of
+    data-parallel processes (``torchrun``, DDP) that share each batch.
     """
 
     models: dict[str, MnistModelConfig]
@@ -60,6 +62,7 @@ class MnistTrainConfig:
     epochs: int = num(2, ge=1)
     steps_per_epoch: int | None = num(None, gt=0)
     memory_batch: int = num(128, gt=0)
+    nproc: int = num(1, ge=1)
 
     def validate(self) -> None:
         bad = [n for n in self.models if not _NAME.match(n)]
@@ -121,10 +124,17 @@ def _checkpoint_state(path: Path) -> dict[str, Any]:
 
 def _reseeding_batches(loader: torch.utils.data.DataLoader, seed: int):
     """Each epoch's shuffle is seeded by (seed, epoch), so a resumed run draws the same
-    batches as an uninterrupted one (the loader's generator is otherwise not saved)."""
+    batches as an uninterrupted one (the loader's generator is otherwise not saved).
+
+    Under DDP every process draws the same global batch and keeps its slice
+    ``rank::world``: DDP's gradient average is then that of the whole batch."""
+    world, rank = distributed.world_size(), distributed.rank()
+
     def batches(epoch: int):
         loader.generator.manual_seed(seed * 100_003 + epoch)
-        return loader
+        if world == 1:
+            return loader
+        return ((x[rank::world], y[rank::world]) for x, y in loader)
     return batches
 
 
@@ -167,8 +177,10 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
         # "epoch/" keeps these apart from the run's summary metrics (test_error, ...)
         tracker.log_metrics({f"epoch/{k}": v for k, v in {**record, **means}.items()
                              if k != "epoch"}, epoch)
-        print(f"{run} epoch {epoch}: test error {record['test_error']:.2f}%, "
-              f"{record['epoch_time_s']:.0f} s, NFE-F {means['epoch_nfe_forward_mean']:.1f}")
+        if distributed.is_main():
+            print(f"{run} epoch {epoch}: test error {record['test_error']:.2f}%, "
+                  f"{record['epoch_time_s']:.0f} s, "
+                  f"NFE-F {means['epoch_nfe_forward_mean']:.1f}")
         epoch_rows.clear()
         last[0] = time.perf_counter()  # the next iteration's time excludes evaluation
 
@@ -182,6 +194,8 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     history = fit(model, loss_fn, _reseeding_batches(train_loader, seed), optim=cfg.optim,
                   epochs=cfg.epochs, steps_per_epoch=steps, evaluate=test, on_step=on_step,
                   on_epoch=on_epoch, checkpoint=ckpt, desc=f"train_mnist@{run}")
+    if not distributed.is_main():  # rank 0 writes the outputs
+        return {"test_error": history.epochs[-1]["test_error"]}
     _save_model(models_dir / f"{run}.pt", model, resolved_config(cfg, name, seed))
     tracker.log_state_dict(model)
     # Memory last: its extra step (train mode) would move BatchNorm's running statistics.

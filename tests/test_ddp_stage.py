@@ -1,0 +1,60 @@
+"""The MNIST stage under DDP, through DVC: ``train_mnist.nproc: 2`` makes the stage
+relaunch itself under torchrun (2 gloo processes), rank 0 alone writes the outputs and
+one MLflow run, and with a fixed-step solver (identical arithmetic on each half-batch)
+the result matches ``nproc: 1`` up to floating-point effects."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import torch
+import yaml
+
+from tests.test_resume import MIRROR, _repo
+
+STAGE = "train_mnist@odenet-0"
+pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no MNIST mirror at {MIRROR}")
+
+
+def _run(dst, env, nproc: int) -> tuple[dict, dict, str]:
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    section = params["train_mnist"]
+    section.update({"epochs": 1, "steps_per_epoch": 3, "nproc": nproc})
+    section["models"]["odenet"]["solver"] = {"method": "rk4", "step_size": 0.5}
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = subprocess.run(["dvc", "repro", STAGE], cwd=dst, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    log = (dst / "metrics/mnist/odenet-s0_log.csv").read_text().splitlines()
+    first_loss = float(log[1].split(",")[2])  # rank 0's loss at step 1
+    weights = torch.load(dst / "data/models/mnist/odenet-s0.pt", weights_only=True)
+    metrics = json.loads((dst / "metrics/mnist/odenet-s0.json").read_text())
+    return {**metrics, "first_loss": first_loss}, weights, out.stdout
+
+
+def test_two_processes_write_once_and_match_one(tmp_path):
+    dst = tmp_path / "repo"
+    env = _repo(dst)
+    subprocess.run(["dvc", "repro", "download_mnist"], cwd=dst, env=env, check=True,
+                   capture_output=True, timeout=300)
+    single, single_w, _ = _run(dst, env, 1)
+    ddp, ddp_w, log = _run(dst, env, 2)
+    assert log.count("odenet-s0 epoch 1: test error") == 1, log  # rank 0 prints alone
+    assert ddp["nfe_backward_mean"] > 0  # the adjoint ran under DDP
+    # rank 0 saw half of each batch (so DDP really ran), yet ...
+    assert abs(ddp["first_loss"] - single["first_loss"]) > 1e-4
+    # ... 3 SGD steps on shards of each batch, gradients averaged: the same weights (longer
+    # runs at loss ~ln 10 amplify rounding differences to ~1% of a weight)
+    state, ref = ddp_w["state_dict"], single_w["state_dict"]
+    assert state.keys() == ref.keys()
+    for name in ref:
+        torch.testing.assert_close(state[name], ref[name], rtol=1e-4, atol=1e-5, msg=name)
+    assert abs(ddp["test_error"] - single["test_error"]) <= 1.0  # one image in 100
+
+    import mlflow  # one FINISHED run per `dvc repro`: nproc 2 added one, not two
+    mlflow.set_tracking_uri(f"sqlite:///{dst / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True,
+                              filter_string="tags.mlflow.runName LIKE 'train_mnist%'")
+    assert len(runs) == 2 and set(runs["status"]) == {"FINISHED"}

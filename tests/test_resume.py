@@ -1,0 +1,91 @@
+"""Kill and resume, for real: `dvc repro` of a training stage is SIGKILLed mid-epoch,
+the next `dvc repro` resumes from the last checkpoint, and the final metrics equal an
+uninterrupted run's (same seed, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.test_determinism import _without_times
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MIRROR = Path(os.environ.get("MNIST_MIRROR") or ROOT.parent / "shared" / "mnist")
+STAGE = "train_mnist@odenet-0"
+pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no MNIST mirror at {MIRROR}")
+
+
+def _repo(dst: Path) -> dict[str, str]:
+    """A git + DVC copy of the repository with a small 3-epoch ODE-Net."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for rel in files:
+        if (ROOT / rel).is_file() and not rel.startswith(("metrics/", "reports/", "dvc.lock")):
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dst / rel)
+    params = yaml.safe_load((dst / "params.yaml").read_text())
+    params["train_mnist"].update({
+        "epochs": 3, "seeds": [0],
+        "data": {**params["train_mnist"]["data"], "train_subset": 1024, "test_subset": 100,
+                 "batch_size": 32, "test_batch_size": 100},
+        "models": {"odenet": {**params["train_mnist"]["models"]["odenet"], "width": 16}}})
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+           "MLFLOW_DISABLE_TELEMETRY": "true", "MNIST_MIRROR": str(MIRROR)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "t"]):
+        subprocess.run(cmd, cwd=dst, env=env, check=True, capture_output=True)
+    return env
+
+
+def _repro(dst: Path, env: dict[str, str], *extra: str) -> str:
+    out = subprocess.run(["dvc", "repro", *extra, STAGE], cwd=dst, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+def _metrics(dst: Path) -> dict:
+    return json.loads((dst / "metrics/mnist/odenet-s0.json").read_text())
+
+
+def test_sigkill_mid_epoch_then_repro_resumes(tmp_path):
+    dst = tmp_path / "repo"
+    env = _repo(dst)
+    subprocess.run(["dvc", "repro", "download_mnist"], cwd=dst, env=env, check=True,
+                   capture_output=True, timeout=300)
+    ckpts = dst / "checkpoints/mnist"
+    proc = subprocess.Popen(["dvc", "repro", STAGE], cwd=dst, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(ckpts.glob("odenet-s0-*.pt")):  # epoch 1 done: now inside epoch 2
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # dvc and the stage, as an OOM killer would
+    proc.wait()
+    assert not (dst / "metrics/mnist/odenet-s0.json").exists(), "killed too late"
+
+    resumed_log = _repro(dst, env)
+    assert "resuming from checkpoints/mnist/odenet-s0-" in resumed_log
+    assert "at epoch 1" in resumed_log
+    resumed = _metrics(dst)
+    assert resumed["epochs"] == 3 and len(resumed["test_error_by_epoch"]) == 3
+
+    for ckpt in ckpts.glob("*.pt"):  # now the same run, never interrupted
+        ckpt.unlink()
+    fresh_log = _repro(dst, env, "--force")
+    assert "resuming" not in fresh_log
+    assert _without_times(_metrics(dst)) == _without_times(resumed)
