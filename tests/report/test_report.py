@@ -161,3 +161,14 @@ def test_mnist_short_schedule_is_not_comparable(tmp_path):
     with pytest.raises(MissingMetricsError, match=r"train_mnist@mlp-<seed>' must run"):
         mnist.section(metrics=tmp_path / "none", figures=tmp_path, root=tmp_path,
                       cfg=ReportConfig())
+
+
+def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
+    from neuralode.report.build import wall_times
+
+    _write(tmp_path / "toy" / "linear.json", {"wall_time_s": 12.0})
+    _write(tmp_path / "mnist" / "odenet-s0.json",
+           {"epochs": 2, "epoch_time_s": 400.0, "eval_time_s": 10.0})
+    _write(tmp_path / "mnist" / "memory.json", {"batch_size": 128})  # no time: left out
+    assert wall_times(tmp_path) == [("mnist/odenet-s0 (training + test passes)", 820.0),
+                                    ("toy/linear", 12.0)]
