@@ -21,6 +21,25 @@ def test_repo_root_maps_out_of_dvc_temp_workspace(monkeypatch, tmp_path):
     assert tracking.tracking_uri() == "http://127.0.0.1:5000"
 
 
+def test_git_commit_is_dirty_for_code_not_for_run_outputs(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+    for rel in ("dvc.lock", "metrics/m.json", "reports/report.md", "src/code.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("v1")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    head = tracking.git_commit(tmp_path)
+    assert len(head) == 40
+    for rel in ("dvc.lock", "metrics/m.json", "reports/report.md"):  # what dvc repro writes
+        (tmp_path / rel).write_text("v2")
+    assert tracking.git_commit(tmp_path) == head
+    (tmp_path / "src/code.py").write_text("v2")
+    assert tracking.git_commit(tmp_path) == head + "-dirty"
+
+
 def test_flatten():
     assert tracking.flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == \
         {"a.b": 1, "a.c.d": 2, "e": 3}

@@ -55,13 +55,19 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
 
 
+RUN_OUTPUTS = ("dvc.lock", "metrics", "reports")
+
+
 def git_commit(root: Path | None = None) -> str:
-    """HEAD's hash, with ``-dirty`` if tracked files changed; ``unknown`` outside git."""
+    """HEAD's hash, with ``-dirty`` if tracked code or params changed; ``unknown``
+    outside git. What a run itself rewrites (dvc.lock, metrics/, reports/) does not
+    count: a report made by ``dvc repro`` on a clean checkout names a clean commit."""
     cwd = root or repo_root()
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no",
+                                "--", ".", *(f":(exclude){p}" for p in RUN_OUTPUTS)],
                                cwd=cwd, capture_output=True, text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
