@@ -168,10 +168,12 @@ class Counted(nn.Module):
         return self.func(t, z)
 
 
-def case_mnist(name: str, repeats: int, solver: dict) -> tuple[Row, float, float]:
+def case_mnist(name: str, repeats: int, solver: dict) -> tuple[Row, float, float, str]:
     """One ODE-Net training step (adjoint) in both libraries with the same ``solver``.
 
-    Returns the row and both libraries' gradient errors against a tight reference,
+    Returns the row, both libraries' gradient errors against a tight reference and
+    where our step's time goes (function floor, the layers around the ODE block, the
+    rest: solver work),
     direct backprop through dopri5 at rtol = atol = 1e-6 (relative L2 over all parameters).
     At tol 1e-3 each adjoint gradient is itself approximate, so the two may differ from
     each other far more than either differs from the exact gradient of its solve.
@@ -236,9 +238,21 @@ def case_mnist(name: str, repeats: int, solver: dict) -> tuple[Row, float, float
         e_f = _time_ms(lambda: func(t0, z), 10)
     e_b = _time_ms(eval_vjp, 10)
     floor = s.nfe_forward * e_f + s.nfe_backward * e_b
+
+    def outside() -> None:  # downsampling and head, forward and backward, no ODE block
+        model.zero_grad()
+        z = model.downsample(x)
+        loss = nn.functional.cross_entropy(model.head(z.detach().requires_grad_(True)), y)
+        loss.backward()
+        z.backward(torch.ones_like(z))
+
+    e_o = _time_ms(outside, 10)
+    budget = (f"ours {ours_ms:.0f} ms = ODE function floor {floor:.0f} ({s.nfe_forward} x "
+              f"{e_f:.1f} + {s.nfe_backward} x {e_b:.1f} evaluation+VJP) + layers around "
+              f"the ODE block {e_o:.0f} + solver work {ours_ms - floor - e_o:.0f}")
     row = Row(name, ours_ms, ref_ms, f"{s.nfe_forward}+{s.nfe_backward}", ref_nfe,
               (l_o - l_r).abs().item(), rel(g_o, g_r), ours_ms / floor)
-    return row, rel_l2(g_o, g_t), rel_l2(g_r, g_t)
+    return row, rel_l2(g_o, g_t), rel_l2(g_r, g_t), budget
 
 
 def rel_l2(ga: list[torch.Tensor], gb: list[torch.Tensor]) -> float:
@@ -289,13 +303,13 @@ def main(argv: list[str] | None = None) -> None:
                  ("4c. same, rk4 step 0.25 (equal NFE by construction)",
                   {"method": "rk4", "step_size": 0.25})]
         for name, solver in reversed(mnist):
-            row, err_o, err_r = case_mnist(name, max(3, args.repeats // 10), solver)
+            row, err_o, err_r, budget = case_mnist(name, max(3, args.repeats // 10), solver)
             rows.insert(4, row)
             notes.insert(0, f"- {name[:3]} gradient error against a tight reference (direct "
                          f"backprop, dopri5 at 1e-6), relative L2 over all parameters: ours "
-                         f"{err_o:.1e}, torchdiffeq {err_r:.1e}.")
+                         f"{err_o:.1e}, torchdiffeq {err_r:.1e}. Time: {budget} ms.")
     text = (f"# Benchmark: neuralode vs torchdiffeq\n\nMachine: {machine()}.\n"
-            f"Command: `python benchmarks/bench.py {' '.join(argv or sys.argv[1:])}`. "
+            f"Command: `{' '.join(['python benchmarks/bench.py', *(argv or sys.argv[1:])])}`. "
             f"Medians of {args.repeats} interleaved runs (fewer for cases 3-4).\n\n"
             f"{table(rows)}\n\nRatio < 1: ours faster. NFE a+b: forward + backward "
             "evaluations. Overhead: solve time / (NFE x one bare evaluation); for adjoint "
