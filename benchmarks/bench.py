@@ -171,10 +171,10 @@ class Counted(nn.Module):
 def case_mnist(name: str, repeats: int, solver: dict) -> tuple[Row, float, float, str]:
     """One ODE-Net training step (adjoint) in both libraries with the same ``solver``.
 
-    Returns the row, both libraries' gradient errors against a tight reference and
+    Returns the row; both libraries' gradient errors against a tight reference, direct
+    backprop through dopri5 at rtol = atol = 1e-6 (relative L2 over all parameters); and
     where our step's time goes (function floor, the layers around the ODE block, the
-    rest: solver work),
-    direct backprop through dopri5 at rtol = atol = 1e-6 (relative L2 over all parameters).
+    rest: solver work).
     At tol 1e-3 each adjoint gradient is itself approximate, so the two may differ from
     each other far more than either differs from the exact gradient of its solve.
     """

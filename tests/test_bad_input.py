@@ -19,8 +19,9 @@ import pytest
 import torch
 import yaml
 
+from tests._repo import MIRROR
+
 ROOT = Path(__file__).resolve().parents[1]
-MIRROR = ROOT.parent / "shared" / "mnist"
 TOY = {"model": "linear", "steps": 3, "optim": {"name": "adam", "lr": 0.02}, "restarts": 1,
        "gif_frames": 2, "solver": {"method": "dopri5", "rtol": 1e-5, "atol": 1e-6}}
 

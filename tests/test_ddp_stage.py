@@ -12,7 +12,8 @@ import pytest
 import torch
 import yaml
 
-from tests.test_resume import MIRROR, _repo
+from tests._repo import MIRROR
+from tests.test_resume import _repo
 
 STAGE = "train_mnist@odenet-0"
 pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no MNIST mirror at {MIRROR}")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+from tests._repo import repo_copy
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
@@ -35,22 +32,12 @@ def _stages_run(output: str) -> list[str]:
 def repo(tmp_path_factory):
     """The committed + untracked (not ignored) files, as a fresh git repo, tiny profile."""
     dst = tmp_path_factory.mktemp("pipeline") / "repo"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file() and not rel.startswith(("metrics/", "reports/", "dvc.lock")):
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dst / rel)
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MLFLOW_DISABLE_TELEMETRY": "true",
-           "NEURALODE_REPRO_ID": "pytest-tiny", "DVC_NO_ANALYTICS": "1"}
-    # no network here: the MNIST stage reads the offline mirror beside the repo
-    env.setdefault("MNIST_MIRROR", str(ROOT.parent / "shared" / "mnist"))
-    env.pop("MLFLOW_TRACKING_URI", None)
-    _run([sys.executable, "-m", "neuralode.profile", "apply", "tiny"], dst, env)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "tiny"]):
-        _run(cmd, dst, env)
+
+    def tiny(dst: Path, env: dict[str, str]) -> None:
+        env["NEURALODE_REPRO_ID"] = "pytest-tiny"
+        _run([sys.executable, "-m", "neuralode.profile", "apply", "tiny"], dst, env)
+
+    env = repo_copy(dst, tiny)
     first = _run(["dvc", "repro"], dst, env)
     return dst, env, first.stdout + first.stderr
 

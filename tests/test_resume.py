@@ -6,33 +6,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests._repo import MIRROR, repo_copy
 from tests.test_determinism import _without_times
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-MIRROR = Path(os.environ.get("MNIST_MIRROR") or ROOT.parent / "shared" / "mnist")
 STAGE = "train_mnist@odenet-0"
 pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no MNIST mirror at {MIRROR}")
 
 
-def _repo(dst: Path) -> dict[str, str]:
-    """A git + DVC copy of the repository with a small 3-epoch ODE-Net."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for rel in files:
-        if (ROOT / rel).is_file() and not rel.startswith(("metrics/", "reports/", "dvc.lock")):
-            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dst / rel)
+def _small_odenet(dst: Path, env: dict[str, str]) -> None:
+    """params.yaml: a small 3-epoch ODE-Net."""
     params = yaml.safe_load((dst / "params.yaml").read_text())
     params["train_mnist"].update({
         "epochs": 3, "seeds": [0],
@@ -40,13 +30,11 @@ def _repo(dst: Path) -> dict[str, str]:
                  "batch_size": 32, "test_batch_size": 100},
         "models": {"odenet": {**params["train_mnist"]["models"]["odenet"], "width": 16}}})
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "MLFLOW_DISABLE_TELEMETRY": "true", "MNIST_MIRROR": str(MIRROR)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "t"]):
-        subprocess.run(cmd, cwd=dst, env=env, check=True, capture_output=True)
-    return env
+
+
+def _repo(dst: Path) -> dict[str, str]:
+    """A git + DVC copy of the repository with a small 3-epoch ODE-Net."""
+    return repo_copy(dst, _small_odenet)
 
 
 def _repro(dst: Path, env: dict[str, str], *extra: str) -> str:
