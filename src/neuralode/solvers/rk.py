@@ -10,6 +10,7 @@ is a handful of tensor ops whatever the number of stages.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,12 +76,15 @@ def _parse(options: dict[str, Any] | None, spec: dict[str, Any], method: str) ->
     return {**spec, **options}
 
 
-def _positive(name: str, value: Any, integer: bool = False) -> None:
-    kind = int if integer else (int, float)
+def _positive(opts: dict[str, Any], name: str, integer: bool = False) -> None:
+    """Check ``opts[name]`` and store it as a Python int/float (numpy scalars allowed)."""
+    value = opts[name]
+    kind = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 \
             or not math.isfinite(value):
         raise ValueError(f"option {name!r} must be a positive {'integer' if integer else 'number'}"
                          f", got {value!r}")
+    opts[name] = int(value) if integer else float(value)
 
 
 class FixedGridSolver:
@@ -96,8 +100,8 @@ class FixedGridSolver:
         self.tableau = tableau
         opts = _parse(options, self.SPEC, tableau.name)
         if opts["step_size"] is not None:
-            _positive("step_size", opts["step_size"])
-        _positive("max_num_steps", opts["max_num_steps"], integer=True)
+            _positive(opts, "step_size")
+        _positive(opts, "max_num_steps", integer=True)
         self.step_size: float | None = opts["step_size"]
         self.max_num_steps: int = opts["max_num_steps"]
 
@@ -110,7 +114,8 @@ class FixedGridSolver:
         if n > self.max_num_steps:
             raise SolverError(f"{self.tableau.name}: step_size={self.step_size} needs {n} "
                               f"steps on [{t0}, {t1}], over max_num_steps="
-                              f"{self.max_num_steps}. Raise step_size or max_num_steps.")
+                              f"{self.max_num_steps} (the bound on the grid steps of one "
+                              "solve). Raise step_size or max_num_steps.")
         return [t0 + k * h for k in range(n)] + [t1]
 
     def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
@@ -173,10 +178,10 @@ class AdaptiveSolver:
         self.tableau = tableau
         opts = _parse(options, self.SPEC, tableau.name)
         for key in ("safety", "ifactor", "dfactor"):
-            _positive(key, opts[key])
-        _positive("max_num_steps", opts["max_num_steps"], integer=True)
+            _positive(opts, key)
+        _positive(opts, "max_num_steps", integer=True)
         if opts["first_step"] is not None:
-            _positive("first_step", opts["first_step"])
+            _positive(opts, "first_step")
         if opts["controller"] not in ("I", "PI"):
             raise ValueError(f"option 'controller' must be 'I' or 'PI', got {opts['controller']!r}")
         if not opts["dfactor"] < 1 < opts["ifactor"] or not opts["safety"] <= 1:
@@ -227,7 +232,9 @@ class AdaptiveSolver:
             if counts.accepted + counts.rejected >= opts["max_num_steps"]:
                 raise SolverError(f"{tab.name}: max_num_steps={opts['max_num_steps']} exceeded "
                                   f"at t={t:.6g} (dt={h:.3g}, accepted={counts.accepted}, "
-                                  f"rejected={counts.rejected}). {REMEDY}")
+                                  f"rejected={counts.rejected}); it bounds the accepted + "
+                                  f"rejected steps of one solve over [{t0:.6g}, {t_end:.6g}]. "
+                                  f"{REMEDY}")
             if not h >= 4 * math.ulp(max(abs(t), 1.0)):  # also catches nan
                 raise SolverError(f"{tab.name}: step size underflow at t={t:.6g} (dt={h:.3g}, "
                                   f"accepted={counts.accepted}, rejected={counts.rejected}); "
