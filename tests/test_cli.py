@@ -33,3 +33,14 @@ def test_missing_input_and_debug_traceback(tmp_path):
     assert "data/toy/linear.npz not found; run `dvc repro`" in out.stderr
     out = _stage(["linear"], tmp_path, NEURALODE_DEBUG="1")
     assert out.returncode == 1 and "Traceback" in out.stderr
+
+
+def test_duplicate_key_in_a_direct_run_is_one_line(tmp_path):
+    """DVC refuses a duplicate key itself; a stage run directly must too (PyYAML kept
+    the last value silently)."""
+    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  linear:\n"
+                                          "    model: linear\n    steps: 5\n    steps: 500\n")
+    out = _stage(["linear"], tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == \
+        "error: params.yaml: duplicate key 'steps' at line 6 (first at line 5); keep one of them"

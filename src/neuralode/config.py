@@ -3,12 +3,17 @@ dataclass. Unknown keys, wrong types and out-of-range values raise one
 :class:`ConfigError` naming the key, the value and what is allowed, before any
 stage writes output.
 
-Range limits live next to the field: ``num(0.01, gt=0)`` is a number > 0.
+Range limits live next to the field: ``num(0.01, gt=0)`` is a number > 0; on a list
+field they bound every item (``num((16, 16), gt=0)``). Every float must be finite
+unless its field says otherwise (``num(..., finite=False)``). Mapping keys (model,
+system, target names) become file and DVC stage names, so they are plain names.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -18,6 +23,12 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import yaml
 
 T = TypeVar("T")
+# Seeds feed numpy's legacy global RNG (< 2**32) after small offsets per restart/system.
+SEED_MAX = 2**31 - 1
+NAME = re.compile(r"^[A-Za-z0-9_]+$")
+# Every top-level section of params.yaml (a stage reads its own; a typo is an error).
+SECTIONS = ("common", "generate_data", "train_toy", "download_mnist", "train_mnist",
+            "mnist_memory", "nfe_study", "train_latent", "train_cnf", "report")
 
 
 class ConfigError(ValueError):
@@ -25,10 +36,12 @@ class ConfigError(ValueError):
 
 
 def num(default: Any = dataclasses.MISSING, *, gt: float | None = None,
-        ge: float | None = None, lt: float | None = None, le: float | None = None) -> Any:
-    """A dataclass field with numeric bounds checked by :func:`parse`."""
+        ge: float | None = None, lt: float | None = None, le: float | None = None,
+        finite: bool = True) -> Any:
+    """A dataclass field with numeric bounds checked by :func:`parse` (on each item of
+    a list); ``finite=False`` lets a float field take inf/nan (document what it means)."""
     bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None}
-    return dataclasses.field(default=default, metadata={"bounds": bounds})
+    return dataclasses.field(default=default, metadata={"bounds": bounds, "finite": finite})
 
 
 _OPS = {"gt": (">", lambda x, b: x > b), "ge": (">=", lambda x, b: x >= b),
@@ -55,15 +68,17 @@ def _fail(where: str, value: Any, tp: Any) -> ConfigError:
     return ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
+def _coerce(value: Any, tp: Any, where: str, finite: bool = True) -> Any:
     origin = get_origin(tp)
     if origin in (types.UnionType, typing.Union):
+        errors = []
         for option in get_args(tp):
             try:
-                return _coerce(value, option, where)
-            except ConfigError:
-                pass
-        raise _fail(where, value, tp)
+                return _coerce(value, option, where, finite)
+            except ConfigError as err:
+                errors.append(err)
+        # a specific complaint (a non-finite number) beats "expected X or null"
+        raise next((e for e in errors if "finite" in str(e)), _fail(where, value, tp))
     if origin is Literal:
         if value in get_args(tp) and type(value) is type(get_args(tp)[0]):
             return value
@@ -73,31 +88,50 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise _fail(where, value, tp)
         args = get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+            return tuple(_coerce(v, args[0], f"{where}[{i}]", finite)
+                         for i, v in enumerate(value))
         if len(args) != len(value):
             raise ConfigError(f"{where}: expected a list of {len(args)} items, got {value!r}")
         pairs = enumerate(zip(args, value, strict=True))
-        return tuple(_coerce(v, a, f"{where}[{i}]") for i, (a, v) in pairs)
+        return tuple(_coerce(v, a, f"{where}[{i}]", finite) for i, (a, v) in pairs)
     if origin is dict:
         if not isinstance(value, Mapping) or not value:
             raise ConfigError(f"{where}: expected a non-empty mapping, got {value!r}")
-        return {k: _coerce(v, get_args(tp)[1], f"{where}.{k}") for k, v in value.items()}
+        for k in value:
+            if not isinstance(k, str) or not NAME.match(k):
+                raise ConfigError(f"{where}: name {k!r} may use only letters, digits and _ "
+                                  "(names become file and DVC stage names); rename it")
+        return {k: _coerce(v, get_args(tp)[1], f"{where}.{k}", finite)
+                for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return parse(tp, value, where)
     if tp is type(None):
         if value is None:
             return None
         raise _fail(where, value, tp)
-    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
     if tp is float and isinstance(value, str):
         try:  # YAML 1.1 reads "1e-3" (no dot) as a string
-            return float(value)
+            value = float(value)
         except ValueError:
-            pass
+            raise _fail(where, value, tp) from None
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if finite and not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}; "
+                              "use a finite value")
+        return float(value)
     if tp in (int, str, bool) and type(value) is tp:
         return value
     raise _fail(where, value, tp)
+
+
+def _check_bounds(key: str, value: Any, bounds: Mapping[str, float]) -> None:
+    items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+    for i, item in items:
+        for op, bound in bounds.items():
+            symbol, ok = _OPS[op]
+            if item is not None and not ok(item, bound):
+                where = key if i is None else f"{key}[{i}]"
+                raise ConfigError(f"{where}: must be {symbol} {bound}, got {item!r}")
 
 
 def parse(cls: type[T], data: Any, where: str = "params") -> T:
@@ -118,11 +152,8 @@ def parse(cls: type[T], data: Any, where: str = "params") -> T:
                     field.default_factory is dataclasses.MISSING:
                 raise ConfigError(f"{key}: missing required key ({_describe(hints[name])})")
             continue
-        value = _coerce(data[name], hints[name], key)
-        for op, bound in field.metadata.get("bounds", {}).items():
-            symbol, ok = _OPS[op]
-            if value is not None and not ok(value, bound):
-                raise ConfigError(f"{key}: must be {symbol} {bound}, got {value!r}")
+        value = _coerce(data[name], hints[name], key, field.metadata.get("finite", True))
+        _check_bounds(key, value, field.metadata.get("bounds", {}))
         values[name] = value
     obj = cls(**values)
     check = getattr(obj, "validate", None)
@@ -134,17 +165,59 @@ def parse(cls: type[T], data: Any, where: str = "params") -> T:
     return obj
 
 
-def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    """Read params.yaml; a missing or malformed file is a ConfigError."""
+class _StrictLoader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice in one mapping (PyYAML keeps the
+    last silently; DVC's own parser refuses it, so a direct run must too)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False
+                   ) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1} "
+                              f"(first at line {seen[key] + 1}); keep one of them")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file strictly; every failure is a ConfigError naming the file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found; run from the repository root") from None
+        raise ConfigError(f"{path}: file not found; run from the repository root or pass "
+                          "--params <file>") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a params file; pass --params "
+                          "<file.yaml>") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); save "
+                          "it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read params.yaml: a mapping of known sections; anything else is a ConfigError."""
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in SECTIONS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(map(repr, unknown))}; "
+                          f"allowed: {', '.join(SECTIONS)}")
     return data
 
 
@@ -169,7 +242,7 @@ class CommonConfig:
     """``common``: settings every stage reads."""
 
     profile: str = "default"
-    seed: int = num(0, ge=0)
+    seed: int = num(0, ge=0, le=SEED_MAX)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mlflow_experiment: str = "neural-ode-reproduction"
 

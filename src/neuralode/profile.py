@@ -16,10 +16,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
+from ruamel.yaml import YAML, YAMLError
 
-from .config import ConfigError
+from .config import ConfigError, read_yaml
 from .io import write_text
+from .params import validate
 
 PROFILES = Path("profiles")
 
@@ -33,13 +34,17 @@ def _yaml() -> YAML:
 
 def load_overlay(name: str, folder: Path = PROFILES) -> dict[str, Any]:
     path = folder / f"{name}.yaml"
-    if not path.exists():
+    if not path.is_file():
         have = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
         raise ConfigError(f"unknown profile {name!r}: {path} not found; available: "
                           f"{', '.join(have) or 'none'}")
-    data = _yaml().load(path.read_text())
+    try:
+        data = _yaml().load(path.read_text(encoding="utf-8"))
+    except (YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping of params sections")
+        raise ConfigError(f"{path}: expected a mapping of params sections, got "
+                          f"{type(data).__name__}")
     return data
 
 
@@ -60,14 +65,22 @@ def flat_items(overlay: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[s
             yield f"{prefix}{key}", value
 
 
+def merged(name: str, params: Path = Path("params.yaml"), folder: Path = PROFILES) -> Any:
+    """params.yaml (round-trip: comments kept) with the profile merged in, checked
+    against the whole params schema before anything is written."""
+    overlay = load_overlay(name, folder)
+    read_yaml(params)  # the strict checks (UTF-8, duplicate keys, a file) come first
+    data = _yaml().load(params.read_text(encoding="utf-8"))
+    merge(data, overlay)
+    validate(json.loads(json.dumps(data)), f"{params.name} + profiles/{name}.yaml")
+    return data
+
+
 def apply(name: str, params: Path = Path("params.yaml"), folder: Path = PROFILES) -> None:
     """Write params.yaml merged with ``profiles/<name>.yaml``."""
-    overlay = load_overlay(name, folder)
-    y = _yaml()
-    data = y.load(params.read_text())
-    merge(data, overlay)
+    data = merged(name, params, folder)
     buf = io.StringIO()
-    y.dump(data, buf)
+    _yaml().dump(data, buf)
     write_text(params, buf.getvalue())
 
 
@@ -83,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             apply(args.name, args.params)
             print(f"applied profiles/{args.name}.yaml to {args.params}")
         else:
+            merged(args.name, args.params)
             print(" ".join(f"-S '{k}={json.dumps(v)}'"
                            for k, v in flat_items(load_overlay(args.name))))
     except ConfigError as err:

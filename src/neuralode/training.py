@@ -12,6 +12,7 @@ import dataclasses
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -43,8 +44,19 @@ class OptimConfig:
     momentum: float = num(0.0, ge=0, lt=1)
     weight_decay: float = num(0.0, ge=0)
     schedule: Literal["constant", "multistep", "onecycle", "cosine"] = "constant"
-    milestones: tuple[int, ...] = ()
+    milestones: tuple[int, ...] = num((), ge=1)
     gamma: float = num(0.1, gt=0, le=1)
+
+    def validate(self) -> None:
+        """Settings the chosen optimizer or schedule would ignore are errors, not no-ops."""
+        if self.name == "adam" and self.momentum != 0:
+            raise ValueError(f"momentum={self.momentum} is ignored by adam (its betas play "
+                             "that role); remove it or use sgd or rmsprop")
+        if self.schedule != "multistep" and (self.milestones or self.gamma != 0.1):
+            raise ValueError(f"milestones/gamma apply to schedule 'multistep' only, not "
+                             f"{self.schedule!r}; remove them or set schedule: multistep")
+        if self.schedule == "multistep" and list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError(f"milestones must be increasing epochs, got {list(self.milestones)}")
 
 
 def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig, *, epochs: int,
@@ -107,7 +119,8 @@ def fit(model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Iterable[Any
         optim: OptimConfig, epochs: int, steps_per_epoch: int,
         evaluate: Callable[[int], dict[str, float]] | None = None,
         on_step: StepHook | None = None, on_epoch: StepHook | None = None,
-        checkpoint: Path | None = None, desc: str = "train") -> History:
+        checkpoint: Path | None = None, replaces: Iterable[Path] = (),
+        desc: str = "train") -> History:
     """Train ``model`` for ``epochs`` x ``steps_per_epoch`` iterations.
 
     Args:
@@ -117,7 +130,12 @@ def fit(model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Iterable[Any
         on_step: called with (global step, logs) after every iteration.
         on_epoch: called with (epoch, epoch record) after every epoch.
         checkpoint: file saved after every epoch; when it exists, training resumes
-            from it (model, optimizer, schedule, RNG states, history).
+            from it (model, optimizer, schedule, RNG states, history). Name it by
+            everything that decides the run (code and config), so that it only
+            ever resumes the interrupted run of the same setup. An unreadable one is
+            reported and training starts over.
+        replaces: checkpoints of other setups, deleted only once this run has saved
+            its own (a run that fails early never costs an older run's progress).
 
     Under ``torchrun`` (see :mod:`neuralode.distributed`) the model is wrapped in DDP,
     each process feeds its own shard of batches, and only rank 0 shows progress and
@@ -126,8 +144,9 @@ def fit(model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Iterable[Any
     opt, sched = build_optimizer(model.parameters(), optim, epochs=epochs,
                                  steps_per_epoch=steps_per_epoch)
     history, start = History(), 0
-    if checkpoint is not None and checkpoint.exists():
-        start = _load_checkpoint(checkpoint, model, opt, sched, history)
+    state = read_checkpoint(checkpoint) if checkpoint is not None else None
+    if state is not None and state["epoch"] <= epochs:  # trained further: start over
+        start = _restore(state, model, opt, sched, history)
     net = distributed.wrap(model)
     main = distributed.is_main()
     bar = tqdm(total=epochs * steps_per_epoch, initial=start * steps_per_epoch, desc=desc,
@@ -165,6 +184,10 @@ def fit(model: nn.Module, loss_fn: LossFn, batches: Callable[[int], Iterable[Any
             on_epoch(epoch + 1, record)
         if checkpoint is not None and main:
             _save_checkpoint(checkpoint, model, opt, sched, history, epoch + 1)
+            for old in replaces:
+                if old != checkpoint:
+                    old.unlink(missing_ok=True)
+            replaces = ()
     bar.close()
     return history
 
@@ -175,13 +198,35 @@ def _save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, s
              "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
              "numpy_rng": _numpy_state(),
              "history_steps": history.steps, "history_epochs": history.epochs}
-    with atomic_path(path) as tmp:
+    with atomic_path(path, stage=False) as tmp:  # outlives a failed stage, by design
         torch.save(state, tmp)
 
 
-def _load_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-                     history: History) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+_CHECKPOINT_KEYS = ("epoch", "model", "optimizer", "scheduler", "torch_rng", "numpy_rng",
+                    "history_steps", "history_epochs")
+
+
+def read_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``; None when there is none or it is unreadable
+    (truncated, garbage, another format): then it is reported, deleted, and the run
+    starts over instead of failing on every rerun."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or any(k not in state for k in _CHECKPOINT_KEYS):
+            raise ValueError("not a training checkpoint of this project")
+    except Exception as err:  # noqa: BLE001 - any unreadable file means "start over"
+        warnings.warn(f"checkpoint {path} is unreadable ({type(err).__name__}: "
+                      f"{str(err).splitlines()[0] if str(err) else ''}); deleting it and "
+                      "training from the start", stacklevel=2)
+        path.unlink(missing_ok=True)
+        return None
+    return state
+
+
+def _restore(state: dict[str, Any], model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+             history: History) -> int:
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])

@@ -168,6 +168,14 @@ def prepare_mnist(dest: str | Path, *, mirror: str | Path | None = None) -> Path
 
 
 @dataclasses.dataclass(frozen=True)
+class MnistDownloadConfig:
+    """``download_mnist``: ``mirror`` is a folder with the four IDX files; null means
+    the ``MNIST_MIRROR`` environment variable, else a download."""
+
+    mirror: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class MnistDataConfig:
     """Loader settings. The reference uses batch 128 (test 1000), random crops with
     padding 4, and no normalisation; the tutorial notebook normalises with the

@@ -79,7 +79,7 @@ class CapacityConfig:
     (M CNF units, K NF layers); log Z by a ``log_z_grid``^2 midpoint rule on the plot box."""
 
     target: PotentialConfig
-    widths: tuple[int, ...]
+    widths: tuple[int, ...] = num(ge=1)
     cnf: TrainSpec
     nf: TrainSpec
     eval: EvalConfig = EvalConfig(lim=4.0)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import ConfigError, SolverConfig, num
+from ..config import SEED_MAX, ConfigError, SolverConfig, num
 from ..figures import mnist as figs
 from ..io import write_json, write_text
 from ..memory import memory_sweep
@@ -37,7 +37,7 @@ class MnistMemoryConfig:
     batch_size: int = num(128, gt=0)
     steps: tuple[int, ...] = (4, 8, 16, 32)
     method: str = "rk4"
-    seed: int = num(0, ge=0)
+    seed: int = num(0, ge=0, le=SEED_MAX)
 
     def validate(self) -> None:
         tab = TABLEAUX.get(self.method)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..config import ConfigError, num
+from ..config import SEED_MAX, ConfigError, num
 from ..data.mnist import MnistDataConfig, mnist_datasets
 from ..figures import mnist as figs
 from ..io import write_json, write_text
@@ -43,7 +43,7 @@ class NfeStudyConfig:
     reference at ``reference_tol``; each solve is timed ``repeats`` times (median)."""
 
     model: str = "odenet"
-    seed: int = num(0, ge=0)
+    seed: int = num(0, ge=0, le=SEED_MAX)
     tolerances: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
     reference_tol: float = num(1e-8, gt=0)
     test_subset: int = num(256, gt=0)

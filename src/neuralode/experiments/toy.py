@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import SolverConfig, num
+from ..config import ConfigError, SolverConfig, num
 from ..data.toy import sample_span, true_field
 from ..figures import toy as figs
-from ..io import write_json, write_text
+from ..io import load_arrays, write_json, write_text
 from ..models.toy import LinearField, MLPField
 from ..odeint import odeint, solve
 from ..tracking import Tracker
@@ -35,7 +35,7 @@ class ToyTrainConfig:
     steps: int = num(500, ge=1)
     optim: OptimConfig = OptimConfig(name="adam", lr=0.01)
     init_std: float = num(0.5, gt=0)
-    hidden: tuple[int, ...] = (16, 16)
+    hidden: tuple[int, ...] = num((16, 16), ge=1)
     min_span: float = num(1.0, gt=0)
     max_span: float = num(5.0, gt=0)
     max_points: int = num(32, ge=2)
@@ -46,6 +46,20 @@ class ToyTrainConfig:
     def validate(self) -> None:
         if self.min_span > self.max_span:
             raise ValueError(f"min_span={self.min_span} must be <= max_span={self.max_span}")
+
+
+def load_data(folder: Path, name: str) -> dict[str, np.ndarray]:
+    """``folder/<name>.npz``, written by generate_data for the system of that name."""
+    path = folder / f"{name}.npz"
+    if not path.exists():
+        have = sorted(p.stem for p in folder.glob("*.npz")) if folder.is_dir() else []
+        if have:
+            raise ConfigError(f"train_toy.{name}: no toy system {name!r} in "
+                              f"generate_data.toy.systems (generated: {', '.join(have)}); "
+                              f"add it there or remove train_toy.{name}")
+        raise FileNotFoundError(f"{path} not found; run `dvc repro` so generate_data "
+                                "writes it first")
+    return load_arrays(path)
 
 
 def build_field(cfg: ToyTrainConfig, generator: torch.Generator) -> nn.Module:
