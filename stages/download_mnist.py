@@ -8,30 +8,31 @@ checked against its MD5 before anything appears at the output.
 import argparse
 from pathlib import Path
 
-from neuralode import cli
-from neuralode.config import CommonConfig, load_params, load_section
-from neuralode.data.mnist import MnistError, prepare_mnist, resolve_mirror
-from neuralode.experiments.mnist import MnistDownloadConfig
-from neuralode.tracking import stage_run
+from neuralode import runner
+from neuralode.data.mnist import MnistDownloadConfig, MnistError, prepare_mnist, resolve_mirror
 
 
-def main(args: argparse.Namespace) -> None:
-    params = load_params(args.params)
-    common = load_section(CommonConfig, "common", args.params, params)
-    cfg = load_section(MnistDownloadConfig, "download_mnist", args.params, params)
-    mirror = resolve_mirror(args.mirror or cfg.mirror)
-    with stage_run("download_mnist", common.mlflow_experiment, {"mirror": str(mirror)},
-                   profile=common.profile, seed=common.seed):
+def prepare(ctx: runner.Context) -> runner.Job:
+    cfg = ctx.section(MnistDownloadConfig, "download_mnist")
+    mirror = resolve_mirror(ctx.args.mirror or cfg.mirror)
+
+    def body(_) -> runner.Result:
         try:
-            dest = prepare_mnist(Path(args.out), mirror=mirror)
+            dest = prepare_mnist(Path(ctx.args.out), mirror=mirror)
         except MnistError as err:  # a data problem: one line at the CLI, not a traceback
             raise OSError(str(err)) from None
-        print(f"wrote {dest} (from {mirror or 'download'})")
+        return runner.Result(summary=f"wrote {dest} (from {mirror or 'download'})")
+
+    return runner.Job("download_mnist", {"mirror": str(mirror)}, body)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--mirror", default=None,
+                   help="folder with the four MNIST IDX files (overrides params/env)")
+    p.add_argument("--out", default="data/mnist", help="output (default: %(default)s)")
+    return p
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mirror", default=None,
-                        help="folder with the four MNIST IDX files (overrides params/env)")
-    parser.add_argument("--out", default="data/mnist", help="output (default: %(default)s)")
-    cli.run(main, parser)
+    runner.main(prepare, parser())

@@ -3,36 +3,40 @@ metrics files and figures earlier stages wrote (never retrains); both are logged
 MLflow as artifacts."""
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from neuralode import cli
-from neuralode.config import CommonConfig, load_params, load_section
+from neuralode import runner
 from neuralode.report import cnf, latent, mnist, toy
 from neuralode.report.build import RunInfo, build, write
 from neuralode.report.common import ReportConfig
-from neuralode.tracking import git_commit, stage_run
+from neuralode.tracking import git_commit
 
 SECTIONS = (mnist.section, latent.section, cnf.section, toy.section)
 
 
-def main(args: argparse.Namespace) -> None:
-    params = load_params(args.params)
-    common = load_section(CommonConfig, "common", args.params, params)
-    cfg = load_section(ReportConfig, "report", args.params, params)
-    reports = Path(args.reports)
-    with stage_run("report", common.mlflow_experiment, params["report"],
-                   profile=common.profile, seed=common.seed) as tracker:
-        info = RunInfo(common.profile, common.seed, git_commit())
-        blocks = build(SECTIONS, cfg=cfg, info=info, metrics=Path(args.metrics),
+def prepare(ctx: runner.Context) -> runner.Job:
+    cfg = ctx.section(ReportConfig, "report")
+    reports = Path(ctx.args.reports)
+
+    def body(_) -> runner.Result:
+        info = RunInfo(ctx.common.profile, ctx.common.seed, git_commit())
+        blocks = build(SECTIONS, cfg=cfg, info=info, metrics=Path(ctx.args.metrics),
                        reports=reports)
         write(blocks, reports)
-        for name in ("report.md", "report.html"):
-            tracker.log_artifact(reports / name)
-        print(f"wrote {reports / 'report.md'} and {reports / 'report.html'}")
+        return runner.Result(files=[reports / "report.md", reports / "report.html"],
+                             summary=f"wrote {reports / 'report.md'} and "
+                                     f"{reports / 'report.html'}")
+
+    return runner.Job("report", dataclasses.asdict(cfg), body)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--metrics", default="metrics")
+    p.add_argument("--reports", default="reports")
+    return p
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--metrics", default="metrics")
-    parser.add_argument("--reports", default="reports")
-    cli.run(main, parser)
+    runner.main(prepare, parser())

@@ -1,9 +1,21 @@
+import errno
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from neuralode.io import OutputError, atomic_path, load_arrays, save_arrays, write_json
+from neuralode.io import (
+    OutputError,
+    atomic_path,
+    load_arrays,
+    save_arrays,
+    staged,
+    write_bytes,
+    write_json,
+    write_text,
+)
 
 
 def test_save_arrays_is_byte_deterministic(tmp_path):
@@ -35,3 +47,52 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
 def test_missing_input_names_remedy(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"run `dvc repro`"):
         load_arrays(tmp_path / "missing.npz")
+
+
+def test_staged_outputs_appear_together_on_success(tmp_path):
+    with staged():
+        write_json(tmp_path / "m" / "a.json", {"x": 1})
+        write_text(tmp_path / "f" / "sub" / "b.csv", "1\n")
+        write_json(tmp_path / "m" / "a.json", {"x": 2})  # written twice: the last wins
+        assert not (tmp_path / "m" / "a.json").exists()  # nothing visible yet
+    assert json.loads((tmp_path / "m" / "a.json").read_text()) == {"x": 2}
+    assert (tmp_path / "f" / "sub" / "b.csv").read_text() == "1\n"
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["a.json"]  # no temp left
+
+
+def test_staged_failure_removes_files_and_new_folders(tmp_path):
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "old.json").write_text("{}")
+    with pytest.raises(RuntimeError, match="boom"), staged():
+        write_json(tmp_path / "keep" / "old.json", {"new": 1})
+        write_text(tmp_path / "new" / "deep" / "c.csv", "1\n")
+        raise RuntimeError("boom")
+    assert (tmp_path / "keep" / "old.json").read_text() == "{}"  # untouched
+    assert sorted(os.listdir(tmp_path)) == ["keep"]  # new/deep removed
+    assert os.listdir(tmp_path / "keep") == ["old.json"]
+
+
+def test_unstaged_write_outlives_a_failed_stage(tmp_path):
+    """Training checkpoints are written with stage=False: kept when the stage fails."""
+    with pytest.raises(RuntimeError), staged():
+        with atomic_path(tmp_path / "ckpt.pt", stage=False) as tmp:
+            tmp.write_bytes(b"state")
+        raise RuntimeError("later failure")
+    assert (tmp_path / "ckpt.pt").read_bytes() == b"state"
+
+
+def test_disk_full_names_the_path_and_leaves_nothing(tmp_path, monkeypatch):
+    real, calls = Path.write_bytes, []
+
+    def full_after_one(self, data):
+        calls.append(self)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_after_one)
+    with pytest.raises(OutputError, match=r"cannot write .*b\.png: No space left on device; "
+                                          r"free space"), staged():
+        write_text(tmp_path / "a.json", "{}")
+        write_bytes(tmp_path / "figs" / "b.png", b"png")
+    assert os.listdir(tmp_path) == []

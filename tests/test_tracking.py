@@ -64,6 +64,110 @@ def test_failed_stage_is_recorded_as_failed_run(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="boom"), \
             tracking.stage_run("train_x", "exp", {"lr": 0.1}, profile="tiny", seed=1):
         raise RuntimeError("boom")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'm.db'}")
     runs = mlflow.search_runs(experiment_names=["exp"])
     assert list(runs["status"]) == ["FAILED"] and list(runs["params.lr"]) == ["0.1"]
     assert list(runs["tags.stage"]) == ["train_x"]
+
+
+DROPOUT = """
+import sys
+from mlflow.tracking.client import MlflowClient
+from neuralode import tracking
+
+real = MlflowClient.log_batch
+
+def flaky(self, run_id, metrics=(), *args, **kwargs):
+    if metrics:
+        raise ConnectionError("store went away")
+    return real(self, run_id, metrics, *args, **kwargs)
+
+MlflowClient.log_batch = flaky
+with tracking.stage_run("train_x", "exp", {"lr": 0.1}, profile="tiny", seed=0) as tracker:
+    tracker.log_metrics({"loss": 1.0})
+    tracker.flush()  # tracking drops out here
+    MlflowClient.log_batch = real  # the store is back for the end of the run
+    raise SystemExit("stage failed")
+"""
+
+
+def test_failure_after_tracking_dropped_out_is_failed_not_finished(tmp_path):
+    """MLflow's exit hook used to end the still-active run as FINISHED."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    out = subprocess.run([sys.executable, "-c", DROPOUT], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+    assert out.returncode == 1 and "stage failed" in out.stderr, out.stderr[-2000:]
+    assert out.stderr.count("MLflow tracking disabled for stage train_x") == 1
+    mlflow.set_tracking_uri(uri)
+    assert list(mlflow.search_runs(experiment_names=["exp"])["status"]) == ["FAILED"]
+
+
+KILLED = """
+import os, signal
+from neuralode import tracking
+with tracking.stage_run("train_x", "exp", {}, profile="tiny", seed=0):
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_killed_run_is_marked_killed_by_the_next_execution(tmp_path, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    subprocess.run([sys.executable, "-c", KILLED], timeout=300, env=dict(os.environ))
+    mlflow.set_tracking_uri(uri)
+    assert list(mlflow.search_runs(experiment_names=["exp"])["status"]) == ["RUNNING"]
+    with tracking.stage_run("train_y", "exp", {}, profile="tiny", seed=0):
+        pass  # another stage: not its business
+    with tracking.stage_run("train_x", "exp", {}, profile="tiny", seed=0):
+        pass
+    runs = mlflow.search_runs(experiment_names=["exp"], order_by=["attributes.start_time"])
+    assert list(runs["status"]) == ["KILLED", "FINISHED", "FINISHED"]
+
+
+def test_running_run_of_a_live_process_is_left_alone(tmp_path, monkeypatch):
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with tracking.stage_run("train_x", "exp", {}, profile="tiny", seed=0):
+        # a second execution of the same stage while this one runs (e.g. a DVC queue)
+        with tracking.stage_run("train_x", "exp", {}, profile="tiny", seed=1):
+            pass
+    mlflow.set_tracking_uri(uri)
+    assert set(mlflow.search_runs(experiment_names=["exp"])["status"]) == {"FINISHED"}
+
+
+@pytest.fixture
+def read_only_store(tmp_path):
+    """A store on a tmpfs remounted read-only (root ignores file permissions)."""
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mnt)],
+                       check=True, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("mount is not permitted here")
+    uri = f"sqlite:///{mnt / 'm.db'}"
+    try:
+        with tracking.stage_run("warmup", "exp", {}, profile="tiny", seed=0):
+            pass
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True,
+                       capture_output=True, timeout=10)
+        yield uri
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False, capture_output=True)
+
+
+def test_read_only_store_prints_one_warning_and_no_traceback(read_only_store, monkeypatch,
+                                                               capfd):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", read_only_store)
+    with tracking.stage_run("train_x", "exp", {"lr": 0.1}, profile="tiny", seed=0) as t:
+        t.log_metrics({"loss": 1.0})
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("warning: MLflow tracking disabled for stage train_x")
+    assert "is read-only" in err[0]

@@ -1,9 +1,16 @@
-"""Atomic, deterministic file output. A killed stage never leaves a half-written
-file that looks complete: everything is written to a temp file in the same folder,
-then renamed over the target (``os.replace`` is atomic on POSIX)."""
+"""Atomic, all-or-nothing file output.
+
+Every file is written to a temp file in its own folder, then renamed over the target
+(``os.replace`` is atomic on POSIX), so a killed stage never leaves a half-written
+file that looks complete. Inside :func:`staged` (the stage runner opens one around
+every stage body) the renames wait until the whole body has succeeded: a stage
+publishes all its outputs or none, and a failure removes what it wrote, the folders
+it created included.
+"""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -18,27 +25,107 @@ import numpy as np
 
 
 class OutputError(OSError):
-    """An output folder that cannot be created or written."""
+    """An output that cannot be written: the message names the path and the fix."""
+
+
+class _Staging:
+    """The outputs of one stage body: (temp file, target) pairs and new folders."""
+
+    def __init__(self) -> None:
+        self.files: dict[Path, Path] = {}  # target -> temp file beside it
+        self.folders: list[Path] = []  # created by this stage, outermost first
+
+    def discard(self) -> None:
+        for tmp in self.files.values():
+            tmp.unlink(missing_ok=True)
+        self.files.clear()
+        for folder in reversed(self.folders):
+            try:
+                folder.rmdir()  # only if empty: never a folder holding other files
+            except OSError:
+                pass
+
+    def publish(self) -> None:
+        done: list[Path] = []
+        for path, tmp in self.files.items():
+            try:
+                os.replace(tmp, path)
+            except OSError as err:
+                for published in done:  # none rather than some: a partial set looks complete
+                    published.unlink(missing_ok=True)
+                self.discard()
+                raise _output_error(path, err) from None
+            done.append(path)
+        self.files.clear()
+
+
+_STAGING: list[_Staging] = []
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; on success rename it to ``path``."""
-    path = Path(path)
+def staged() -> Iterator[_Staging]:
+    """Hold back every output written inside the block; publish them all when the
+    block succeeds, remove them all (and the folders made for them) when it raises."""
+    staging = _Staging()
+    _STAGING.append(staging)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        raise OutputError(f"cannot write {path}: {err.strerror or err}; check that "
-                          f"{path.parent} exists and is writable") from None
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        yield staging
+    except BaseException:
+        staging.discard()
+        raise
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _STAGING.remove(staging)
+    staging.publish()
+
+
+def _output_error(path: Path, err: OSError) -> OutputError:
+    why = err.strerror or str(err)
+    fix = {errno.ENOSPC: f"free space on the disk that holds {path.parent}",
+           errno.EDQUOT: f"free space in your quota for {path.parent}",
+           errno.EROFS: f"{path.parent} is on a read-only file system; write elsewhere"}.get(
+        err.errno, f"check that {path.parent} is a writable folder")
+    return OutputError(f"cannot write {path}: {why}; {fix}")
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """mkdir -p ``folder``; returns the folders it created, outermost first."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, stage: bool = True) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; when the block succeeds it becomes ``path``:
+    at once, or, inside :func:`staged` (unless ``stage`` is False, as for training
+    checkpoints that must outlive a failure), when the stage succeeds."""
+    path = Path(path)
+    staging = _STAGING[-1] if stage and _STAGING else None
+    try:
+        created = _make_parents(path.parent)
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise _output_error(path, err) from None
+    os.close(fd)
+    tmp = Path(name)
+    if staging is not None:
+        staging.folders.extend(created)
+    try:
+        try:
+            yield tmp
+            os.chmod(tmp, 0o644)
+        except OSError as err:
+            raise _output_error(path, err) from None
+        if staging is None:
+            os.replace(tmp, path)
+            return
+        old = staging.files.pop(path, None)  # written twice: the last write wins
+        if old is not None:
+            old.unlink(missing_ok=True)
+        staging.files[path] = tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

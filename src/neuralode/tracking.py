@@ -4,7 +4,9 @@ Each run carries tags (git commit, stage, profile, seed, reproduction id), the
 stage's resolved params, per-step and final metrics, figures and metrics files as
 artifacts and the trained model's state dict. Tracking never loses results: when
 the store cannot be reached, the stage warns once and carries on (its metrics files
-are written by the stage whatever happens here).
+are written by the stage whatever happens here). Runs end FAILED when their stage
+fails, and a run left RUNNING by a killed process is marked KILLED by the next
+execution of its stage on the same host.
 
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<repo root>/mlflow.db``; the
 repo root is ``DVC_ROOT`` when DVC sets it (mapped back out of ``.dvc/tmp/exps``
@@ -13,10 +15,12 @@ temp workspaces, so queued experiments share one store).
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import subprocess
+import sys
 import tempfile
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,45 +91,60 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class Tracker:
-    """A best-effort MLflow run. Every method is a no-op once tracking has failed."""
+    """A best-effort MLflow run, through ``MlflowClient`` (no global active run, so
+    MLflow's exit hook can never mark a failed stage FINISHED). Every method is a
+    no-op once tracking has failed, except :meth:`end`, which still tries to record
+    the run's final status."""
 
     def __init__(self, stage: str, experiment: str, tags: Mapping[str, str]):
         self.stage, self.experiment, self.tags = stage, experiment, dict(tags)
         self.enabled = True
         self._buffer: list[Any] = []
-        self._mlflow: Any = None
+        self._client: Any = None
         self.run_id: str | None = None
 
     def _fail(self, what: str, err: BaseException) -> None:
-        if self.enabled:
-            warnings.warn(f"MLflow tracking disabled for stage {self.stage} ({what} failed "
-                          f"against {tracking_uri()}: {type(err).__name__}: {err}). Results "
-                          "are still written to metrics/ and reports/.", stacklevel=3)
+        if self.enabled:  # one line, once: the stage's results matter more than this
+            print(f"warning: MLflow tracking disabled for stage {self.stage} ({what} failed "
+                  f"against {tracking_uri()}: {type(err).__name__}: {_gist(err)}). Results "
+                  "are still written to metrics/ and reports/.", file=sys.stderr, flush=True)
         self.enabled = False
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if not self.enabled:
             return None
         try:
-            return fn(*args, **kwargs)
+            with _quiet_mlflow():
+                return fn(*args, **kwargs)
         except Exception as err:  # noqa: BLE001 - any backend failure is a warning, by design
             self._fail(what, err)
             return None
 
     def start(self) -> None:
         def _start() -> None:
-            import mlflow
+            from mlflow import MlflowClient
 
-            mlflow.set_tracking_uri(tracking_uri())
-            mlflow.set_experiment(self.experiment)
-            run = mlflow.start_run(run_name=self.stage, tags=self.tags)
-            self._mlflow, self.run_id = mlflow, run.info.run_id
+            _check_writable(tracking_uri())
+            client = MlflowClient(tracking_uri())
+            exp = client.get_experiment_by_name(self.experiment)
+            exp_id = exp.experiment_id if exp else client.create_experiment(self.experiment)
+            _mark_killed(client, exp_id, self.stage)
+            tags = {**self.tags, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+            run = client.create_run(exp_id, run_name=self.stage, tags=tags)
+            self._client, self.run_id = client, run.info.run_id
 
         self._call("start_run", _start)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        flat = {k: str(v)[:6000] for k, v in flatten(params).items()}
-        self._call("log_params", lambda: self._mlflow.log_params(flat))
+        from mlflow.entities import Param
+
+        flat = [Param(k, str(v)[:6000]) for k, v in flatten(params).items()]
+
+        def _send() -> None:
+            for i in range(0, len(flat), 100):
+                self._client.log_batch(self.run_id, params=flat[i:i + 100])
+
+        self._call("log_params", _send)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Buffer numeric metrics; they are sent in batches."""
@@ -146,22 +165,23 @@ class Tracker:
         batch, self._buffer = self._buffer, []
 
         def _send() -> None:
-            client = self._mlflow.MlflowClient()
             for i in range(0, len(batch), 1000):
-                client.log_batch(self.run_id, metrics=batch[i:i + 1000])
+                self._client.log_batch(self.run_id, metrics=batch[i:i + 1000])
 
         self._call("log_batch", _send)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        self._call("log_artifact", lambda: self._mlflow.log_artifact(str(path), artifact_path))
+        self._call("log_artifact",
+                   lambda: self._client.log_artifact(self.run_id, str(path), artifact_path))
 
-    def log_results(self, metrics: Mapping[str, Any], files: Iterable[Path] = (),
-                    figures: Path | None = None, files_path: str | None = None) -> None:
-        """A stage's final numeric metrics, its metrics files and every figure in
-        ``figures`` (under ``figures/``)."""
+    def log_results(self, metrics: Mapping[str, Any], files: Iterable[Path | tuple[Path, str]]
+                    = (), figures: Path | None = None) -> None:
+        """A stage's final numeric metrics, its files (a path, or (path, artifact
+        folder)) and every figure in ``figures`` (under ``figures/``)."""
         self.log_metrics(metrics)
-        for path in files:
-            self.log_artifact(path, files_path)
+        for item in files:
+            path, folder = item if isinstance(item, tuple) else (item, None)
+            self.log_artifact(path, folder)
         if figures is not None and figures.is_dir():
             for fig in sorted(figures.iterdir()):
                 self.log_artifact(fig, "figures")
@@ -176,8 +196,80 @@ class Tracker:
             self.log_artifact(path, "model")
 
     def end(self, status: str = "FINISHED") -> None:
+        """Flush and record ``status``; tried even after a tracking failure, so a run
+        that started is never left RUNNING by a failure that tracking saw first."""
         self.flush()
-        self._call("end_run", lambda: self._mlflow.end_run(status=status))
+        if self._client is None or self.run_id is None:
+            return
+        try:
+            with _quiet_mlflow():
+                self._client.set_terminated(self.run_id, status)
+        except Exception as err:  # noqa: BLE001 - a warning, as every tracking failure
+            self._fail("set_terminated", err)
+
+
+HOST_TAG, PID_TAG = "neuralode.host", "neuralode.pid"
+
+
+def _check_writable(uri: str) -> None:
+    """A read-only SQLite store fails here at once, instead of after MLflow's retries
+    (sqlite writes a journal beside the file, so its folder must be writable too)."""
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///"))
+    for target in (path, path.parent) if path.exists() else (path.parent,):
+        if target.exists() and not os.access(target, os.W_OK):
+            raise PermissionError(f"{target} is read-only; point MLFLOW_TRACKING_URI at a "
+                                  "writable store")
+
+
+def _mark_killed(client: Any, exp_id: str, stage: str) -> None:
+    """Runs of ``stage`` left RUNNING by a process of this host that no longer exists
+    (killed: SIGKILL, OOM, power) are marked KILLED, MLflow's status for that."""
+    host = socket.gethostname()
+    runs = client.search_runs([exp_id], filter_string=f"tags.stage = '{stage}' and "
+                              "attributes.status = 'RUNNING'", max_results=1000)
+    for run in runs:
+        tags = run.data.tags
+        if tags.get(HOST_TAG) == host and not _alive(tags.get(PID_TAG, "")):
+            client.set_terminated(run.info.run_id, "KILLED")
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@contextmanager
+def _quiet_mlflow() -> Iterator[None]:
+    """Silence MLflow's and its database layers' own logging during one call: a failure
+    is reported once, by :meth:`Tracker._fail`, not as pages of tracebacks."""
+    import mlflow  # noqa: F401 - its import configures its loggers; do that first
+
+    loggers = [logging.getLogger(n) for n in ("mlflow", "alembic", "sqlalchemy")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _gist(err: BaseException) -> str:
+    """The line of a backend error that says what went wrong, without SQLAlchemy's
+    statement, parameters and hints."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("[", "(raised as", "(Background"))]
+    return (useful or lines or [""])[0][:300]
 
 
 def _now_ms() -> int:
@@ -190,9 +282,9 @@ def _now_ms() -> int:
 def stage_run(stage: str, experiment: str, params: Mapping[str, Any], *, profile: str,
               seed: int) -> Iterator[Tracker]:
     """An MLflow run around a stage body; marked FAILED if the body raises."""
-    tags = {"stage": stage, "profile": profile, "seed": str(seed),
-            "git_commit": git_commit(),
-            "reproduction": os.environ.get("NEURALODE_REPRO_ID") or f"adhoc-{git_commit()[:12]}",
+    commit = git_commit()
+    tags = {"stage": stage, "profile": profile, "seed": str(seed), "git_commit": commit,
+            "reproduction": os.environ.get("NEURALODE_REPRO_ID") or f"adhoc-{commit[:12]}",
             "dvc_exp": os.environ.get("DVC_EXP_NAME", "")}
     tracker = Tracker(stage, experiment, tags)
     if not distributed.is_main():  # under torchrun, rank 0 alone records the run
@@ -203,7 +295,7 @@ def stage_run(stage: str, experiment: str, params: Mapping[str, Any], *, profile
     tracker.log_params(params)
     try:
         yield tracker
-    except BaseException:
-        tracker.end("FAILED")
+    except BaseException as err:
+        tracker.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
         raise
     tracker.end("FINISHED")
