@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 NEURALODE_REPRO_ID ?= repro-$(shell date -u +%Y%m%dT%H%M%SZ)
 export NEURALODE_REPRO_ID
 
-.PHONY: install install-test repro test test-slow lint bench ui clean-venv
+.PHONY: install install-test repro test test-slow deps lint bench ui clean-venv
 
 $(VENV)/.stamp-runtime: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,7 @@ repro: install
 ifneq ($(PROFILE),)
 	$(PY) -m neuralode.profile apply $(PROFILE)
 endif
+	$(PY) -m neuralode.params check
 	dvc repro
 
 ## test: the default (fast) test suite
@@ -47,6 +48,10 @@ test-slow: install-test
 ## bench: neuralode vs torchdiffeq; writes benchmarks/results.md
 bench: install-test
 	$(PY) benchmarks/bench.py
+
+## deps: rewrite dvc.yaml's code deps from each stage's import closure (tests check them)
+deps: install
+	$(PY) -m neuralode.codedeps --write
 
 lint: install-test
 	$(PY) -m ruff check src stages tests benchmarks

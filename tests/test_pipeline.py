@@ -137,3 +137,21 @@ def test_param_change_reruns_only_dependent_stage(repo):
     assert _stages_run(out.stdout) == ["train_toy@nonlinear", "report"]
     status = _run(["dvc", "status"], dst, env)
     assert "up to date" in status.stdout
+
+
+def test_foreach_entry_without_data_fails_naming_the_key(repo):
+    """A train_toy entry with no toy system used to fail inside DVC on a missing .npz;
+    now its stage runs (it depends on the data/toy folder) and names the key."""
+    dst, env, _ = repo
+    params = dst / "params.yaml"
+    before = params.read_text()
+    data = yaml.safe_load(before)
+    data["train_toy"]["cubic"] = dict(data["train_toy"]["nonlinear"])
+    params.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        out = _run(["dvc", "repro", "train_toy@cubic"], dst, env, check=False)
+    finally:
+        params.write_text(before)
+    assert out.returncode != 0
+    assert ("error: train_toy.cubic: no toy system 'cubic' in generate_data.toy.systems "
+            "(generated: linear, nonlinear)") in out.stderr, out.stderr[-2000:]

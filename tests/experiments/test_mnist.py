@@ -111,18 +111,52 @@ def test_changed_config_starts_over(root, tmp_path):
     changed = _cfg(epochs=2)  # onecycle spans the run: another lr at every step
     assert config_hash(changed, "mlp", 0) != config_hash(cfg, "mlp", 0)
     assert _train("mlp", changed, root, tmp_path)["resumed_from_epoch"] == 0
-    assert not old.exists()
-    # other runs' checkpoints are left alone; "-s1-" must not match "-s10-"
-    keep = tmp_path / "ckpt" / "mlp-s10-abc.pt"
-    keep.write_bytes(b"x")
-    checkpoint_for(tmp_path / "ckpt", _cfg(seeds=[1, 10]), "mlp", 1)
-    assert keep.exists()
+    assert not old.exists()  # replaced once the new run had saved its own
+    # other runs' checkpoints are not this run's; "-s1-" must not match "-s10-"
+    (tmp_path / "ckpt" / "mlp-s10-abc.pt").write_bytes(b"x")
+    _, others = checkpoint_for(tmp_path / "ckpt", _cfg(seeds=[1, 10]), "mlp", 1)
+    assert others == []
+
+
+def test_failing_run_keeps_the_previous_setups_checkpoint(root, tmp_path):
+    """A new setup that fails before its first checkpoint costs the old one nothing."""
+    cfg = _cfg()
+    _train("mlp", cfg, root, tmp_path)
+    old = tmp_path / "ckpt" / f"mlp-s0-{config_hash(cfg, 'mlp', 0)}.pt"
+    assert old.exists()
+    diverging = _cfg(optim={"name": "sgd", "lr": 1e30, "momentum": 0.9,
+                            "schedule": "onecycle"})
+    with pytest.raises(FloatingPointError, match="loss is"):
+        _train("mlp", diverging, root, tmp_path)
+    assert old.exists()
+
+
+def test_code_change_is_a_new_checkpoint(monkeypatch):
+    from neuralode.experiments import mnist
+
+    cfg = _cfg()
+    before = config_hash(cfg, "mlp", 0)
+    monkeypatch.setattr(mnist, "_code_hash", lambda: "other code")
+    assert config_hash(cfg, "mlp", 0) != before
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not a checkpoint", b"PK\x03\x04truncated zip"],
+                         ids=["empty", "text", "truncated"])
+def test_unreadable_checkpoint_is_reported_and_retrained(root, tmp_path, garbage):
+    cfg = _cfg()
+    ckpt = tmp_path / "ckpt" / f"mlp-s0-{config_hash(cfg, 'mlp', 0)}.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(garbage)
+    with pytest.warns(UserWarning, match=rf"checkpoint {ckpt} is unreadable .*training from "
+                                         "the start"):
+        m = _train("mlp", cfg, root, tmp_path)
+    assert m["resumed_from_epoch"] == 0 and math.isfinite(m["test_error"])
 
 
 def test_config_errors(root, tmp_path):
     with pytest.raises(ConfigError, match=r"no model 'vgg'; defined: odenet, rknet"):
         _train("vgg", _cfg(), root, tmp_path)
-    with pytest.raises(ConfigError, match=r"names \['ode-net'\] may use only letters"):
+    with pytest.raises(ConfigError, match=r"models: name 'ode-net' may use only letters"):
         _cfg(models={"ode-net": {"kind": "odenet"}})
     with pytest.raises(ConfigError, match=r"seeds: expected a non-empty list of distinct"):
         _cfg(seeds=[0, 0])

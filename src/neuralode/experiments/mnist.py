@@ -3,16 +3,18 @@ training run per model x seed, with its test error, parameter count, peak step m
 time per epoch and NFE, plus the per-iteration log that Figure 3 (c, d) is drawn from.
 
 A run resumes from a per-epoch checkpoint named by a hash of everything that decides
-its first epochs, so a killed run continues and a changed config starts over.
+its first epochs (config, code, torch version), so a killed run continues and a
+changed config or code starts over; the stage deletes the checkpoint once the run's
+outputs are published, so a finished run is never resumed (``dvc repro -f`` retrains).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ import torch
 from torch import nn
 
 from .. import distributed
-from ..config import ConfigError, num, parse
+from ..codedeps import code_hash, import_closure
+from ..config import SEED_MAX, ConfigError, num, parse
 from ..data.mnist import MnistDataConfig, mnist_loaders
 from ..figures import mnist as figs
 from ..io import atomic_path, write_json, write_text
@@ -30,18 +33,9 @@ from ..memory import peak_step_memory_mb
 from ..models.mnist import MnistModelConfig, build_model, count_parameters, evaluate, loss_fn
 from ..stats import collect_stats
 from ..tracking import Tracker
-from ..training import OptimConfig, fit, seed_everything
+from ..training import OptimConfig, fit, read_checkpoint, seed_everything
 
 LOG_COLUMNS = ("step", "epoch", "loss", "nfe_forward", "nfe_backward", "time", "lr", "accuracy")
-_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-
-
-@dataclasses.dataclass(frozen=True)
-class MnistDownloadConfig:
-    """``download_mnist``: ``mirror`` is a folder with the four IDX files; null means
-    the ``MNIST_MIRROR`` environment variable, else a download."""
-
-    mirror: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +50,7 @@ class MnistTrainConfig:
     """
 
     models: dict[str, MnistModelConfig]
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = num((0,), ge=0, le=SEED_MAX)
     data: MnistDataConfig = MnistDataConfig()
     optim: OptimConfig = OptimConfig(name="sgd", lr=0.1, momentum=0.9, schedule="onecycle")
     epochs: int = num(2, ge=1)
@@ -65,10 +59,6 @@ class MnistTrainConfig:
     nproc: int = num(1, ge=1)
 
     def validate(self) -> None:
-        bad = [n for n in self.models if not _NAME.match(n)]
-        if bad:
-            raise ValueError(f"models: names {bad} may use only letters, digits and _ "
-                             "(they name files and DVC stages)")
         if not self.seeds or any(s < 0 for s in self.seeds) or \
                 len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds: expected a non-empty list of distinct integers >= 0, "
@@ -95,31 +85,32 @@ def resolved_config(cfg: MnistTrainConfig, name: str, seed: int) -> dict[str, An
 
 
 def config_hash(cfg: MnistTrainConfig, name: str, seed: int) -> str:
-    """Hash of what decides the first k epochs of a run. ``epochs`` counts only when
-    the schedule spans the whole run (onecycle, cosine); with constant or multistep
-    schedules a longer run continues a shorter one, so its checkpoint stays valid."""
+    """Hash of what decides the first k epochs of a run: its config, the code that
+    trains it (the import closure of this module) and the torch version. ``epochs``
+    counts only when the schedule spans the whole run (onecycle, cosine); with constant
+    or multistep schedules an interrupted run may be resumed with more epochs."""
     key = resolved_config(cfg, name, seed)
     key.pop("memory_batch")
     if cfg.optim.schedule in ("constant", "multistep"):
         key.pop("epochs")
+    key["_code"], key["_torch"] = _code_hash(), torch.__version__
     blob = json.dumps(key, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def checkpoint_for(folder: Path, cfg: MnistTrainConfig, name: str, seed: int) -> Path:
-    """``folder/<name>-s<seed>-<hash>.pt``; checkpoints of this run with another hash
-    (older configs) are deleted, and so is one past ``cfg.epochs``."""
+@functools.cache
+def _code_hash() -> str:
+    return code_hash(import_closure(Path(__file__)))
+
+
+def checkpoint_for(folder: Path, cfg: MnistTrainConfig, name: str, seed: int
+                   ) -> tuple[Path, list[Path]]:
+    """``folder/<name>-s<seed>-<hash>.pt``, and this run's checkpoints under other
+    hashes (older code or config): the new run deletes those once it has saved its
+    own, so a run that fails at once never costs the previous setup's progress."""
     path = folder / f"{run_name(name, seed)}-{config_hash(cfg, name, seed)}.pt"
-    for stale in folder.glob(f"{run_name(name, seed)}-*.pt"):
-        if stale != path:
-            stale.unlink()
-    if path.exists() and _checkpoint_state(path)["epoch"] > cfg.epochs:
-        path.unlink()  # trained further than asked: start over rather than report it
-    return path
-
-
-def _checkpoint_state(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    others = [p for p in folder.glob(f"{run_name(name, seed)}-*.pt") if p != path]
+    return path, sorted(others)
 
 
 def _reseeding_batches(loader: torch.utils.data.DataLoader, seed: int):
@@ -156,8 +147,8 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     model = build_model(model_cfg).to(device)
     train_loader, test_loader = mnist_loaders(data_root, cfg.data, seed=seed)
     steps = min(len(train_loader), cfg.steps_per_epoch or math.inf)
-    ckpt = checkpoint_for(checkpoint_dir, cfg, name, seed)
-    resumed = _resume_logs(ckpt, tracker, run)
+    ckpt, older = checkpoint_for(checkpoint_dir, cfg, name, seed)
+    resumed = _resume_logs(ckpt, tracker, run, cfg.epochs)
 
     last = [time.perf_counter()]
     epoch_rows: list[dict[str, float]] = []
@@ -193,7 +184,8 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
 
     history = fit(model, loss_fn, _reseeding_batches(train_loader, seed), optim=cfg.optim,
                   epochs=cfg.epochs, steps_per_epoch=steps, evaluate=test, on_step=on_step,
-                  on_epoch=on_epoch, checkpoint=ckpt, desc=f"train_mnist@{run}")
+                  on_epoch=on_epoch, checkpoint=ckpt, replaces=older,
+                  desc=f"train_mnist@{run}")
     if not distributed.is_main():  # rank 0 writes the outputs
         return {"test_error": history.epochs[-1]["test_error"]}
     _save_model(models_dir / f"{run}.pt", model, resolved_config(cfg, name, seed))
@@ -222,12 +214,12 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     return {**metrics, "resumed_from_epoch": resumed}
 
 
-def _resume_logs(ckpt: Path, tracker: Tracker, run: str) -> int:
+def _resume_logs(ckpt: Path, tracker: Tracker, run: str, epochs: int) -> int:
     """The epoch a run resumes from (0: fresh). The resumed iterations are logged to
     this MLflow run too, so its curves are complete."""
-    if not ckpt.exists():
+    state = read_checkpoint(ckpt)
+    if state is None or state["epoch"] > epochs:
         return 0
-    state = _checkpoint_state(ckpt)
     for step, row in enumerate(state["history_steps"], start=1):
         tracker.log_metrics(row, step)
     print(f"{run}: resuming from {ckpt} at epoch {state['epoch']}")
