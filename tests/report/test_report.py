@@ -13,6 +13,7 @@ from neuralode.report.common import (
     NOT_COMPARABLE,
     NOT_REPRODUCED,
     REPRODUCED,
+    MetricsFileError,
     MissingMetricsError,
     ReportConfig,
     numeric_verdict,
@@ -172,3 +173,27 @@ def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
     _write(tmp_path / "mnist" / "memory.json", {"batch_size": 128})  # no time: left out
     assert wall_times(tmp_path) == [("mnist/odenet-s0 (training + test passes)", 820.0),
                                     ("toy/linear", 12.0)]
+
+
+def _toy_metrics(tmp_path: Path, linear_text: str) -> Path:
+    metrics = tmp_path / "metrics"
+    _write(metrics / "toy" / "nonlinear.json",
+           {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": 100, "nfe_forward_mean": 30.0,
+            "nfe_backward_mean": 90.0, "wall_time_s": 12.0})
+    (metrics / "toy" / "linear.json").write_text(linear_text)
+    return metrics
+
+
+@pytest.mark.parametrize("text, pattern", [
+    ('{"traj_mse": 0.001, "extr', r"metrics/toy/linear\.json is not valid JSON .*truncated or "
+                                  r"corrupt: rerun its stage: dvc repro -f train_toy@linear"),
+    ('{"traj_mse": 0.001, "steps": 100, "nfe_forward_mean": 1.0, "nfe_backward_mean": 1.0, '
+     '"wall_time_s": 1.0, "frobenius_error": 0.05}',
+     r"metrics/toy/linear\.json has no 'extrap_mse': it was written by other code or edited; "
+     r"rerun its stage: dvc repro -f train_toy@linear"),
+], ids=["truncated", "missing key"])
+def test_bad_metrics_file_names_the_file_and_the_fix(tmp_path, text, pattern):
+    metrics = _toy_metrics(tmp_path, text)
+    with pytest.raises(MetricsFileError, match=pattern):
+        build((toy.section,), cfg=ReportConfig(), info=RunInfo("t", 0, "abc"),
+              metrics=metrics, reports=tmp_path / "reports")

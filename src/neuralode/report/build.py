@@ -6,7 +6,6 @@ Never retrains: every number comes from ``metrics/`` and every picture from
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from collections.abc import Callable, Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 
 from ..io import write_text
 from .blocks import Block, Bullets, Heading, Para, Table, to_html, to_markdown
-from .common import Claim, ReportConfig
+from .common import Claim, ReportConfig, read_json, stage_of
 
 Section = Callable[..., tuple[list[Block], list[Claim]]]
 TITLE = "Neural Ordinary Differential Equations — reproduction report"
@@ -65,8 +64,8 @@ def wall_times(metrics: Path) -> list[tuple[str, float]]:
     runs record per-epoch times, summed here as epochs x (train + test pass)."""
     out = []
     for path in sorted(metrics.rglob("*.json")):
-        data = json.loads(path.read_text())
         name = path.relative_to(metrics).with_suffix("").as_posix()
+        data = read_json(path, stage_of(name))
         if not isinstance(data, dict):
             continue
         if isinstance(data.get("wall_time_s"), int | float):

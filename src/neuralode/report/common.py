@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,23 @@ REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE = (
 
 class MissingMetricsError(FileNotFoundError):
     """A metrics file the report needs is missing: its stage has not run."""
+
+
+class MetricsFileError(ValueError):
+    """A metrics file that is unreadable or lacks a key the report needs."""
+
+
+class Metrics(dict):
+    """One stage's metrics file; a key it lacks names the file and the stage to rerun
+    (a file from older code, or a hand edit), instead of a bare ``KeyError``."""
+
+    def __init__(self, data: dict[str, Any], path: Path, stage: str):
+        super().__init__(data)
+        self.path, self.stage = path, stage
+
+    def __missing__(self, key: str) -> Any:
+        raise MetricsFileError(f"{self.path} has no {key!r}: it was written by other code "
+                               f"or edited; rerun its stage: dvc repro -f {self.stage}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,11 +60,34 @@ class Claim:
     verdict: str
 
 
-def read_json(path: Path, stage: str) -> dict[str, Any]:
+_STAGE_OF = ((r"toy/(\w+)", r"train_toy@\1"), (r"latent/(\w+)_n(\d+)", r"train_latent@\1-\2"),
+             (r"mnist/memory", "mnist_memory"), (r"mnist/nfe_study", "nfe_study"),
+             (r"mnist/(\w+)-s(\d+)", r"train_mnist@\1-\2"),
+             (r"cnf/ml/(\w+)_(cnf|nf)", r"train_cnf_ml@\1-\2"),
+             (r"cnf/capacity", "cnf_capacity_plot"),
+             (r"cnf/capacity/(cnf|nf)_(\d+)", r"train_cnf_capacity@\1-\2"))
+
+
+def stage_of(name: str) -> str:
+    """The DVC stage that writes ``metrics/<name>.json`` (``name`` without suffix)."""
+    for pattern, stage in _STAGE_OF:
+        if re.fullmatch(pattern, name):
+            return re.sub(pattern, stage, name)
+    return "<its stage>"
+
+
+def read_json(path: Path, stage: str) -> Metrics:
+    """The metrics file ``path`` of ``stage``; its mappings, nested ones too, name the
+    file when a key is missing. Missing or unreadable files name the stage to run."""
     if not path.exists():
         raise MissingMetricsError(f"{path} is missing: stage '{stage}' must run first "
                                   f"(dvc repro {stage})")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text(encoding="utf-8"),
+                          object_hook=lambda d: Metrics(d, path, stage))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise MetricsFileError(f"{path} is not valid JSON ({err}); it is truncated or "
+                               f"corrupt: rerun its stage: dvc repro -f {stage}") from None
 
 
 def numeric_verdict(ours: float, paper: float, eps: float, comparable: bool) -> str:
