@@ -1,6 +1,8 @@
 """Shared fixtures. Tests run single-threaded for stable timings and determinism."""
 
+import errno
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,3 +18,23 @@ def f64():
     torch.set_default_dtype(torch.float64)
     yield
     torch.set_default_dtype(old)
+
+
+@pytest.fixture
+def disk_full_after(monkeypatch):
+    """``disk_full_after(n)``: every ``Path.write_bytes`` after the first ``n`` fails
+    with ENOSPC, as a disk that fills up (where a small tmpfs cannot be mounted)."""
+    real = Path.write_bytes
+
+    def install(n: int) -> None:
+        calls = []
+
+        def fill(self, data):
+            calls.append(self)
+            if len(calls) > n:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(self, data)
+
+        monkeypatch.setattr(Path, "write_bytes", fill)
+
+    return install

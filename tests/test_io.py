@@ -1,7 +1,5 @@
-import errno
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,16 +79,8 @@ def test_unstaged_write_outlives_a_failed_stage(tmp_path):
     assert (tmp_path / "ckpt.pt").read_bytes() == b"state"
 
 
-def test_disk_full_names_the_path_and_leaves_nothing(tmp_path, monkeypatch):
-    real, calls = Path.write_bytes, []
-
-    def full_after_one(self, data):
-        calls.append(self)
-        if len(calls) > 1:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, data)
-
-    monkeypatch.setattr(Path, "write_bytes", full_after_one)
+def test_disk_full_names_the_path_and_leaves_nothing(tmp_path, disk_full_after):
+    disk_full_after(1)
     with pytest.raises(OutputError, match=r"cannot write .*b\.png: No space left on device; "
                                           r"free space"), staged():
         write_text(tmp_path / "a.json", "{}")

@@ -92,19 +92,11 @@ def _small_disk(path: Path) -> bool:
 
 
 def test_full_disk_names_the_path_and_leaves_nothing(tmp_path, toy_data, capsys,
-                                                      monkeypatch):
+                                                      disk_full_after):
     disk = tmp_path / "disk"
     mounted = _small_disk(disk)
     if not mounted:  # no mount here: the disk fills after the second file instead
-        real, calls = Path.write_bytes, []
-
-        def fill(self, data):
-            calls.append(self)
-            if len(calls) > 2:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return real(self, data)
-
-        monkeypatch.setattr(Path, "write_bytes", fill)
+        disk_full_after(2)
     try:
         code, last = run_stage("train_toy", ["linear", "--data", str(toy_data), "--metrics",
                                              "disk/metrics", "--figures", "disk/figures"],
