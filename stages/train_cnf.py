@@ -6,17 +6,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import torch
-
 from neuralode import runner
 from neuralode.experiments.cnf import CNFTrainConfig, check_selection, run, run_name
 from neuralode.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
-    # 2-D batches of <= 512 points: a second thread only adds overhead (measured: same
-    # wall time single-threaded, at half the CPU).
-    torch.set_num_threads(1)
     args = ctx.args
     cfg = ctx.section(CNFTrainConfig, "train_cnf")
     check_selection(cfg, args.task, target=args.target, width=args.width)
@@ -41,7 +36,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
         files = [(metrics_dir / f"{name}{ext}", "metrics") for ext in (".json", "_loss.csv")]
         return runner.Result(metrics, files, figures)
 
-    return runner.Job(f"train_cnf_{args.task}@{suffix}", resolved, body)
+    # 2-D batches of <= 512 points: a second thread only adds overhead (measured: same
+    # wall time single-threaded, at half the CPU)
+    return runner.Job(f"train_cnf_{args.task}@{suffix}", resolved, body, threads=1)
 
 
 def parser() -> argparse.ArgumentParser:

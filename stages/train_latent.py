@@ -6,8 +6,6 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-import torch
-
 from neuralode import runner
 from neuralode.experiments.latent import LatentTrainConfig, check_inputs, run
 from neuralode.io import load_arrays
@@ -15,9 +13,6 @@ from neuralode.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
-    # (B, <=100) RNN steps and 4-D ODE solves are tiny ops: extra threads cost more
-    # in synchronisation than they save, and DVC may share the cores with other work
-    torch.set_num_threads(1)
     args = ctx.args
     cfg = ctx.section(LatentTrainConfig, "train_latent")
     device = resolve_device(ctx.common.device)
@@ -37,7 +32,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
         return runner.Result(metrics, [metrics_dir / f"{name}.json",
                                        metrics_dir / f"{name}_curve.csv"], figures)
 
-    return runner.Job(f"train_latent@{args.model}-{args.n_obs}", logged, body)
+    # (B, <=100) RNN steps and 4-D ODE solves are tiny ops: extra threads cost more
+    # in synchronisation than they save, and DVC may share the cores with other work
+    return runner.Job(f"train_latent@{args.model}-{args.n_obs}", logged, body, threads=1)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,25 +1,26 @@
 """The bad-input catalogue: what a user sees when a stage is given something wrong.
 
-Every case runs a real stage in a subprocess and must end with one ``error: ...`` line
-naming the problem, exit status 1, no traceback, and no output that looks complete.
+Every case runs a real stage (in-process, through the runner its command line uses;
+tests/test_cli.py runs the command line itself) and must end with one ``error: ...``
+line naming the problem, exit status 1, no traceback, and no output that looks
+complete.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
+from neuralode.config import load_params, parse
+from neuralode.data.synthetic import GenerateDataConfig, generate
 from tests._repo import MIRROR
+from tests._stages import run_stage as _run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = {"model": "linear", "steps": 3, "optim": {"name": "adam", "lr": 0.02}, "restarts": 1,
@@ -93,26 +94,24 @@ OUTPUTS = ("metrics/toy/linear.json", "data/mnist")
 @pytest.fixture(scope="module")
 def toy_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data")
-    subprocess.run([sys.executable, str(ROOT / "stages/generate_data.py"), "--out", str(out),
-                    "--params", str(ROOT / "params.yaml")], check=True, capture_output=True,
-                   env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{out}/m.db"})
+    params = load_params(ROOT / "params.yaml")
+    generate(parse(GenerateDataConfig, params["generate_data"]), 0, out)
     return out
 
 
-def run_stage(tmp: Path, args: list[str], params: dict, env: dict, toy_data: Path
-              ) -> subprocess.CompletedProcess:
-    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+def run_stage(tmp: Path, args: list[str], params: dict, env: dict, toy_data: Path,
+              capsys, monkeypatch) -> tuple[int, list[str]]:
     if not (tmp / "data").exists():
         shutil.copytree(toy_data, tmp / "data")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp}/m.db")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     script, *rest = args
-    return subprocess.run([sys.executable, str(ROOT / "stages" / f"{script}.py"), *rest],
-                          cwd=tmp, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/m.db",
-                               **env})
+    return _run_stage(script, rest, params, tmp, capsys)
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_one_line(case, tmp_path, toy_data):
+def test_bad_input_is_one_line(case, tmp_path, toy_data, capsys, monkeypatch):
     args, params, env, setup, pattern = CASES[case]
     if case == "cuda without a GPU" and torch.cuda.is_available():
         pytest.skip("a GPU is present")
@@ -120,25 +119,25 @@ def test_bad_input_is_one_line(case, tmp_path, toy_data):
         pytest.skip(f"no MNIST mirror at {MIRROR}")
     if setup:
         setup(tmp_path)
-    out = run_stage(tmp_path, args, params, env, toy_data)
-    assert out.returncode == 1, out.stderr[-2000:]
-    assert "Traceback" not in out.stderr
-    last = out.stderr.strip().splitlines()[-1]
+    code, err = run_stage(tmp_path, args, params, env, toy_data, capsys, monkeypatch)
+    assert code == 1, err[-20:]
+    assert not any("Traceback" in line for line in err)
+    last = err[-1]
     assert last.startswith("error: ") and "\n" not in last
     assert re.search(pattern, last), last
     for rel in OUTPUTS:
         assert not (tmp_path / rel).exists(), f"{rel} left behind after: {last}"
 
 
-def test_blow_up_is_a_failed_mlflow_run_with_params(tmp_path, toy_data):
+def test_blow_up_is_a_failed_mlflow_run_with_params(tmp_path, toy_data, capsys, monkeypatch):
     """Dynamics that blow up: a SolverError with its remedy, and a FAILED run."""
     import mlflow
 
     params = _toy(init_std=200.0, solver={"max_num_steps": 200})
-    out = run_stage(tmp_path, ["train_toy", "linear"], params, {}, toy_data)
-    assert out.returncode == 1 and "Traceback" not in out.stderr
-    last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "max_num_steps" in last, last
+    code, err = run_stage(tmp_path, ["train_toy", "linear"], params, {}, toy_data, capsys,
+                          monkeypatch)
+    assert code == 1 and not any("Traceback" in line for line in err)
+    assert err[-1].startswith("error: ") and "max_num_steps" in err[-1], err[-1]
     assert not (tmp_path / "metrics/toy/linear.json").exists()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
     runs = mlflow.search_runs(experiment_names=["neural-ode-reproduction"])
@@ -146,9 +145,11 @@ def test_blow_up_is_a_failed_mlflow_run_with_params(tmp_path, toy_data):
     assert list(runs["params.init_std"]) == ["200.0"]
 
 
-def test_unreachable_tracking_server_warns_and_writes(tmp_path, toy_data):
-    out = run_stage(tmp_path, ["train_toy", "linear"], _toy(),
-                    {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, toy_data)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stderr.count("MLflow tracking disabled for stage train_toy@linear") == 1
+def test_unreachable_tracking_server_warns_and_writes(tmp_path, toy_data, capsys,
+                                                      monkeypatch):
+    code, err = run_stage(tmp_path, ["train_toy", "linear"], _toy(),
+                          {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, toy_data, capsys,
+                          monkeypatch)
+    assert code == 0, err[-20:]
+    assert sum("MLflow tracking disabled for stage train_toy@linear" in e for e in err) == 1
     assert (tmp_path / "metrics/toy/linear.json").exists()

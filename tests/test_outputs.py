@@ -5,16 +5,14 @@ path. Stages run in-process here, through the same runner as on the command line
 from __future__ import annotations
 
 import errno
-import importlib.util
 import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from neuralode import runner
+from tests._stages import run_stage as _run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_TOY = {"model": "linear", "steps": 3, "restarts": 1, "gif_frames": 2,
@@ -22,27 +20,9 @@ TINY_TOY = {"model": "linear", "steps": 3, "restarts": 1, "gif_frames": 2,
 LINEAR = {"kind": "linear", "A": [[-0.1, -1.0], [1.0, -0.1]]}
 
 
-def _stage(name: str):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def run_stage(name: str, argv: list[str], params: dict, cwd: Path, capsys) -> tuple[int, str]:
-    """Run ``stages/<name>.py argv`` in ``cwd``; (exit status, its last stderr line)."""
-    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
-    module = _stage(name)
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        runner.main(module.prepare, module.parser(), argv)
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    finally:
-        os.chdir(old)
-    err = capsys.readouterr().err.strip().splitlines()
+    """(exit status, last stderr line) of ``stages/<name>.py argv`` run in ``cwd``."""
+    code, err = _run_stage(name, argv, params, cwd, capsys)
     return code, err[-1] if err else ""
 
 

@@ -244,6 +244,7 @@ class CommonConfig:
     profile: str = "default"
     seed: int = num(0, ge=0, le=SEED_MAX)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = num(None, ge=1)  # torch threads; null: one per core
     mlflow_experiment: str = "neural-ode-reproduction"
 
 

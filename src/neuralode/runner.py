@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from . import io
 from .config import CommonConfig, ConfigError, load_params, load_section
+from .runtime import apply_threads
 from .solvers.base import SolverError
 from .tracking import Tracker, stage_run
 
@@ -60,13 +61,15 @@ class Result:
 @dataclasses.dataclass
 class Job:
     """One stage execution: its MLflow run name, the resolved config it logs as
-    params, its seed tag (default ``common.seed``), the body, and ``close`` to run
-    afterwards whatever happens (e.g. leave a process group)."""
+    params, the body, its seed tag (default ``common.seed``), its torch thread count
+    (default ``common.threads``; a stage that measured a better fixed count sets it),
+    and ``close`` to run afterwards whatever happens (e.g. leave a process group)."""
 
     stage: str
     params: Mapping[str, Any]
     body: Callable[[Tracker], Result]
     seed: int | None = None
+    threads: int | None = None
     close: Callable[[], None] | None = None
 
 
@@ -98,6 +101,7 @@ def execute(prepare: Callable[[Context], Job], args: argparse.Namespace) -> Resu
     common = load_section(CommonConfig, "common", args.params, params)
     job = prepare(Context(args, params, common))
     try:
+        apply_threads(common.threads if job.threads is None else job.threads)
         seed = common.seed if job.seed is None else job.seed
         with stage_run(job.stage, common.mlflow_experiment, job.params,
                        profile=common.profile, seed=seed) as tracker:

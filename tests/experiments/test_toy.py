@@ -18,6 +18,7 @@ def _offline_tracker() -> Tracker:
     return tracker
 
 
+@pytest.mark.slow  # ~3 min on 2 cores: 3 restarts x 1000 steps (make repro runs it too)
 def test_linear_recovers_matrix_at_default_params(tmp_path):
     params = load_params(ROOT / "params.yaml")
     common = load_section(CommonConfig, "common", params=params)

@@ -197,3 +197,18 @@ def test_bad_metrics_file_names_the_file_and_the_fix(tmp_path, text, pattern):
     with pytest.raises(MetricsFileError, match=pattern):
         build((toy.section,), cfg=ReportConfig(), info=RunInfo("t", 0, "abc"),
               metrics=metrics, reports=tmp_path / "reports")
+
+
+def test_platforms_group_the_recorded_runtimes(tmp_path):
+    from neuralode.report.build import platforms
+
+    rt = {"torch": "2.x", "cpu": "EPYC (family 25)", "capability": "AVX2", "blas": "MKL 1",
+          "threads": 1, "env": "", "fingerprint": "abc"}
+    _write(tmp_path / "latent" / "rnn_n30.json", {"runtime": rt})
+    _write(tmp_path / "mnist" / "mlp-s0.json", {"runtime": {**rt, "threads": 2}})
+    _write(tmp_path / "toy" / "linear.json", {"runtime": {**rt, "fingerprint": "def"}})
+    lines = platforms(tmp_path)
+    assert len(lines) == 2
+    assert "fingerprint `abc`; threads per metrics file: latent/rnn_n30 (1), mnist/mlp-s0 (2)" \
+        in lines[0]
+    assert lines[1].endswith("toy/linear (1)")

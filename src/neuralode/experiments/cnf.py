@@ -28,6 +28,7 @@ from ..figures import cnf as figs
 from ..io import load_arrays, save_arrays, write_json, write_text
 from ..models.cnf import FlowConfig, PlanarCNF, build_flow, kl_loss, nll_loss
 from ..models.flows import Flow, check_fractions
+from ..runtime import describe
 from ..stats import collect_stats
 from ..tracking import Tracker
 from ..training import History, LossFn, OptimConfig, fit, seed_everything
@@ -174,6 +175,7 @@ def run(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Trac
     else:
         metrics, model = _run_capacity(cfg.capacity, kind, int(width or 0), seed, tracker,
                                        stem, figures_dir, device)
+    metrics["runtime"] = describe(device)
     write_json(Path(f"{stem}.json"), metrics)
     tracker.log_state_dict(model)
     return metrics

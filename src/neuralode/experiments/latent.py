@@ -22,6 +22,7 @@ from ..data.spirals import SpiralBatch, make_batch
 from ..figures import latent as figs
 from ..io import write_json, write_text
 from ..models.latent import LatentConfig, LatentODE, SequenceModel, build_model, evaluate, loss_fn
+from ..runtime import describe
 from ..tracking import Tracker
 from ..training import OptimConfig, fit, seed_everything
 
@@ -131,6 +132,7 @@ def run(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.nda
     _figures(model, data, n_obs, cfg.eval, figures_dir, f"{variant}, {n_obs} observations",
              device)
     metrics["wall_time_s"] = time.perf_counter() - start
+    metrics["runtime"] = describe(device)
     write_json(metrics_dir / f"{name}.json", metrics)
     tracker.log_state_dict(model)
     return metrics

@@ -31,6 +31,7 @@ from ..figures import mnist as figs
 from ..io import atomic_path, write_json, write_text
 from ..memory import peak_step_memory_mb
 from ..models.mnist import MnistModelConfig, build_model, count_parameters, evaluate, loss_fn
+from ..runtime import describe
 from ..stats import collect_stats
 from ..tracking import Tracker
 from ..training import OptimConfig, fit, read_checkpoint, seed_everything
@@ -207,6 +208,7 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
         "nfe_backward_mean": history.mean("nfe_backward"),
         "test_nfe_forward": final["test_nfe_forward"],
         "final_loss": float(np.mean([r["loss"] for r in history.steps[-steps:]])),
+        "runtime": describe(device),
     }
     _write_outputs(run, history.steps, history.epochs, steps, metrics, metrics_dir,
                    figures_dir)

@@ -24,6 +24,7 @@ from ..figures import mnist as figs
 from ..io import write_json, write_text
 from ..memory import memory_sweep
 from ..models.mnist import MnistModelConfig, build_model, loss_fn
+from ..runtime import describe
 from ..solvers import TABLEAUX
 from ..stats import collect_stats
 
@@ -92,7 +93,7 @@ def run(cfg: MnistMemoryConfig, arch: MnistModelConfig, *, metrics_dir: Path,
         "odenet_spread": spread,  # max/min - 1; the report judges "flat" (eps_memory_flat)
         "rknet_growth": rk[-1] / rk[0],
         "rknet_mb_per_nfe": (rk[-1] - rk[0]) / (nfe_f[-1] - nfe_f[0]),
-        "rknet_over_odenet_at_max": rk[-1] / ode[-1],
+        "rknet_over_odenet_at_max": rk[-1] / ode[-1], "runtime": describe(device),
     }
     rows = ["steps,nfe_forward,odenet_mb,rknet_mb"] + [
         f"{s},{n},{a:.4f},{b:.4f}" for s, n, a, b in zip(cfg.steps, nfe_f, ode, rk, strict=True)]

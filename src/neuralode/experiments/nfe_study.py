@@ -31,6 +31,7 @@ from ..figures import mnist as figs
 from ..io import write_json, write_text
 from ..models.mnist import ODEBlock
 from ..odeint import odeint
+from ..runtime import describe
 from ..solvers import TABLEAUX
 from ..stats import SolverStats
 from .mnist import load_model
@@ -169,6 +170,7 @@ def run(cfg: NfeStudyConfig, model_path: Path, log_path: Path, data_root: Path, 
         "time_vs_nfe_s": {"ms_per_nfe": 1000 * b_fit, "intercept_ms": 1000 * a, "r2": r2},
         "nfe_forward_range": [int(nfe.min()), int(nfe.max())],
         **{k: v for k, v in train.items() if not k.startswith("_")},
+        "runtime": describe(device),
     }
     _write(rows, metrics, train, log, (a, b_fit), metrics_dir, figures_dir)
     return metrics

@@ -18,6 +18,7 @@ from ..figures import toy as figs
 from ..io import load_arrays, write_json, write_text
 from ..models.toy import LinearField, MLPField
 from ..odeint import odeint, solve
+from ..runtime import describe
 from ..tracking import Tracker
 from ..training import OptimConfig, fit, seed_everything
 
@@ -100,6 +101,7 @@ def run(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: in
         "nfe_backward_mean": history.mean("nfe_backward"),
         "steps": cfg.steps, "restarts": cfg.restarts, "selected_restart": best,
         "restart_obs_mse": obs_mses, "wall_time_s": time.perf_counter() - start,
+        "runtime": describe(device),
     }
     if cfg.model == "linear":
         learned = model.A.detach().double().cpu().numpy()

@@ -1,0 +1,42 @@
+"""Run a stage in-process, through the same runner as its command line: a subprocess
+pays ~10 s of imports per case, this pays them once per test session."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+
+from neuralode import runner
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stage_module(name: str) -> ModuleType:
+    """``stages/<name>.py`` as a module (its ``prepare`` and ``parser``)."""
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_stage(name: str, argv: list[str], params: dict | None, cwd: Path, capsys
+              ) -> tuple[int, list[str]]:
+    """``python stages/<name>.py argv`` in ``cwd`` (writing ``params`` to its
+    params.yaml unless None): (exit status, the lines it wrote to stderr)."""
+    if params is not None:
+        (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    module = stage_module(name)
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        runner.main(module.prepare, module.parser(), argv)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    finally:
+        os.chdir(old)
+    return code, capsys.readouterr().err.strip().splitlines()
