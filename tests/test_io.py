@@ -86,3 +86,53 @@ def test_disk_full_names_the_path_and_leaves_nothing(tmp_path, disk_full_after):
         write_text(tmp_path / "a.json", "{}")
         write_bytes(tmp_path / "figs" / "b.png", b"png")
     assert os.listdir(tmp_path) == []
+
+
+def test_csv_round_trip_and_the_one_format(tmp_path):
+    """Integers stay integers, floats keep 6 significant digits, a missing key is nan."""
+    from neuralode.io import read_csv, write_csv
+
+    write_csv(tmp_path / "log.csv", [{"step": 1, "loss": 0.123456789, "ok": True},
+                                     {"step": 2, "loss": 2.0}])
+    assert (tmp_path / "log.csv").read_text() == "step,loss,ok\n1,0.123457,1\n2,2,nan\n"
+    rows = read_csv(tmp_path / "log.csv")
+    assert rows[0] == {"step": 1.0, "loss": 0.123457, "ok": 1.0}
+    assert rows[1]["ok"] != rows[1]["ok"]  # nan
+    (tmp_path / "bad.csv").write_text("a,b\n1\n")
+    with pytest.raises(ValueError, match=r"bad\.csv:2: 1 values for 2 columns; rerun"):
+        read_csv(tmp_path / "bad.csv")
+    with pytest.raises(FileNotFoundError, match=r"none\.csv not found; run `dvc repro`"):
+        read_csv(tmp_path / "none.csv")
+
+
+def test_model_file_round_trip_and_errors(tmp_path):
+    import torch
+
+    from neuralode.artifacts import load_model, save_model
+
+    model = torch.nn.Linear(2, 3)
+    save_model(tmp_path / "m.pt", model, {"out": 3}, meta={"mlflow_run_id": "abc"})
+    loaded, config, meta = load_model(tmp_path / "m.pt", lambda c: torch.nn.Linear(2, c["out"]))
+    assert config == {"out": 3} and meta == {"mlflow_run_id": "abc"} and not loaded.training
+    for name, p in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], p)
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(OSError, match=r"junk\.pt is not a readable model file .*dvc repro -f"):
+        load_model(tmp_path / "junk.pt", lambda c: model)
+    torch.save({"state_dict": {}}, tmp_path / "old.pt")  # the format before model files
+    with pytest.raises(OSError, match=r"old\.pt is not a model file of this project"):
+        load_model(tmp_path / "old.pt", lambda c: model)
+    with pytest.raises(FileNotFoundError, match=r"none\.pt not found; run `dvc repro`"):
+        load_model(tmp_path / "none.pt", lambda c: model)
+
+
+def test_training_summary_has_one_definition():
+    from neuralode.training import summarize
+
+    steps = [{"loss": float(i), "nfe_forward": 2 * i, "nfe_backward": i} for i in range(1, 21)]
+    # final_loss: the last 10% (2 of 20 steps); NFE: the mean over every step
+    assert summarize(steps) == {"final_loss": 19.5, "nfe_forward_mean": 21.0,
+                                "nfe_backward_mean": 10.5}
+    assert summarize(steps[:3])["final_loss"] == 3.0  # at least one step
+    with pytest.raises(ValueError, match="no training steps"):
+        summarize([])

@@ -171,3 +171,61 @@ def test_read_only_store_prints_one_warning_and_no_traceback(read_only_store, mo
     assert len(err) == 1, err
     assert err[0].startswith("warning: MLflow tracking disabled for stage train_x")
     assert "is read-only" in err[0]
+
+
+def _stage_job(model=None, metrics=None, tags=None):
+    """A stage through the real runner: params {"steps": 3, "optim": {"lr": 0.1}}."""
+    import argparse
+
+    from neuralode import runner
+
+    def prepare(ctx):
+        return runner.Job("train_x", {"steps": 3, "optim": {"lr": 0.1}},
+                          lambda _: runner.Result(metrics or {}, model=model),
+                          tags=tags or {})
+    return runner.execute(prepare, argparse.Namespace(params=str(ROOT / "params.yaml")))
+
+
+def test_runner_logs_model_tags_kind_and_results_only(tmp_path, monkeypatch):
+    """A training stage's model is an MLflow Model that loads back and works; an
+    evaluation's link tag is searchable; config values never become metrics; the
+    experiment opens as model training, not GenAI."""
+    import mlflow
+    import mlflow.pytorch
+    import torch
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    model = torch.nn.Linear(3, 2)
+    _stage_job(model=model, metrics={"final_loss": 0.5, "steps": 3, "lr": 0.1, "seed": 0})
+    mlflow.set_tracking_uri(uri)
+    exp = mlflow.get_experiment_by_name("neural-ode-reproduction")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    (run,) = mlflow.search_runs([exp.experiment_id], output_format="list")
+    assert run.data.metrics == {"final_loss": 0.5}  # steps, lr, seed are params
+    assert run.data.params == {"steps": "3", "optim.lr": "0.1"}
+    loaded = mlflow.pytorch.load_model(f"runs:/{run.info.run_id}/model")
+    x = torch.randn(4, 3)
+    torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+    (logged,) = mlflow.search_logged_models(experiment_ids=[exp.experiment_id],
+                                            output_format="list")
+    assert logged.source_run_id == run.info.run_id
+    torch.testing.assert_close(mlflow.pytorch.load_model(f"models:/{logged.model_id}")(x),
+                               model(x), rtol=0, atol=0)
+    _stage_job(tags={tracking.TRAIN_RUN_TAG: run.info.run_id})
+    linked = mlflow.search_runs([exp.experiment_id], output_format="list", filter_string=
+                                f"tags.`neuralode.train_run_id` = '{run.info.run_id}'")
+    assert len(linked) == 1 and linked[0].info.run_id != run.info.run_id
+
+
+def test_experiment_without_kind_gets_it(tmp_path, monkeypatch):
+    """A store made before the kind was set (the UI then opened in GenAI mode)."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = mlflow.MlflowClient(uri)
+    exp_id = client.create_experiment("exp")
+    with tracking.stage_run("train_x", "exp", {}, profile="tiny", seed=0):
+        pass
+    assert client.get_experiment(exp_id).tags[tracking.KIND_TAG] == tracking.KIND

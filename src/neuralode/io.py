@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -164,3 +164,60 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
                                 "writes it runs first")
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    return f"{float(value):.6g}"
+
+
+def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],
+              columns: Sequence[str] | None = None) -> None:
+    """The one CSV writer of every stage (training logs, sweeps, ``dvc plots`` data).
+
+    Columns are ``columns`` or the first row's keys; integers are written as such,
+    floats with 6 significant digits, and a key a row lacks as ``nan``."""
+    if columns is None:
+        if not rows:
+            raise ValueError(f"{path}: no rows to write and no columns given")
+        columns = list(rows[0])
+    lines = [",".join(columns)]
+    lines += [",".join(_cell(row.get(c, float("nan"))) for c in columns) for row in rows]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def read_csv(path: str | Path) -> list[dict[str, float]]:
+    """Rows written by :func:`write_csv`, every value as a float; a missing file
+    names its stage."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run `dvc repro` so the stage that "
+                                "writes it runs first")
+    lines = path.read_text().splitlines()
+    if not lines:
+        raise ValueError(f"{path} is empty; rerun the stage that writes it (dvc repro -f)")
+    header = lines[0].split(",")
+    rows = []
+    for n, line in enumerate(lines[1:], start=2):
+        cells = line.split(",")
+        if len(cells) != len(header):
+            raise ValueError(f"{path}:{n}: {len(cells)} values for {len(header)} columns; "
+                             "rerun the stage that writes it (dvc repro -f)")
+        rows.append({k: float(v) for k, v in zip(header, cells, strict=True)})
+    return rows
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file an earlier stage wrote; a missing or truncated one names the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; run `dvc repro` so the stage that "
+                                "writes it runs first")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}); "
+                         "rerun the stage that writes it (dvc repro -f)") from None

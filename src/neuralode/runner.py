@@ -25,7 +25,7 @@ from . import io
 from .config import CommonConfig, ConfigError, load_params, load_section
 from .runtime import apply_threads
 from .solvers.base import SolverError
-from .tracking import Tracker, stage_run
+from .tracking import Tracker, flatten, stage_run
 
 T = TypeVar("T")
 # Errors that describe a problem with the user's input, data, disk or dynamics.
@@ -56,6 +56,7 @@ class Result:
     figures: Path | None = None
     summary: str = ""
     cleanup: Callable[[], None] | None = None
+    model: Any = None  # a trained torch module: logged as this run's MLflow Model
 
 
 @dataclasses.dataclass
@@ -63,7 +64,8 @@ class Job:
     """One stage execution: its MLflow run name, the resolved config it logs as
     params, the body, its seed tag (default ``common.seed``), its torch thread count
     (default ``common.threads``; a stage that measured a better fixed count sets it),
-    and ``close`` to run afterwards whatever happens (e.g. leave a process group)."""
+    ``close`` to run afterwards whatever happens (e.g. leave a process group), and
+    extra run tags (an evaluation's ``neuralode.train_run_id``)."""
 
     stage: str
     params: Mapping[str, Any]
@@ -71,6 +73,7 @@ class Job:
     seed: int | None = None
     threads: int | None = None
     close: Callable[[], None] | None = None
+    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def main(prepare: Callable[[Context], Job], parser: argparse.ArgumentParser,
@@ -105,10 +108,14 @@ def execute(prepare: Callable[[Context], Job], args: argparse.Namespace) -> Resu
         seed = common.seed if job.seed is None else job.seed
         with stage_run(job.stage, common.mlflow_experiment, job.params,
                        profile=common.profile, seed=seed) as tracker:
+            tracker.set_tags(job.tags)
             with io.staged():
                 result = job.body(tracker)
             # published: now the files exist under their own names
-            tracker.log_results(result.metrics, result.files, result.figures)
+            tracker.log_results(results_only(result.metrics, job.params), result.files,
+                                result.figures)
+            if result.model is not None:
+                tracker.log_model(result.model)
         if result.cleanup is not None:
             result.cleanup()
         line = result.summary or summary(job.stage, result.metrics)
@@ -118,6 +125,15 @@ def execute(prepare: Callable[[Context], Job], args: argparse.Namespace) -> Resu
     finally:
         if job.close is not None:
             job.close()
+
+
+def results_only(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The numeric metrics that are results: a key that names a config value (a leaf
+    of the logged params, e.g. ``steps``, ``batch_size``, ``seed``) is left to the
+    params, where it already is, so MLflow never shows config as a metric."""
+    config = {k.rsplit(".", 1)[-1] for k in flatten(params)} | {"seed"}
+    return {k: v for k, v in metrics.items() if k not in config
+            and isinstance(v, int | float) and not isinstance(v, bool)}
 
 
 def summary(stage: str, metrics: Mapping[str, Any]) -> str:

@@ -1,12 +1,17 @@
 """MLflow tracking: one run per DVC stage execution.
 
 Each run carries tags (git commit, stage, profile, seed, reproduction id), the
-stage's resolved params, per-step and final metrics, figures and metrics files as
-artifacts and the trained model's state dict. Tracking never loses results: when
-the store cannot be reached, the stage warns once and carries on (its metrics files
-are written by the stage whatever happens here). Runs end FAILED when their stage
-fails, and a run left RUNNING by a killed process is marked KILLED by the next
-execution of its stage on the same host.
+stage's resolved config as params (every default filled in), per-step and final
+metrics (results only: a config value is a param, never a metric), figures and
+metrics files as artifacts, and, for a training stage, the trained model as an MLflow
+Model. An evaluation or figure run carries its training run's id as the tag
+``neuralode.train_run_id``, so ``tags.`neuralode.train_run_id` = '<id>'`` finds the
+test metrics of a model from its training run. The experiment's kind is set to model
+training (``mlflow.experimentKind``), so the UI opens on runs, not GenAI traces.
+Tracking never loses results: when the store cannot be reached, the stage warns once
+and carries on (its metrics files are written by the stage whatever happens here).
+Runs end FAILED when their stage fails, and a run left RUNNING by a killed process is
+marked KILLED by the next execution of its stage on the same host.
 
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<repo root>/mlflow.db``; the
 repo root is ``DVC_ROOT`` when DVC sets it (mapped back out of ``.dvc/tmp/exps``
@@ -20,7 +25,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,6 +132,10 @@ class Tracker:
             client = MlflowClient(tracking_uri())
             exp = client.get_experiment_by_name(self.experiment)
             exp_id = exp.experiment_id if exp else client.create_experiment(self.experiment)
+            if exp is None or exp.tags.get(KIND_TAG) != KIND:
+                # MLflow 3 opens an experiment without this tag in GenAI mode (traces,
+                # "Evaluations"); these are model-training runs
+                client.set_experiment_tag(exp_id, KIND_TAG, KIND)
             _mark_killed(client, exp_id, self.stage)
             tags = {**self.tags, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
             run = client.create_run(exp_id, run_name=self.stage, tags=tags)
@@ -186,14 +194,29 @@ class Tracker:
             for fig in sorted(figures.iterdir()):
                 self.log_artifact(fig, "figures")
 
-    def log_state_dict(self, model: torch.nn.Module, name: str = "model.pt") -> None:
-        """The trained model's ``state_dict`` as an artifact under ``model/``."""
-        if not self.enabled:
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            torch.save(model.state_dict(), path)
-            self.log_artifact(path, "model")
+    def log_model(self, model: torch.nn.Module, name: str = "model") -> str | None:
+        """``model`` as an MLflow Model of this run (MLflow 3's logged model: the UI's
+        "Logged models"); ``mlflow.pytorch.load_model(f"runs:/{run_id}/{name}")`` or
+        ``"models:/<model_id>"`` gives it back, working. Returns the model id.
+
+        Pickled (MLflow's ``pt2`` format traces the graph, which an adaptive ODE solve
+        does not have), so loading it needs this package installed."""
+        def _log() -> str:
+            import mlflow
+            import mlflow.pytorch
+
+            mlflow.set_tracking_uri(tracking_uri())
+            with mlflow.start_run(run_id=self.run_id):
+                info = mlflow.pytorch.log_model(
+                    model, name=name, serialization_format="pickle",
+                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+            return info.model_id
+
+        return self._call("log_model", _log)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        self._call("set_tag", lambda: [self._client.set_tag(self.run_id, k, v)
+                                       for k, v in tags.items()])
 
     def end(self, status: str = "FINISHED") -> None:
         """Flush and record ``status``; tried even after a tracking failure, so a run
@@ -209,6 +232,9 @@ class Tracker:
 
 
 HOST_TAG, PID_TAG = "neuralode.host", "neuralode.pid"
+# the training run an evaluation or figure run read its model from (see artifacts.py)
+TRAIN_RUN_TAG = "neuralode.train_run_id"
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def _check_writable(uri: str) -> None:

@@ -242,3 +242,16 @@ def _numpy_state() -> list[Any]:
     """numpy's legacy global RNG state as plain lists (loadable with weights_only)."""
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     return [[int(k) for k in keys], int(pos), int(has_gauss), float(gauss)]
+
+
+def summarize(steps: list[dict[str, float]]) -> dict[str, float]:
+    """The training summary every experiment reports, defined once: ``final_loss`` is
+    the mean loss over the last 10% of iterations (at least one; it smooths minibatch
+    noise), ``nfe_forward_mean`` and ``nfe_backward_mean`` the mean NFE per iteration
+    over the whole run (paper Fig. 3: NFE-F, NFE-B)."""
+    if not steps:
+        raise ValueError("no training steps to summarise; the log is empty")
+    tail = steps[-max(1, math.ceil(len(steps) / 10)):]
+    return {"final_loss": float(np.mean([r["loss"] for r in tail])),
+            "nfe_forward_mean": float(np.mean([r["nfe_forward"] for r in steps])),
+            "nfe_backward_mean": float(np.mean([r["nfe_backward"] for r in steps]))}
