@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from neuralode import runner
-from neuralode.data.mnist import MnistDownloadConfig, MnistError, prepare_mnist, resolve_mirror
+from neuralode.data.mnist import MnistDownloadConfig, prepare_mnist, resolve_mirror
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
@@ -17,10 +17,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     mirror = resolve_mirror(ctx.args.mirror or cfg.mirror)
 
     def body(_) -> runner.Result:
-        try:
-            dest = prepare_mnist(Path(ctx.args.out), mirror=mirror)
-        except MnistError as err:  # a data problem: one line at the CLI, not a traceback
-            raise OSError(str(err)) from None
+        dest = prepare_mnist(Path(ctx.args.out), mirror=mirror)
         return runner.Result(summary=f"wrote {dest} (from {mirror or 'download'})")
 
     return runner.Job("download_mnist", {"mirror": str(mirror)}, body)
@@ -30,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--mirror", default=None,
                    help="folder with the four MNIST IDX files (overrides params/env)")
-    p.add_argument("--out", default="data/mnist", help="output (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder (data/mnist)")
     return p
 
 

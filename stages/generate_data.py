@@ -26,7 +26,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--out", default="data", help="output folder (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder (data)")
     return p
 
 

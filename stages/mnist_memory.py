@@ -1,6 +1,6 @@
 """Stage mnist_memory: peak memory of one MNIST training step against the number of
 fixed solver steps, ODE-Net (adjoint, paper sec. 2: O(1)) vs RK-Net (backprop through
-the solver: O(L~)); writes metrics/mnist/memory.{json,csv} and memory_vs_nfe.png."""
+the solver: O(L~)); writes memory.json and memory.csv (figures_mnist draws them)."""
 
 import argparse
 import dataclasses
@@ -16,18 +16,16 @@ def prepare(ctx: runner.Context) -> runner.Job:
     cfg = ctx.section(MnistMemoryConfig, "mnist_memory")
     arch = model_config(ctx.section(MnistTrainConfig, "train_mnist"), cfg.architecture)
     device = resolve_device(ctx.common.device)
-    figures = Path(ctx.args.figures) / "mnist"
-    metrics_dir = Path(ctx.args.metrics) / "mnist"
 
     def body(tracker) -> runner.Result:
-        m = run(cfg, arch, metrics_dir=metrics_dir, figures_dir=figures, device=device)
+        m = run(cfg, arch, json_path=Path(ctx.args.metrics), csv_path=Path(ctx.args.table),
+                device=device)
         for kind in ("odenet", "rknet"):
             for nfe, mb in zip(m["nfe_forward"], m[f"{kind}_mb"], strict=True):
                 tracker.log_metrics({f"{kind}_peak_mb": mb}, nfe)
         return runner.Result(
             {k: float(m[k]) for k in ("odenet_spread", "rknet_growth", "rknet_mb_per_nfe")},
-            [metrics_dir / "memory.json", metrics_dir / "memory.csv",
-             (figures / "memory_vs_nfe.png", "figures")],
+            [Path(ctx.args.metrics), Path(ctx.args.table)],
             summary=f"mnist_memory ({m['device']}, batch {cfg.batch_size}): NFE-F "
                     f"{m['nfe_forward']}; ODE-Net MB {_fmt(m['odenet_mb'])} (spread "
                     f"{100 * m['odenet_spread']:.1f}%), RK-Net MB {_fmt(m['rknet_mb'])} "
@@ -43,8 +41,8 @@ def _fmt(values: list[float]) -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--metrics", default="metrics")
-    p.add_argument("--figures", default="reports/figures")
+    p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    p.add_argument("--table", required=True, help="output: CSV of the sweep (dvc plots)")
     return p
 
 

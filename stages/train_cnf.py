@@ -1,13 +1,21 @@
-"""Stages train_cnf_ml@<target>-<model> and train_cnf_capacity@<model>-<width>: one run
-of the CNF vs planar NF experiments (paper sec. 4.1, Figs. 4-5); writes its metrics,
-loss curve and figures, and logs them with the model to MLflow."""
+"""Stages train_cnf_ml@<target>-<model> and train_cnf_capacity@<model>-<width>: train
+one run of the CNF vs planar NF experiments (paper sec. 4.1, Figs. 4-5); writes the
+model file, its per-iteration log and the training summary, and logs the model to
+MLflow. Evaluation (evaluate_cnf) and figures (figures_cnf) read the model file."""
 
 import argparse
 import dataclasses
 from pathlib import Path
 
 from neuralode import runner
-from neuralode.experiments.cnf import CNFTrainConfig, check_selection, run, run_name
+from neuralode.experiments.cnf import (
+    CNFTrainConfig,
+    check_selection,
+    run_name,
+    run_spec,
+    stage_suffix,
+    train,
+)
 from neuralode.training import resolve_device
 
 
@@ -16,26 +24,22 @@ def prepare(ctx: runner.Context) -> runner.Job:
     cfg = ctx.section(CNFTrainConfig, "train_cnf")
     check_selection(cfg, args.task, target=args.target, width=args.width)
     device = resolve_device(ctx.common.device)
-    name = run_name(args.task, args.model, target=args.target, width=args.width)
-    suffix = f"{args.target}-{args.model}" if args.task == "ml" else f"{args.model}-{args.width}"
     task_cfg = getattr(cfg, args.task)
-    resolved = {"task": args.task, "model": args.model, "run": name,
-                "train": dataclasses.asdict(getattr(task_cfg, args.model)),
-                "eval": dataclasses.asdict(task_cfg.eval),
+    resolved = {"task": args.task, "model": args.model,
+                "run": run_name(args.task, args.model, target=args.target, width=args.width),
+                "train": dataclasses.asdict(run_spec(cfg, args.task, args.model, args.width)),
                 "target": dataclasses.asdict(task_cfg.targets[args.target] if args.task == "ml"
                                              else task_cfg.target)}
-    if args.task == "capacity":
-        resolved["train"]["model"]["width"] = args.width
-    metrics_dir = Path(args.metrics) / "cnf" / args.task
-    figures = Path(args.figures) / "cnf" / f"{args.task}_{name}"
+    log, summary = Path(args.log), Path(args.summary)
 
     def body(tracker) -> runner.Result:
-        metrics = run(args.task, args.model, cfg, seed=ctx.common.seed, tracker=tracker,
-                      metrics_dir=metrics_dir, figures_dir=figures, target=args.target,
-                      width=args.width, device=device)
-        files = [(metrics_dir / f"{name}{ext}", "metrics") for ext in (".json", "_loss.csv")]
-        return runner.Result(metrics, files, figures)
+        model, facts = train(args.task, args.model, cfg, seed=ctx.common.seed,
+                             tracker=tracker, weights=Path(args.weights), log=log,
+                             summary=summary, target=args.target, width=args.width,
+                             device=device)
+        return runner.Result(facts, [log, summary], model=model)
 
+    suffix = stage_suffix(args.task, args.model, target=args.target, width=args.width)
     # 2-D batches of <= 512 points: a second thread only adds overhead (measured: same
     # wall time single-threaded, at half the CPU)
     return runner.Job(f"train_cnf_{args.task}@{suffix}", resolved, body, threads=1)
@@ -47,8 +51,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, choices=["cnf", "nf"])
     p.add_argument("--target", help="ml: a key of train_cnf.ml.targets")
     p.add_argument("--width", type=int, help="capacity: one of train_cnf.capacity.widths")
-    p.add_argument("--metrics", default="metrics")
-    p.add_argument("--figures", default="reports/figures")
+    p.add_argument("--weights", required=True, help="output: the model file (.pt)")
+    p.add_argument("--log", required=True, help="output: per-iteration CSV")
+    p.add_argument("--summary", required=True, help="output: training summary JSON")
     return p
 
 

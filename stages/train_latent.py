@@ -1,13 +1,14 @@
 """Stage train_latent@<model>-<n_obs>: train the latent ODE or the RNN baseline on
-irregularly sampled spirals with n_obs observations each (paper sec. 5.1, Table 2)
-and write its metrics, training curve and figures (Figs. 8-9)."""
+irregularly sampled training spirals with n_obs observations each (paper sec. 5.1,
+Table 2); writes the model file, its per-iteration log and the training summary, and
+logs the model to MLflow."""
 
 import argparse
 import dataclasses
 from pathlib import Path
 
 from neuralode import runner
-from neuralode.experiments.latent import LatentTrainConfig, check_inputs, run
+from neuralode.experiments.latent import LatentTrainConfig, check_inputs, train
 from neuralode.io import load_arrays
 from neuralode.training import resolve_device
 
@@ -16,21 +17,18 @@ def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(LatentTrainConfig, "train_latent")
     device = resolve_device(ctx.common.device)
-    data = load_arrays(Path(args.data) / "spirals.npz")
+    data = load_arrays(args.data)
     check_inputs(args.model, args.n_obs, cfg, data)  # fail before an MLflow run starts
     resolved = dataclasses.asdict(cfg)
     logged = {**{k: v for k, v in resolved.items() if k != "models"},
               "model": resolved["models"][args.model], "variant": args.model,
               "n_obs": args.n_obs, "device": str(device)}
-    name = f"{args.model}_n{args.n_obs}"
-    metrics_dir = Path(args.metrics) / "latent"
-    figures = Path(args.figures) / "latent" / name
 
     def body(tracker) -> runner.Result:
-        metrics = run(args.model, args.n_obs, cfg, data, seed=ctx.common.seed, device=device,
-                      tracker=tracker, metrics_dir=metrics_dir, figures_dir=figures)
-        return runner.Result(metrics, [metrics_dir / f"{name}.json",
-                                       metrics_dir / f"{name}_curve.csv"], figures)
+        model, facts = train(args.model, args.n_obs, cfg, data, seed=ctx.common.seed,
+                             device=device, tracker=tracker, weights=Path(args.weights),
+                             log=Path(args.log), summary=Path(args.summary))
+        return runner.Result(facts, [Path(args.log), Path(args.summary)], model=model)
 
     # (B, <=100) RNN steps and 4-D ODE solves are tiny ops: extra threads cost more
     # in synchronisation than they save, and DVC may share the cores with other work
@@ -42,9 +40,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="a key of train_latent.models")
     p.add_argument("--n-obs", type=int, required=True,
                    help="observations per spiral (one of generate_data.spirals.n_obs)")
-    p.add_argument("--data", default="data")
-    p.add_argument("--metrics", default="metrics")
-    p.add_argument("--figures", default="reports/figures")
+    p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
+    p.add_argument("--weights", required=True, help="output: the model file")
+    p.add_argument("--log", required=True, help="output: per-iteration CSV")
+    p.add_argument("--summary", required=True, help="output: training summary JSON")
     return p
 
 

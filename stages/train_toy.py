@@ -1,27 +1,28 @@
 """Stage train_toy@<experiment>: fit one toy dynamics experiment with the adjoint
-method and write its metrics, loss curve, figures and training GIF."""
+method (paper sec. 2); writes the model file, its per-iteration log, the training
+summary and the snapshots of the training GIF, and logs the model to MLflow."""
 
 import argparse
 import dataclasses
 from pathlib import Path
 
 from neuralode import runner
-from neuralode.experiments.toy import ToyTrainConfig, load_data, run
+from neuralode.experiments.toy import ToyTrainConfig, load_data, train
 from neuralode.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
-    name = ctx.args.experiment
+    args, name = ctx.args, ctx.args.experiment
     cfg = ctx.section(ToyTrainConfig, f"train_toy.{name}")
     device = resolve_device(ctx.common.device)
-    data = load_data(Path(ctx.args.data) / "toy", name)
-    metrics_dir = Path(ctx.args.metrics) / "toy"
-    figures = Path(ctx.args.figures) / "toy" / name
+    data = load_data(Path(args.data), name)
 
     def body(tracker) -> runner.Result:
-        metrics = run(name, cfg, data, seed=ctx.common.seed, tracker=tracker,
-                      metrics_dir=metrics_dir, figures_dir=figures, device=device)
-        return runner.Result(metrics, [metrics_dir / f"{name}.json"], figures)
+        model, facts = train(name, cfg, data, seed=ctx.common.seed, tracker=tracker,
+                             weights=Path(args.weights), log=Path(args.log),
+                             summary=Path(args.summary), snapshots=Path(args.snapshots),
+                             device=device)
+        return runner.Result(facts, [Path(args.log), Path(args.summary)], model=model)
 
     return runner.Job(f"train_toy@{name}", dataclasses.asdict(cfg), body)
 
@@ -29,9 +30,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("experiment", help="a key of train_toy in params.yaml")
-    p.add_argument("--data", default="data")
-    p.add_argument("--metrics", default="metrics")
-    p.add_argument("--figures", default="reports/figures")
+    p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
+    p.add_argument("--weights", required=True, help="output: the model file")
+    p.add_argument("--log", required=True, help="output: per-iteration CSV")
+    p.add_argument("--summary", required=True, help="output: training summary JSON")
+    p.add_argument("--snapshots", required=True, help="output: GIF trajectories (.npz)")
     return p
 
 

@@ -40,3 +40,18 @@ def run_stage(name: str, argv: list[str], params: dict | None, cwd: Path, capsys
     finally:
         os.chdir(old)
     return code, capsys.readouterr().err.strip().splitlines()
+
+
+def stage_argv(stage: str, **subs: object) -> list[str]:
+    """The arguments dvc.yaml's ``cmd`` of ``stage`` passes to its script, with the
+    foreach ``key`` / matrix ``item.<name>`` / params ``${a.b}`` values in ``subs``
+    (dotted names as ``a__b``): tests run a stage as DVC would, output paths included."""
+    doc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
+    cmd = doc.get("do", doc)["cmd"]
+    for name, value in subs.items():
+        cmd = cmd.replace(f"${{{name.replace('__', '.')}}}", str(value))
+        cmd = cmd.replace(f"${{item.{name}}}", str(value))
+    if "${" in cmd:
+        raise ValueError(f"{stage}: unexpanded variables left in {cmd!r}; pass them")
+    words = cmd.split()
+    return words[2:]  # after "python stages/<name>.py"

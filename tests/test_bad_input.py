@@ -21,6 +21,7 @@ from neuralode.config import load_params, parse
 from neuralode.data.synthetic import GenerateDataConfig, generate
 from tests._repo import MIRROR
 from tests._stages import run_stage as _run_stage
+from tests._stages import stage_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = {"model": "linear", "steps": 3, "optim": {"name": "adam", "lr": 0.02}, "restarts": 1,
@@ -52,43 +53,46 @@ def _corrupt(mirror: Path) -> None:
 
 
 MNIST = {"common": {"seed": 0}, "download_mnist": {"mirror": None}}
+TOY_ARGS = ["train_toy", *stage_argv("train_toy", key="linear")]  # as dvc.yaml runs it
+DOWNLOAD = ["download_mnist", *stage_argv("download_mnist")]
 
 # id -> (stage args, params, extra env, setup(tmp) or None, regex the error line must match)
 Case = tuple[list[str], dict, dict, Callable[[Path], None] | None, str]
 CASES: dict[str, Case] = {
-    "unknown params key": (["train_toy", "linear"], _toy(stepz=3), {}, None,
+    "unknown params key": (TOY_ARGS, _toy(stepz=3), {}, None,
                            r"train_toy\.linear: unknown key\(s\) 'stepz'"),
-    "wrong type": (["train_toy", "linear"], _toy(steps="many"), {}, None,
+    "wrong type": (TOY_ARGS, _toy(steps="many"), {}, None,
                    r"train_toy\.linear\.steps: expected an integer, got 'many'"),
-    "out-of-range value": (["train_toy", "linear"], _toy(steps=-5), {}, None,
+    "out-of-range value": (TOY_ARGS, _toy(steps=-5), {}, None,
                            r"train_toy\.linear\.steps: must be >= 1, got -5"),
-    "unknown solver": (["train_toy", "linear"], _toy(solver={"method": "rk45"}), {}, None,
+    "unknown solver": (TOY_ARGS, _toy(solver={"method": "rk45"}), {}, None,
                        r"method: unknown solver 'rk45'; valid: .*dopri5"),
-    "unknown model": (["train_toy", "linear"], _toy(model="quadratic"), {}, None,
+    "unknown model": (TOY_ARGS, _toy(model="quadratic"), {}, None,
                       r"train_toy\.linear\.model: expected one of .*'linear'.*got 'quadratic'"),
-    "unknown experiment": (["train_toy", "cubic"], _toy(), {}, None,
+    "unknown experiment": (["train_toy", *stage_argv("train_toy", key="cubic")], _toy(), {}, None,
                            r"missing section 'train_toy\.cubic'"),
-    "tolerance <= 0": (["train_toy", "linear"], _toy(solver={"rtol": 0.0}), {}, None,
+    "tolerance <= 0": (TOY_ARGS, _toy(solver={"rtol": 0.0}), {}, None,
                        r"solver\.rtol: must be > 0, got 0\.0"),
-    "absurd rtol": (["train_toy", "linear"], _toy(solver={"rtol": 50.0}), {}, None,
+    "absurd rtol": (TOY_ARGS, _toy(solver={"rtol": 50.0}), {}, None,
                     r"solver\.rtol: must be <= 1, got 50\.0"),
-    "missing input file": (["train_toy", "linear", "--data", "nowhere"], _toy(), {}, None,
+    "missing input file": ([*TOY_ARGS, "--data", "nowhere/toy/linear.npz"], _toy(), {}, None,
                            r"nowhere/toy/linear\.npz not found; run `dvc repro`"),
-    "cuda without a GPU": (["train_toy", "linear"], _toy(common={"device": "cuda"}), {}, None,
+    "cuda without a GPU": (TOY_ARGS, _toy(common={"device": "cuda"}), {}, None,
                            r"'cuda' requested but no CUDA GPU is available"),
-    "unwritable output folder": (["train_toy", "linear", "--metrics", "afile/metrics"],
+    "unwritable output folder": ([*TOY_ARGS, "--log", "afile/metrics/linear_log.csv"],
                                  _toy(), {}, lambda d: (d / "afile").write_text("x"),
                                  r"afile"),
-    "MNIST mirror missing": (["download_mnist", "--mirror", "no/such/dir"], MNIST, {}, None,
+    "MNIST mirror missing": ([*DOWNLOAD, "--mirror", "no/such/dir"], MNIST, {}, None,
                              r"MNIST mirror folder .*no/such/dir does not exist"),
-    "MNIST file truncated": (["download_mnist", "--mirror", "mirror"], MNIST, {},
+    "MNIST file truncated": ([*DOWNLOAD, "--mirror", "mirror"], MNIST, {},
                              lambda d: _truncate(d / "mirror"),
                              r"t10k-labels.*(truncated|checksum mismatch)"),
-    "MNIST checksum mismatch": (["download_mnist", "--mirror", "mirror"], MNIST, {},
+    "MNIST checksum mismatch": ([*DOWNLOAD, "--mirror", "mirror"], MNIST, {},
                                 lambda d: _corrupt(d / "mirror"),
                                 r"t10k-labels.*checksum mismatch"),
 }
-OUTPUTS = ("metrics/toy/linear.json", "data/mnist")
+OUTPUTS = ("metrics/toy/linear_train.json", "metrics/toy/linear_log.csv",
+           "data/models/toy/linear.pt", "data/mnist")
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +138,11 @@ def test_blow_up_is_a_failed_mlflow_run_with_params(tmp_path, toy_data, capsys, 
     import mlflow
 
     params = _toy(init_std=200.0, solver={"max_num_steps": 200})
-    code, err = run_stage(tmp_path, ["train_toy", "linear"], params, {}, toy_data, capsys,
+    code, err = run_stage(tmp_path, TOY_ARGS, params, {}, toy_data, capsys,
                           monkeypatch)
     assert code == 1 and not any("Traceback" in line for line in err)
     assert err[-1].startswith("error: ") and "max_num_steps" in err[-1], err[-1]
-    assert not (tmp_path / "metrics/toy/linear.json").exists()
+    assert not (tmp_path / "metrics/toy/linear_train.json").exists()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
     runs = mlflow.search_runs(experiment_names=["neural-ode-reproduction"])
     assert list(runs["status"]) == ["FAILED"]
@@ -147,9 +151,9 @@ def test_blow_up_is_a_failed_mlflow_run_with_params(tmp_path, toy_data, capsys, 
 
 def test_unreachable_tracking_server_warns_and_writes(tmp_path, toy_data, capsys,
                                                       monkeypatch):
-    code, err = run_stage(tmp_path, ["train_toy", "linear"], _toy(),
+    code, err = run_stage(tmp_path, TOY_ARGS, _toy(),
                           {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, toy_data, capsys,
                           monkeypatch)
     assert code == 0, err[-20:]
     assert sum("MLflow tracking disabled for stage train_toy@linear" in e for e in err) == 1
-    assert (tmp_path / "metrics/toy/linear.json").exists()
+    assert (tmp_path / "metrics/toy/linear_train.json").exists()

@@ -46,6 +46,35 @@ def test_figure_code_is_not_a_dep_of_data_generation():
     assert not any("figures" in d or "experiments" in d for d in deps), deps
 
 
+@pytest.mark.parametrize("name", [n for n in _stages() if not n.startswith("figures")
+                                  and n != "report"])
+def test_figure_code_is_a_dep_of_figure_stages_only(name):
+    """A figure edit reruns figure stages and the report, never training or evaluation:
+    only figures_* import the figure code."""
+    deps = [str(d) for d in _stages()[name]["deps"]]
+    assert not [d for d in deps if d.startswith("src/neuralode/figures")], (name, deps)
+
+
+def _outputs(stage: dict) -> list[str]:
+    out = []
+    for kind in ("outs", "metrics", "plots"):
+        for item in stage.get(kind) or []:
+            out.append(next(iter(item)) if isinstance(item, dict) else item)
+    return out
+
+
+@pytest.mark.parametrize("name", list(_stages()))
+def test_output_paths_come_from_the_cmd(name):
+    """dvc.yaml is the one place an output path is spelled: the stage script gets
+    every output it writes on its command line (the file, or the folder it writes it
+    in), so the two cannot disagree."""
+    stage = _stages()[name]
+    args = set(stage["cmd"].split())
+    missing = [o for o in _outputs(stage)
+               if not {o, *map(str, list(Path(o).parents)[:-1])} & args]
+    assert not missing, f"{name}: outputs {missing} are not in its cmd: {stage['cmd']}"
+
+
 @pytest.fixture
 def pkg(tmp_path):
     """A small package: re-exports in __init__, relative and lazy imports."""

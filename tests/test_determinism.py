@@ -45,15 +45,18 @@ def test_train_toy_twice_gives_identical_metrics(tmp_path):
              0, data)  # in-process: the two stage runs below are what is compared
     outputs = []
     for run in ("a", "b"):
+        d = tmp_path / run
         out = subprocess.run([sys.executable, str(ROOT / "stages/train_toy.py"), "linear",
-                              "--params", str(params), "--data", str(data),
-                              "--metrics", str(tmp_path / run), "--figures", str(tmp_path / run)],
+                              "--params", str(params), "--data", str(data / "toy/linear.npz"),
+                              "--weights", str(d / "linear.pt"), "--log", str(d / "log.csv"),
+                              "--summary", str(d / "linear_train.json"),
+                              "--snapshots", str(d / "snaps.npz")],
                              env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr[-2000:]
-        outputs.append(tmp_path / run / "toy")
-    a, b = (json.loads((d / "linear.json").read_text()) for d in outputs)
-    assert "wall_time_s" in a and a["steps"] == 25
+        outputs.append(d)
+    a, b = (json.loads((d / "linear_train.json").read_text()) for d in outputs)
+    assert "train_time_s" in a and a["steps"] == 25
     assert _without_times(a) == _without_times(b)
-    assert (outputs[0] / "linear_loss.csv").read_bytes() == \
-        (outputs[1] / "linear_loss.csv").read_bytes()
+    for name in ("log.csv", "snaps.npz"):
+        assert (outputs[0] / name).read_bytes() == (outputs[1] / name).read_bytes()
     shutil.rmtree(tmp_path / "a")

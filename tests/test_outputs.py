@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests._stages import run_stage as _run_stage
+from tests._stages import stage_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_TOY = {"model": "linear", "steps": 3, "restarts": 1, "gif_frames": 2,
@@ -53,18 +54,28 @@ def _toy_params() -> dict:
     return {"common": {"seed": 0}, "train_toy": {"linear": TINY_TOY}}
 
 
-def test_unwritable_figures_folder_leaves_no_metrics(tmp_path, toy_data, capsys):
-    (tmp_path / "figs").write_text("a file where the figures folder should be")
-    code, last = run_stage("train_toy", ["linear", "--data", str(toy_data), "--figures",
-                                         "figs"], _toy_params(), tmp_path, capsys)
-    assert code == 1 and last.startswith("error: cannot write figs/toy/linear/"), last
-    assert _files(tmp_path) == ["figs"]  # neither linear.json nor linear_loss.csv
+def _toy_argv(toy_data: Path, **outs: str) -> list[str]:
+    """train_toy's command line from dvc.yaml, data from ``toy_data``, ``outs`` moved."""
+    argv = stage_argv("train_toy", key="linear") + ["--data", str(toy_data / "toy/linear.npz")]
+    for name, path in outs.items():
+        argv += [f"--{name}", path]
+    return argv
+
+
+def test_unwritable_last_output_leaves_no_earlier_one(tmp_path, toy_data, capsys):
+    """The snapshots are written last: failing there removes the model file, log and
+    summary written before it."""
+    (tmp_path / "figs").write_text("a file where a folder should be")
+    code, last = run_stage("train_toy", _toy_argv(toy_data, snapshots="figs/s.npz"),
+                           _toy_params(), tmp_path, capsys)
+    assert code == 1 and last.startswith("error: cannot write figs/s.npz"), last
+    assert _files(tmp_path) == ["figs"]  # no model file, log or summary
 
 
 def _small_disk(path: Path) -> bool:
     path.mkdir()
     try:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=150k", "tmpfs", str(path)],
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(path)],
                        check=True, capture_output=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return False
@@ -78,12 +89,12 @@ def test_full_disk_names_the_path_and_leaves_nothing(tmp_path, toy_data, capsys,
     if not mounted:  # no mount here: the disk fills after the second file instead
         disk_full_after(2)
     try:
-        code, last = run_stage("train_toy", ["linear", "--data", str(toy_data), "--metrics",
-                                             "disk/metrics", "--figures", "disk/figures"],
-                               _toy_params(), tmp_path, capsys)
+        argv = _toy_argv(toy_data, weights="disk/m.pt", log="disk/log.csv",
+                         summary="disk/train.json", snapshots="disk/snaps.npz")
+        code, last = run_stage("train_toy", argv, _toy_params(), tmp_path, capsys)
         assert code == 1, last
         assert "No space left on device" in last and "cannot write disk/" in last, last
-        assert os.listdir(disk) == []  # no JSON, CSV or figure; no folder either
+        assert os.listdir(disk) == []  # no model, CSV, JSON or snapshots; no folder either
     finally:
         if mounted:
             subprocess.run(["umount", str(disk)], check=False, capture_output=True)
@@ -106,36 +117,43 @@ def test_generate_data_failing_second_system_leaves_no_first(tmp_path, capsys, s
     assert not (tmp_path / "data").exists()  # a_first.npz was generated, then removed
 
 
-def _cnf_params(**eval_over) -> dict:
+def _cnf_params(**fig_over) -> dict:
     spec = {"steps": 2, "batch_size": 32}
-    ev = {"size": 64, "samples": 64, "grid": 8, **eval_over}
+    fig = {"samples": 64, "grid": 8, **fig_over}
     return {"common": {"seed": 0}, "train_cnf": {
         "ml": {"targets": {"two_moons": {"name": "two_moons", "noise": 0.05}},
                "cnf": {**spec, "model": {"kind": "cnf", "width": 4, "hidden": 8, "t1": 0.1,
                                          "solver": {"adjoint": False}}},
-               "nf": {**spec, "model": {"kind": "nf", "width": 4}}, "eval": ev},
+               "nf": {**spec, "model": {"kind": "nf", "width": 4}}},
         "capacity": {"target": {"name": "u1_ring"}, "widths": [2],
                      "cnf": {**spec, "model": {"kind": "cnf"}},
-                     "nf": {**spec, "model": {"kind": "nf"}}}}}
+                     "nf": {**spec, "model": {"kind": "nf"}}}},
+        "evaluate_cnf": {"ml": {"size": 64}, "capacity": {"size": 64, "log_z_grid": 100}},
+        "figures": {"cnf": {"ml": fig, "capacity": {**fig, "lim": 4.0}}}}
 
 
 def test_cnf_infinite_plot_box_is_refused_before_any_output(tmp_path, capsys):
-    code, last = run_stage("train_cnf", ["--task", "ml", "--model", "nf", "--target",
-                                         "two_moons"], _cnf_params(lim=float("inf")),
-                           tmp_path, capsys)
+    code, last = run_stage("figures_cnf", ["--weights-dir", "data/models/cnf",
+                                           "--metrics-dir", "metrics/cnf", "--out",
+                                           "reports/figures/cnf"],
+                           _cnf_params(lim=float("inf")), tmp_path, capsys)
     assert code == 1
-    assert "train_cnf.ml.eval.lim: expected a finite number, got inf" in last, last
+    assert "figures.cnf.ml.lim: expected a finite number, got inf" in last, last
     assert _files(tmp_path) == []
 
 
 def test_cnf_failure_after_the_loss_curve_removes_it(tmp_path, capsys, monkeypatch):
-    from neuralode.figures import cnf as figs
+    from neuralode.experiments import cnf
 
     def broken(*_, **__):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(figs, "transformation", broken)  # fails after the CSV is written
+    monkeypatch.setattr(cnf, "write_json", broken)  # fails after the model and the log
     code, last = run_stage("train_cnf", ["--task", "ml", "--model", "nf", "--target",
-                                         "two_moons"], _cnf_params(), tmp_path, capsys)
+                                         "two_moons", "--weights",
+                                         "data/models/cnf/ml/two_moons_nf.pt",
+                                         "--log", "metrics/cnf/ml/two_moons_nf_log.csv",
+                                         "--summary", "metrics/cnf/ml/two_moons_nf_train.json"],
+                           _cnf_params(), tmp_path, capsys)
     assert code == 1 and "Input/output error" in last, last
-    assert _files(tmp_path) == []  # no metrics/cnf/ml/two_moons_nf_loss.csv
+    assert _files(tmp_path) == []  # no model file, no metrics/cnf/ml/two_moons_nf_log.csv

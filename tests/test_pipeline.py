@@ -46,13 +46,17 @@ def test_stages_ran_in_order(repo):
     _, _, out = repo
     ran = _stages_run(out)
     assert ran[0] == "generate_data" and ran[-1] == "report"
-    assert {"train_toy@linear", "train_toy@nonlinear", "train_latent@latent_ode-30",
-            "train_latent@rnn-100", "train_cnf_ml@two_moons-cnf", "train_cnf_capacity@nf-2",
-            "cnf_capacity_plot"} <= set(ran)
-    assert ran.index("train_cnf_capacity@cnf-2") < ran.index("cnf_capacity_plot")
-    assert {"download_mnist", "train_mnist@odenet-0", "train_mnist@rknet-0",
-            "train_mnist@resnet-0", "train_mnist@mlp-0", "mnist_memory", "nfe_study"} <= set(ran)
-    assert ran.index("train_mnist@odenet-0") < ran.index("nfe_study")
+    # every experiment: train -> evaluate -> figures -> report
+    for train, evaluate, figures in (
+            ("train_toy@linear", "evaluate_toy@linear", "figures_toy"),
+            ("train_mnist@odenet-0", "evaluate_mnist@odenet-0", "figures_mnist"),
+            ("train_mnist@odenet-0", "nfe_study", "figures_mnist"),
+            ("train_latent@latent_ode-30", "evaluate_latent@latent_ode-30", "figures_latent"),
+            ("train_cnf_ml@two_moons-cnf", "evaluate_cnf_ml@two_moons-cnf", "figures_cnf"),
+            ("train_cnf_capacity@nf-2", "evaluate_cnf_capacity@nf-2", "figures_cnf")):
+        assert ran.index(train) < ran.index(evaluate) < ran.index(figures), (train, evaluate)
+    assert {"download_mnist", "mnist_memory", "train_mnist@rknet-0", "train_mnist@resnet-0",
+            "train_mnist@mlp-0"} <= set(ran)
 
 
 def test_metrics_and_figures_are_finite(repo):
@@ -65,8 +69,9 @@ def test_metrics_and_figures_are_finite(repo):
         figs = dst / "reports/figures/toy" / name
         for fig in ("observations.png", "trajectory.png", "vector_field.png", "training.gif"):
             assert (figs / fig).stat().st_size > 1000
-        rows = (dst / "metrics/toy" / f"{name}_loss.csv").read_text().splitlines()
+        rows = (dst / "metrics/toy" / f"{name}_log.csv").read_text().splitlines()
         assert rows[0].startswith("step,loss") and len(rows) == 11
+        assert (dst / "data/models/toy" / f"{name}.pt").is_file()
     assert math.isfinite(json.loads((dst / "metrics/toy/linear.json").read_text())
                          ["frobenius_error"])
     for model in ("latent_ode", "rnn"):
@@ -99,25 +104,101 @@ def test_report_written(repo):
     assert "metrics/toy/linear.json" in shown and "frobenius_error" in shown
 
 
+def _runs(dst: Path) -> dict:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{dst / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["neural-ode-reproduction"],
+                              filter_string="tags.reproduction = 'pytest-tiny'")
+    return {r["tags.mlflow.runName"]: r for _, r in runs.iterrows()}
+
+
 def test_mlflow_run_per_stage(repo):
     import mlflow
 
     dst, _, _ = repo
-    mlflow.set_tracking_uri(f"sqlite:///{dst / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["neural-ode-reproduction"],
-                              filter_string="tags.reproduction = 'pytest-tiny'")
-    by_stage = {r["tags.mlflow.runName"]: r for _, r in runs.iterrows()}
-    assert {"generate_data", "train_toy@linear", "train_toy@nonlinear"} <= set(by_stage)
+    by_stage = _runs(dst)
+    assert {"generate_data", "train_toy@linear", "evaluate_toy@linear", "figures_toy",
+            "report"} <= set(by_stage)
     lin = by_stage["train_toy@linear"]
     assert lin["status"] == "FINISHED"
+    # the resolved config, defaults included (restarts, solver.max_num_steps: not in YAML)
     assert lin["params.steps"] == "10" and lin["params.optim.lr"] == "0.02"
-    assert math.isfinite(lin["metrics.frobenius_error"])
+    assert lin["params.solver.max_num_steps"] == "10000"
     assert lin["tags.profile"] == "tiny" and lin["tags.seed"] == "0"
+    assert math.isfinite(by_stage["evaluate_toy@linear"]["metrics.frobenius_error"])
     client = mlflow.MlflowClient()
     history = client.get_metric_history(lin["run_id"], "loss")
     assert [m.step for m in history] == list(range(1, 11))
     artifacts = {a.path for a in client.list_artifacts(lin["run_id"])}
-    assert {"figures", "model", "linear.json"} <= artifacts
+    assert {"linear_log.csv", "linear_train.json"} <= artifacts  # the model: a logged model
+    exp = client.get_experiment_by_name("neural-ode-reproduction")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_no_config_value_is_logged_as_a_metric(repo):
+    dst, _, _ = repo
+    for stage, run in _runs(dst).items():
+        params = {k.removeprefix("params.").rsplit(".", 1)[-1] for k, v in run.items()
+                  if k.startswith("params.") and isinstance(v, str)}
+        metrics = {k.removeprefix("metrics.") for k, v in run.items()
+                   if k.startswith("metrics.") and v == v}  # v == v: not NaN
+        assert not metrics & (params | {"seed"}), (stage, metrics & params)
+
+
+def test_evaluation_runs_link_to_their_training_run_and_model(repo):
+    """An evaluation run carries its training run's id as a tag; the training run's
+    logged MLflow Model loads back and reproduces the evaluation's metrics exactly."""
+    import mlflow
+    import mlflow.pytorch
+
+    from neuralode.config import parse
+    from neuralode.experiments.toy import ToyTrainConfig, evaluate
+    from neuralode.io import load_arrays
+
+    dst, _, _ = repo
+    by_stage = _runs(dst)
+    exp_id = mlflow.get_experiment_by_name("neural-ode-reproduction").experiment_id
+    for name in ("toy@linear", "mnist@mlp-0", "latent@rnn-30", "cnf_ml@two_moons-nf"):
+        train_id = by_stage[f"train_{name}"]["run_id"]
+        linked = mlflow.search_runs(
+            experiment_names=["neural-ode-reproduction"],
+            filter_string=f"tags.`neuralode.train_run_id` = '{train_id}'")
+        assert f"evaluate_{name}" in set(linked["tags.mlflow.runName"]), name
+        assert mlflow.search_logged_models(experiment_ids=[exp_id], output_format="list",
+                                           filter_string=f"source_run_id = '{train_id}'"), name
+    train_id = by_stage["train_toy@linear"]["run_id"]
+    model = mlflow.pytorch.load_model(f"runs:/{train_id}/model")
+    cfg = parse(ToyTrainConfig, yaml.safe_load((dst / "params.yaml").read_text())
+                ["train_toy"]["linear"])
+    got, _ = evaluate(model, cfg, load_arrays(dst / "data/toy/linear.npz"))
+    written = json.loads((dst / "metrics/toy/linear.json").read_text())
+    assert got == {k: written[k] for k in got}
+
+
+def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys):
+    """Each experiment's evaluation command (as dvc.lock ran it), run again on the
+    saved model (a DVC output) with its outputs redirected, writes the same metrics:
+    only timings may differ. (In-process, through the stage runner: no start-up cost.)"""
+    from tests._stages import run_stage
+
+    dst, _, _ = repo
+    lock = yaml.safe_load((dst / "dvc.lock").read_text())["stages"]
+    for stage in ("evaluate_toy@linear", "evaluate_mnist@odenet-0",
+                  "evaluate_latent@latent_ode-30", "evaluate_cnf_ml@two_moons-cnf",
+                  "evaluate_cnf_capacity@nf-2"):
+        words, outs = lock[stage]["cmd"].split(), [o["path"] for o in lock[stage]["outs"]]
+        (metrics,) = [o for o in outs if o.startswith("metrics/") and o.endswith(".json")]
+        for i, out in enumerate(outs):
+            assert out in words, (stage, out)  # output paths come from the cmd
+            words[words.index(out)] = str(tmp_path / f"{i}{Path(out).suffix}")
+        code, err = run_stage(Path(words[1]).stem, words[2:], None, dst, capsys)
+        assert code == 0, err[-10:]
+        again = json.loads((tmp_path / f"{outs.index(metrics)}.json").read_text())
+        before = json.loads((dst / metrics).read_text())
+        for k in [k for k in before if k.endswith("_time_s") or k == "runtime"]:
+            before.pop(k), again.pop(k, None)
+        assert again == before, stage
 
 
 def test_second_repro_runs_nothing(repo):
@@ -126,17 +207,66 @@ def test_second_repro_runs_nothing(repo):
     assert _stages_run(out.stdout) == []
 
 
-def test_param_change_reruns_only_dependent_stage(repo):
-    dst, env, _ = repo
+def _edit_params(dst: Path, edit) -> str:
+    """Apply ``edit`` to params.yaml; returns the text before, to restore."""
     params = dst / "params.yaml"
-    data = yaml.safe_load(params.read_text())
-    data["train_toy"]["nonlinear"]["gif_frames"] = 3
+    before = params.read_text()
+    data = yaml.safe_load(before)
+    edit(data)
     params.write_text(yaml.safe_dump(data, sort_keys=False))
-    out = _run(["dvc", "repro"], dst, env)
-    # the changed stage and what reads its outputs; not train_toy@linear
-    assert _stages_run(out.stdout) == ["train_toy@nonlinear", "report"]
-    status = _run(["dvc", "status"], dst, env)
-    assert "up to date" in status.stdout
+    return before
+
+
+def _rerun_set(dst: Path, env: dict[str, str]) -> tuple[set[str], set[str]]:
+    """(stages an edit invalidates, the stages downstream of them): what `dvc repro`
+    would run, without paying ~12 s of start-up per stage. ``--dry`` names the stages
+    whose own deps or params changed; the DAG gives what reads their outputs."""
+    dry = set(_stages_run(_run(["dvc", "repro", "--dry"], dst, env).stdout))
+    edges = re.findall(r'"([^"]+)" -> "([^"]+)"', _run(["dvc", "dag", "--dot"], dst, env).stdout)
+    below, todo = set(), list(dry)
+    while todo:
+        node = todo.pop()
+        for a, b in edges:
+            if a == node and b not in below:
+                below.add(b)
+                todo.append(b)
+    return dry, below - dry
+
+
+def test_figure_code_edit_reruns_only_figures_and_report(repo):
+    dst, env, _ = repo
+    style = dst / "src/neuralode/figures/style.py"
+    text = style.read_text()
+    assert '"#d62728"' in text  # the shared style's colour of our model
+    style.write_text(text.replace('"#d62728"', '"#123456"'))
+    try:
+        dry, below = _rerun_set(dst, env)
+    finally:
+        style.write_text(text)
+    assert dry == {"figures_toy", "figures_mnist", "figures_latent", "figures_cnf"}, dry
+    assert below == {"report"}, below
+
+
+def test_evaluation_param_reruns_only_evaluation_figures_and_report(repo):
+    dst, env, _ = repo
+    before = _edit_params(dst, lambda d: d["train_mnist"].update(memory_batch=8))
+    try:
+        dry, below = _rerun_set(dst, env)
+    finally:
+        (dst / "params.yaml").write_text(before)
+    assert dry == {f"evaluate_mnist@{m}-0" for m in ("odenet", "rknet", "resnet", "mlp")}, dry
+    assert below == {"figures_mnist", "report"}, below
+
+
+def test_model_param_reruns_that_models_train_evaluate_figures_and_report(repo):
+    """For real: the edited model's stages run, in order, and nothing else."""
+    dst, env, _ = repo
+    _edit_params(dst, lambda d: d["train_toy"]["nonlinear"].update(steps=12))
+    ran = _stages_run(_run(["dvc", "repro"], dst, env).stdout)
+    assert ran == ["train_toy@nonlinear", "evaluate_toy@nonlinear", "figures_toy", "report"]
+    assert "up to date" in _run(["dvc", "status"], dst, env).stdout
+    rows = (dst / "metrics/toy/nonlinear_log.csv").read_text().splitlines()
+    assert len(rows) == 1 + 12
 
 
 def test_foreach_entry_without_data_fails_naming_the_key(repo):

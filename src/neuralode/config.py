@@ -28,7 +28,8 @@ SEED_MAX = 2**31 - 1
 NAME = re.compile(r"^[A-Za-z0-9_]+$")
 # Every top-level section of params.yaml (a stage reads its own; a typo is an error).
 SECTIONS = ("common", "generate_data", "train_toy", "download_mnist", "train_mnist",
-            "mnist_memory", "nfe_study", "train_latent", "train_cnf", "report")
+            "mnist_memory", "nfe_study", "train_latent", "train_cnf", "evaluate_cnf",
+            "figures", "report")
 
 
 class ConfigError(ValueError):

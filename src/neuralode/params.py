@@ -21,19 +21,21 @@ def schema() -> dict[str, Any]:
     """Section name -> dataclass (a ``foreach`` section: a mapping of them)."""
     from .data.mnist import MnistDownloadConfig
     from .data.synthetic import GenerateDataConfig
-    from .experiments.cnf import CNFTrainConfig
+    from .experiments.cnf import CNFEvalConfig, CNFTrainConfig
     from .experiments.latent import LatentTrainConfig
     from .experiments.mnist import MnistTrainConfig
     from .experiments.mnist_memory import MnistMemoryConfig
     from .experiments.nfe_study import NfeStudyConfig
     from .experiments.toy import ToyTrainConfig
+    from .figures.config import FiguresConfig
     from .report.common import ReportConfig
 
     out = {"common": CommonConfig, "generate_data": GenerateDataConfig,
            "train_toy": dict[str, ToyTrainConfig], "download_mnist": MnistDownloadConfig,
            "train_mnist": MnistTrainConfig, "mnist_memory": MnistMemoryConfig,
            "nfe_study": NfeStudyConfig, "train_latent": LatentTrainConfig,
-           "train_cnf": CNFTrainConfig, "report": ReportConfig}
+           "train_cnf": CNFTrainConfig, "evaluate_cnf": CNFEvalConfig,
+           "figures": FiguresConfig, "report": ReportConfig}
     if tuple(out) != SECTIONS:  # one list of sections: config.SECTIONS
         raise RuntimeError(f"schema sections {tuple(out)} differ from {SECTIONS}")
     return out

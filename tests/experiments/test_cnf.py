@@ -1,26 +1,34 @@
-"""The CNF vs planar NF stage (paper sec. 4.1, Figs. 4-5): a few iterations of every
-kind of run in tmp_path, its outputs, its determinism and its config errors."""
+"""The CNF vs planar NF experiment (paper sec. 4.1, Figs. 4-5): a few iterations of
+every kind of run in tmp_path, then evaluation from the saved model file, the capacity
+summary and every figure from the files alone; determinism and config errors."""
 
 import copy
-import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from neuralode.artifacts import load_model
 from neuralode.config import ConfigError, load_params, parse
 from neuralode.experiments.cnf import (
+    CNFEvalConfig,
     CNFTrainConfig,
     check_selection,
-    run,
+    model_from_config,
     run_name,
-    summarize_capacity,
+    train,
 )
+from neuralode.experiments.cnf_eval import evaluate_capacity, evaluate_ml, summarize_capacity
+from neuralode.figures.cnf import draw_all
+from neuralode.figures.config import CNFFiguresConfig
+from neuralode.io import read_csv, read_json, write_json
 from neuralode.profile import merge
+from neuralode.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOSE = {"rtol": 1e-3, "atol": 1e-3, "adjoint": False}
-SMALL_EVAL = {"size": 64, "samples": 64, "grid": 8, "fractions": [0.0, 0.5, 1.0]}
 BASE = {
     "ml": {
         "targets": {"two_moons": {"name": "two_moons", "noise": 0.05},
@@ -29,15 +37,16 @@ BASE = {
                           "trace": "analytic", "solver": LOOSE},
                 "steps": 3, "batch_size": 32, "optim": {"lr": 1e-2}},
         "nf": {"model": {"kind": "nf", "width": 4, "direction": "normalizing"},
-               "steps": 3, "batch_size": 32, "optim": {"lr": 1e-2}},
-        "eval": SMALL_EVAL},
+               "steps": 3, "batch_size": 32, "optim": {"lr": 1e-2}}},
     "capacity": {
         "target": {"name": "u1_ring"}, "widths": [1, 2],
         "cnf": {"model": {"kind": "cnf", "hidden": 4, "trace": "analytic", "solver": LOOSE},
                 "steps": 3, "batch_size": 32},
-        "nf": {"model": {"kind": "nf"}, "steps": 3, "batch_size": 32},
-        "eval": {**SMALL_EVAL, "lim": 4.0}, "log_z_grid": 100},
+        "nf": {"model": {"kind": "nf"}, "steps": 3, "batch_size": 32}},
 }
+EVAL = parse(CNFEvalConfig, {"ml": {"size": 64}, "capacity": {"size": 64, "log_z_grid": 100}})
+SMALL_FIG = {"samples": 64, "grid": 8, "fractions": [0.0, 0.5, 1.0]}
+FIGS = parse(CNFFiguresConfig, {"ml": SMALL_FIG, "capacity": {**SMALL_FIG, "lim": 4.0}})
 
 
 def _cfg(overlay: dict | None = None) -> CNFTrainConfig:
@@ -46,87 +55,143 @@ def _cfg(overlay: dict | None = None) -> CNFTrainConfig:
     return parse(CNFTrainConfig, data, "train_cnf")
 
 
-class Recorder:
-    """A stand-in for the MLflow tracker that keeps what the run logs."""
+class Recorder(Tracker):
+    """The offline tracker, keeping the per-step metrics the run logs."""
 
     def __init__(self):
+        super().__init__("test", "test", {})
+        self.enabled = False
         self.steps: list[tuple[int | None, dict]] = []
-        self.models = 0
 
     def log_metrics(self, metrics, step=None):
         self.steps.append((step, dict(metrics)))
 
-    def log_state_dict(self, model, name="model.pt"):
-        self.models += 1
+
+def _paths(out: Path, task: str, name: str) -> dict[str, Path]:
+    return {"weights": out / "models" / task / f"{name}.pt",
+            "log": out / "metrics" / task / f"{name}_log.csv",
+            "summary": out / "metrics" / task / f"{name}_train.json"}
 
 
-def _run(tmp_path, task, kind, cfg=None, **sel):
+def _train(out: Path, task, kind, cfg=None, **sel):
     tracker = Recorder()
-    metrics = run(task, kind, cfg or _cfg(), seed=0, tracker=tracker,
-                  metrics_dir=tmp_path / "m", figures_dir=tmp_path / "f", **sel)
-    return metrics, tracker
+    paths = _paths(out, task, run_name(task, kind, **sel))
+    model, facts = train(task, kind, cfg or _cfg(), seed=0, tracker=tracker, **paths, **sel)
+    return model, facts, paths, tracker
+
+
+def _evaluate(model, config, facts, task):
+    if task == "ml":
+        return evaluate_ml(model, config, EVAL.ml)
+    return evaluate_capacity(model, config, EVAL.capacity, facts["final_loss"])
 
 
 @pytest.mark.parametrize("kind", ["cnf", "nf"])
-def test_ml_run_writes_finite_metrics_curves_and_figures(tmp_path, kind):
-    metrics, tracker = _run(tmp_path, "ml", kind, target="two_moons")
-    for key in ("test_nll", "test_nll_se", "train_loss_final", "wall_time_s"):
+def test_ml_train_writes_model_log_and_summary(tmp_path, kind):
+    model, facts, paths, tracker = _train(tmp_path, "ml", kind, target="two_moons")
+    for key in ("final_loss", "train_time_s", "time_per_iteration_s"):
+        assert math.isfinite(facts[key]), key
+    assert (facts["nfe_forward_mean"] > 0) == (kind == "cnf")  # an NF has no solver
+    assert read_json(paths["summary"]) == facts
+    rows = paths["log"].read_text().splitlines()
+    assert rows[0] == "step,loss,nll,nfe_forward,nfe_backward,lr" and len(rows) == 4
+    # every iteration reaches the tracker with its step, loss and NFE
+    assert [s for s, _ in tracker.steps] == [1, 2, 3]
+    assert all({"loss", "nfe_forward", "nfe_backward"} <= set(m) for _, m in tracker.steps)
+    metrics = evaluate_ml(model, load_model(paths["weights"], model_from_config)[1], EVAL.ml)
+    for key in ("test_nll", "test_nll_se"):
         assert math.isfinite(metrics[key]), key
     assert metrics["test_nll_se"] > 0
-    assert (metrics["nfe_forward_mean"] > 0) == (kind == "cnf")  # an NF has no solver
-    assert json.loads((tmp_path / "m" / f"two_moons_{kind}.json").read_text()) == metrics
-    rows = (tmp_path / "m" / f"two_moons_{kind}_loss.csv").read_text().splitlines()
-    assert rows[0] == "step,loss,nfe_forward,nfe_backward" and len(rows) == 4
-    for fig in ("transformation.png", "training.png"):
-        assert (tmp_path / "f" / fig).stat().st_size > 1000
-    # every iteration reaches the tracker with its step, loss and NFE; then the model
-    logged = [(s, m) for s, m in tracker.steps if s is not None]
-    assert [s for s, _ in logged] == [1, 2, 3]
-    assert all({"loss", "nfe_forward", "nfe_backward"} <= set(m) for _, m in logged)
-    assert tracker.models == 1
+
+
+@pytest.mark.parametrize(("task", "kind", "sel"), [
+    ("ml", "cnf", {"target": "two_circles"}), ("ml", "nf", {"target": "two_moons"}),
+    ("capacity", "cnf", {"width": 2}), ("capacity", "nf", {"width": 1})])
+def test_saved_model_reproduces_the_evaluation_exactly(tmp_path, task, kind, sel):
+    model, facts, paths, _ = _train(tmp_path, task, kind, **sel)
+    _, config, meta = load_model(paths["weights"], model_from_config)
+    assert meta == {"mlflow_run_id": ""} and config["task"] == task and config["seed"] == 0
+    direct = _evaluate(model, config, facts, task)
+    first = _evaluate(load_model(paths["weights"], model_from_config)[0], config, facts, task)
+    again = _evaluate(load_model(paths["weights"], model_from_config)[0], config, facts, task)
+    assert first == direct and again == direct
+    if kind == "cnf":  # evaluation restores the model's own training solver
+        assert model.cnf.solver == parse(CNFTrainConfig, BASE).ml.cnf.model.solver
 
 
 def test_cnf_ml_reports_the_training_tolerance_bias(tmp_path):
-    metrics, _ = _run(tmp_path, "ml", "cnf", target="two_circles")
+    model, _, paths, _ = _train(tmp_path, "ml", "cnf", target="two_circles")
+    metrics = evaluate_ml(model, load_model(paths["weights"], model_from_config)[1], EVAL.ml)
     # the loose training solver and the tight evaluation solver see the same model
     assert abs(metrics["test_nll_train_solver"] - metrics["test_nll"]) < 0.05
 
 
-def test_same_seed_same_metrics(tmp_path):
-    a, _ = _run(tmp_path / "a", "ml", "nf", target="two_circles")
-    b, _ = _run(tmp_path / "b", "ml", "nf", target="two_circles")
+def test_same_seed_same_files(tmp_path):
+    _, a, pa, _ = _train(tmp_path / "a", "ml", "nf", target="two_circles")
+    _, b, pb, _ = _train(tmp_path / "b", "ml", "nf", target="two_circles")
     # wall-clock keys end in _s by the project's convention
     assert {k: v for k, v in a.items() if not k.endswith("_s")} == \
         {k: v for k, v in b.items() if not k.endswith("_s")}
-    csv = "m/two_circles_nf_loss.csv"
-    assert (tmp_path / "a" / csv).read_bytes() == (tmp_path / "b" / csv).read_bytes()
+    assert pa["log"].read_bytes() == pb["log"].read_bytes()
 
 
-def test_capacity_runs_and_summary(tmp_path):
+def test_pipeline_train_evaluate_summary_figures(tmp_path):
+    """Every run trained and evaluated from its file, the capacity summary, then every
+    figure drawn from the files alone (models, metrics, logs, capacity.csv)."""
     cfg = _cfg()
-    for kind in ("cnf", "nf"):
-        for w in cfg.capacity.widths:
-            metrics, tracker = _run(tmp_path, "capacity", kind, cfg, width=w)
-            assert metrics["width"] == w
+    runs = [("ml", k, {"target": "two_moons"}) for k in ("cnf", "nf")] + \
+        [("capacity", k, {"width": w}) for k in ("cnf", "nf") for w in cfg.capacity.widths]
+    for task, kind, sel in runs:
+        _, facts, paths, _ = _train(tmp_path, task, kind, cfg, **sel)
+        model, config, _ = load_model(paths["weights"], model_from_config)
+        metrics = _evaluate(model, config, facts, task)
+        write_json(paths["summary"].with_name(f"{run_name(task, kind, **sel)}.json"),
+                   {**facts, **metrics})
+        if task == "capacity":
+            assert facts["width"] == sel["width"]
             # KL(q || p) >= 0 up to Monte Carlo error; log Z of U1 on [-4, 4]^2 is ~1.88
             assert metrics["final_kl"] > -5 * metrics["final_kl_se"]
             assert metrics["log_z"] == pytest.approx(1.878, abs=0.01)
-            assert "kl_est" in tracker.steps[0][1]
-            assert (tmp_path / "m" / f"{kind}_{w}_density.npz").exists()
-            header = (tmp_path / "m" / f"{kind}_{w}_loss.csv").read_text().splitlines()[0]
-            assert header.endswith(",kl")
-    summary = summarize_capacity(cfg.capacity, tmp_path / "m", tmp_path / "sum",
-                                 tmp_path / "figs")
+            assert metrics["train_kl_final"] == pytest.approx(facts["final_loss"] + 1.878,
+                                                              abs=0.01)
+    m = tmp_path / "metrics"
+    summary = summarize_capacity(cfg.capacity.widths, m / "capacity", m / "capacity.json",
+                                 m / "capacity.csv")
     assert set(summary["kl_cnf"]) == {"1", "2"} and 0 <= summary["cnf_lower_count"] <= 2
-    rows = (tmp_path / "sum" / "capacity.csv").read_text().splitlines()
-    assert rows[0] == "width,cnf,nf" and len(rows) == 3
-    for fig in ("loss_vs_capacity.png", "densities.png"):
-        assert (tmp_path / "figs" / fig).stat().st_size > 1000
+    assert summary["target"] == "u1_ring" and read_json(m / "capacity.json") == summary
+    rows = read_csv(m / "capacity.csv")
+    assert list(rows[0]) == ["width", "cnf", "nf", "cnf_se", "nf_se"] and len(rows) == 2
+    solvers = {"ml": EVAL.ml.solver, "capacity": EVAL.capacity.solver}
+    files = draw_all(["two_moons"], cfg.capacity.widths, FIGS, solvers, tmp_path / "models",
+                     m, tmp_path / "figs")
+    expected = {f"ml_two_moons_{k}/{f}" for k in ("cnf", "nf")
+                for f in ("transformation.png", "training.png")}
+    expected |= {f"capacity_{k}_{w}/{f}" for k in ("cnf", "nf") for w in (1, 2)
+                 for f in ("density.png", "training.png")}
+    expected |= {"capacity/loss_vs_capacity.png", "capacity/densities.png"}
+    assert {str(f.relative_to(tmp_path / "figs")) for f in files} == expected
+    for f in files:
+        assert f.stat().st_size > 1000, f
 
 
 def test_summary_names_the_missing_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"run the stage train_cnf_capacity@cnf-1"):
-        summarize_capacity(_cfg().capacity, tmp_path, tmp_path, tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"run the stage evaluate_cnf_capacity@cnf-1"):
+        summarize_capacity([1, 2], tmp_path, tmp_path / "c.json", tmp_path / "c.csv")
+
+
+def test_evaluation_refuses_a_model_of_the_other_task(tmp_path):
+    model, facts, paths, _ = _train(tmp_path, "ml", "nf", target="two_moons")
+    config = load_model(paths["weights"], model_from_config)[1]
+    with pytest.raises(ValueError, match="of task 'ml', not 'capacity'"):
+        evaluate_capacity(model, config, EVAL.capacity, facts["final_loss"])
+
+
+def test_training_imports_no_figure_code():
+    code = ("import sys, neuralode.experiments.cnf; "
+            "print(sorted(m for m in sys.modules if 'figures' in m or m == 'matplotlib'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out
 
 
 def test_run_names():
@@ -140,15 +205,27 @@ def test_run_names():
     ({"capacity": {"widths": [8, 2]}}, "widths must be increasing positive integers"),
     ({"capacity": {"widths": []}}, "widths must be increasing positive integers"),
     ({"capacity": {"nf": {"model": {"width": 3}}}}, "width is set per run from widths"),
-    ({"ml": {"eval": {"fractions": [0.5, 0.2]}}}, "fractions must be strictly increasing"),
     ({"ml": {"cnf": {"steps": 0}}}, r"train_cnf\.ml\.cnf\.steps: must be >= 1"),
     ({"ml": {"targets": {"two_moons": {"name": "spiral"}}}}, "expected one of 'two_moons'"),
     ({"capacity": {"target": {"name": "u9"}}}, "expected one of 'u1_ring'"),
     ({"ml": {"iterations": 5}}, r"unknown key\(s\) 'iterations'"),
+    ({"ml": {"eval": {"size": 8}}}, r"unknown key\(s\) 'eval'"),  # moved to evaluate_cnf
 ])
 def test_config_errors(overlay, match):
     with pytest.raises(ConfigError, match=match):
         _cfg(overlay)
+
+
+@pytest.mark.parametrize(("section", "cls", "data", "match"), [
+    ("evaluate_cnf", CNFEvalConfig, {"capacity": {"lim": float("inf")}},
+     r"evaluate_cnf\.capacity\.lim: expected a finite number"),
+    ("evaluate_cnf", CNFEvalConfig, {"ml": {"size": 1}}, r"evaluate_cnf\.ml\.size: must be >= 2"),
+    ("figures.cnf", CNFFiguresConfig, {"ml": {"fractions": [0.5, 0.2]}},
+     "fractions must be strictly increasing"),
+])
+def test_eval_and_figure_config_errors(section, cls, data, match):
+    with pytest.raises(ConfigError, match=match):
+        parse(cls, data, section)
 
 
 def test_selection_must_be_in_the_matrix(tmp_path):
@@ -156,14 +233,16 @@ def test_selection_must_be_in_the_matrix(tmp_path):
     with pytest.raises(ConfigError, match="no target 'spirals'; have: two_moons, two_circles"):
         check_selection(cfg, "ml", target="spirals", width=None)
     with pytest.raises(ConfigError, match=r"16 is not one of \[1, 2\]"):
-        run("capacity", "cnf", cfg, seed=0, tracker=Recorder(), metrics_dir=tmp_path,
-            figures_dir=tmp_path, width=16)
+        train("capacity", "cnf", cfg, seed=0, tracker=Recorder(), width=16,
+              **_paths(tmp_path, "capacity", "cnf_16"))
     assert not any(tmp_path.iterdir())  # nothing written before the error
 
 
-def test_params_yaml_section_parses():
+def test_params_yaml_sections_parse():
     params = load_params(ROOT / "params.yaml")
-    if "train_cnf" not in params:
-        pytest.skip("train_cnf not yet in params.yaml")
+    if "evaluate_cnf" not in params:
+        pytest.skip("evaluate_cnf not yet in params.yaml")
     cfg = parse(CNFTrainConfig, params["train_cnf"], "train_cnf")
     assert set(cfg.ml.targets) and cfg.capacity.widths
+    parse(CNFEvalConfig, params["evaluate_cnf"], "evaluate_cnf")
+    parse(CNFFiguresConfig, params["figures"]["cnf"], "figures.cnf")

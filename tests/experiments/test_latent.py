@@ -1,9 +1,11 @@
-"""Stage train_latent (paper sec. 5.1, Table 2, Figs. 8-9) on a small spiral set: outputs
-written and finite, training lowers the loss, same seed gives the same metrics, the
-adjoint is counted in NFE-B, the stage's CLI and MLflow run, and config errors."""
+"""Latent ODE vs RNN (paper sec. 5.1, Table 2, Figs. 8-9) on a small spiral set: train,
+evaluate the saved model and draw its figures; training lowers the loss, same seed gives
+the same metrics, the adjoint is counted in NFE-B, the stages' CLI and MLflow runs, and
+config errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -17,16 +19,24 @@ import pytest
 import torch
 import yaml
 
+from neuralode.artifacts import load_model
 from neuralode.config import ConfigError, parse
 from neuralode.data.spirals import SpiralConfig, generate_spirals
-from neuralode.experiments.latent import LatentTrainConfig, run
+from neuralode.experiments.latent import (
+    LatentTrainConfig,
+    check_model_data,
+    evaluate_saved,
+    model_from_config,
+    train,
+)
+from neuralode.figures.config import LatentFigures
+from neuralode.figures.latent import draw_run
 from neuralode.io import save_arrays
 from neuralode.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY: dict[str, Any] = {
     "iterations": 3, "batch_size": 4,
-    "eval": {"every": 2, "figure_points": 20, "projection_spirals": 4, "interpolation_steps": 3},
     "models": {"latent_ode": {"model": "latent_ode", "solver": {"adjoint": False}},
                "latent_adjoint": {"model": "latent_ode", "solver": {"adjoint": True}},
                "rnn": {"model": "rnn"}},
@@ -45,25 +55,39 @@ def _offline_tracker() -> Tracker:
     return tracker
 
 
+FIGURES = LatentFigures(points=20, projection_spirals=4, interpolation_steps=3)
+CPU = torch.device("cpu")
+
+
+def _paths(out: Path, variant: str) -> dict[str, Path]:
+    return {"weights": out / "models" / f"{variant}_n30.pt",
+            "log": out / "m" / f"{variant}_n30_log.csv",
+            "summary": out / "m" / f"{variant}_n30_train.json"}
+
+
 def _run(variant: str, data: dict[str, np.ndarray], out: Path, **overrides: Any
          ) -> dict[str, Any]:
+    """What the three stages do: train, evaluate the saved model, draw its figures."""
     cfg = parse(LatentTrainConfig, {**TINY, **overrides})
-    return run(variant, 30, cfg, data, seed=0, device=torch.device("cpu"),
-               tracker=_offline_tracker(), metrics_dir=out / "m", figures_dir=out / "f")
+    paths = _paths(out, variant)
+    _, facts = train(variant, 30, cfg, data, seed=0, device=CPU, tracker=_offline_tracker(),
+                     **paths)
+    model, _, _ = load_model(paths["weights"], model_from_config)
+    draw_run(model, data, 30, FIGURES, out / "f", variant)
+    return {**facts, **evaluate_saved(model, data, 30, CPU)}
 
 
 @pytest.mark.parametrize("variant", ["latent_ode", "latent_adjoint", "rnn"])
 def test_run_writes_finite_metrics_curve_and_figures(variant, data, tmp_path):
     metrics = _run(variant, data, tmp_path)
-    for key in ("pred_rmse", "recon_rmse", "recon_rmse_noisy", "final_loss", "wall_time_s",
+    for key in ("pred_rmse", "recon_rmse", "recon_rmse_noisy", "final_loss", "train_time_s",
                 "nfe_forward_mean", "nfe_backward_mean"):
         assert math.isfinite(metrics[key]), key
     assert metrics["iterations"] == 3 and metrics["batch_size"] == 4
     assert metrics["noise_std"] == pytest.approx(0.1) and metrics["n_test"] == 4
-    on_disk = json.loads((tmp_path / "m" / f"{variant}_n30.json").read_text())
-    assert on_disk.pop("runtime") == metrics["runtime"]  # the platform record
-    assert on_disk == pytest.approx({k: v for k, v in metrics.items() if k != "runtime"})
-    rows = (tmp_path / "m" / f"{variant}_n30_curve.csv").read_text().splitlines()
+    on_disk = json.loads((tmp_path / "m" / f"{variant}_n30_train.json").read_text())
+    assert on_disk == {k: metrics[k] for k in on_disk}
+    rows = (tmp_path / "m" / f"{variant}_n30_log.csv").read_text().splitlines()
     assert rows[0].startswith("step,loss,") and len(rows) == 1 + 3
     assert "nfe_forward" in rows[0] and "nfe_backward" in rows[0]
     figs = {p.name for p in (tmp_path / "f").iterdir()}
@@ -81,7 +105,7 @@ def test_run_writes_finite_metrics_curve_and_figures(variant, data, tmp_path):
 @pytest.mark.parametrize("variant", ["latent_ode", "rnn"])
 def test_training_lowers_the_loss(variant, data, tmp_path):
     _run(variant, data, tmp_path, iterations=40, batch_size=12)
-    curve = np.genfromtxt(tmp_path / "m" / f"{variant}_n30_curve.csv", delimiter=",",
+    curve = np.genfromtxt(tmp_path / "m" / f"{variant}_n30_log.csv", delimiter=",",
                           names=True)
     assert curve["loss"][-5:].mean() < 0.5 * curve["loss"][0]
 
@@ -90,8 +114,43 @@ def test_same_seed_gives_same_metrics(data, tmp_path):
     a, b = (_run("rnn", data, tmp_path / k) for k in "ab")
     assert {k: v for k, v in a.items() if not k.endswith("_s")} == \
         {k: v for k, v in b.items() if not k.endswith("_s")}
-    assert (tmp_path / "a/m/rnn_n30_curve.csv").read_bytes() == \
-        (tmp_path / "b/m/rnn_n30_curve.csv").read_bytes()
+    assert (tmp_path / "a/m/rnn_n30_log.csv").read_bytes() == \
+        (tmp_path / "b/m/rnn_n30_log.csv").read_bytes()
+
+
+@pytest.mark.parametrize("variant", ["latent_ode", "rnn"])
+def test_saved_model_reproduces_its_evaluation_exactly(variant, data, tmp_path):
+    """The model file holds every weight: evaluating the reloaded model gives exactly
+    the scores of the model training returned."""
+    cfg = parse(LatentTrainConfig, TINY)
+    paths = _paths(tmp_path, variant)
+    trained, _ = train(variant, 30, cfg, data, seed=0, device=CPU,
+                       tracker=_offline_tracker(), **paths)
+    direct = evaluate_saved(trained, data, 30, CPU)
+    loaded, config, meta = load_model(paths["weights"], model_from_config)
+    again = evaluate_saved(loaded, data, 30, CPU)
+    assert {k: v for k, v in again.items() if k != "eval_time_s"} == \
+        {k: v for k, v in direct.items() if k != "eval_time_s"}
+    assert config["variant"] == variant and meta == {"mlflow_run_id": ""}
+
+
+def test_training_imports_no_figure_code():
+    code = ("import sys, neuralode.experiments.latent; "
+            "print(sorted(m for m in sys.modules if 'figures' in m or m == 'matplotlib'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out
+
+
+@pytest.mark.parametrize(("config", "match"), [
+    ({"n_obs": 50, "noise_std": 0.1}, r"n_obs=50 was not generated: data/spirals.npz has"),
+    ({"n_obs": 30, "noise_std": 0.2}, r"trained on spirals with noise_std 0.2, .* has 0.1; "
+                                      r"retrain"),
+])
+def test_saved_model_must_fit_the_data(config, match, data):
+    """evaluate_latent and figures_latent refuse a model file the spirals do not fit."""
+    with pytest.raises(ValueError, match=match):
+        check_model_data(config, data)
 
 
 def test_batch_size_above_train_set_means_full_batch(data, tmp_path):
@@ -105,8 +164,8 @@ def test_batch_size_above_train_set_means_full_batch(data, tmp_path):
 def test_unknown_variant_or_n_obs(variant, n_obs, match, data, tmp_path):
     cfg = parse(LatentTrainConfig, TINY)
     with pytest.raises(ValueError, match=match):
-        run(variant, n_obs, cfg, data, seed=0, device=torch.device("cpu"),
-            tracker=_offline_tracker(), metrics_dir=tmp_path, figures_dir=tmp_path)
+        train(variant, n_obs, cfg, data, seed=0, device=CPU, tracker=_offline_tracker(),
+              **_paths(tmp_path, variant))
     assert not any(tmp_path.iterdir())  # nothing written before the error
 
 
@@ -115,38 +174,64 @@ def test_unknown_variant_or_n_obs(variant, n_obs, match, data, tmp_path):
     ({"batch_size": 0}, r"batch_size: must be >= 1, got 0"),
     ({"optim": {"schedule": "multistep", "milestones": [2]}}, r"'multistep' counts epochs"),
     ({"models": {"x": {"model": "lstm"}}}, r"models\.x\.model: expected one of 'latent_ode'"),
-    ({"eval": {"every": 0}}, r"eval\.every: must be >= 1"),
+    ({"eval": {"every": 2}}, r"unknown key\(s\) 'eval'"),  # evaluation is a stage of its own
 ])
 def test_config_errors(patch, match):
     with pytest.raises(ConfigError, match=match):
         parse(LatentTrainConfig, {**TINY, **patch}, "train_latent")
 
 
-def test_stage_cli_writes_outputs_and_mlflow_run(data, tmp_path):
+def test_stage_cli_writes_outputs_and_mlflow_runs(data, tmp_path):
+    """train_latent, evaluate_latent and figures_latent as dvc.yaml runs them: the
+    model file, the metrics, the figures, the MLflow model and the evaluation run's link
+    to its training run."""
     import mlflow
+    import mlflow.pytorch
+
+    from tests._stages import stage_argv
 
     save_arrays(tmp_path / "data" / "spirals.npz", data)
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"common": {"profile": "test", "device": "cpu"},
-                                      "train_latent": TINY}))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "DVC_STAGE": "train_latent@rnn-30"}
-    args = [sys.executable, str(ROOT / "stages/train_latent.py"), "--params", str(params),
-            "--data", str(tmp_path / "data"), "--metrics", str(tmp_path / "metrics"),
-            "--figures", str(tmp_path / "figures"), "--n-obs", "30"]
-    bad = subprocess.run(args + ["--model", "lstm"], env=env, capture_output=True, text=True)
+    params.write_text(yaml.safe_dump({  # one model, one n_obs: what figures_latent draws
+        "common": {"profile": "test", "device": "cpu"},
+        "generate_data": {"spirals": {"n_obs": [30]}},
+        "train_latent": {**TINY, "models": {"rnn": TINY["models"]["rnn"]}},
+        "figures": {"latent": dataclasses.asdict(FIGURES)}}))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+
+    def stage(name: str, *args: str) -> subprocess.CompletedProcess:
+        args = args or tuple(stage_argv(name, model="rnn", n_obs=30))
+        return subprocess.run([sys.executable, str(ROOT / f"stages/{name}.py"), *args,
+                               "--params", str(params)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    bad = stage("train_latent", *stage_argv("train_latent", model="rnn", n_obs=30),
+                "--model", "lstm")
     assert bad.returncode == 1 and "error: unknown model 'lstm'" in bad.stderr
-    ok = subprocess.run(args + ["--model", "rnn"], env=env, capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stderr[-2000:]
-    assert (tmp_path / "metrics/latent/rnn_n30.json").exists()
-    assert (tmp_path / "figures/latent/rnn_n30/reconstructions.png").exists()
+    figures = ("--data", "data/spirals.npz", "--weights-dir", "data/models/latent",
+               "--out", "reports/figures/latent")
+    early = stage("figures_latent", *figures)  # before training: names the missing file
+    assert early.returncode == 1 and "rnn_n30.pt not found; run `dvc repro`" in early.stderr
+    for name, args in (("train_latent", ()), ("evaluate_latent", ()),
+                       ("figures_latent", figures)):
+        ok = stage(name, *args)
+        assert ok.returncode == 0, ok.stderr[-2000:]
+    assert math.isfinite(json.loads((tmp_path / "metrics/latent/rnn_n30.json").read_text())
+                         ["pred_rmse"])
+    assert [p.name for p in (tmp_path / "reports/figures/latent").rglob("*.png")] == \
+        ["reconstructions.png"]  # the RNN has no latent path to project
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    runs = mlflow.search_runs(experiment_names=["neural-ode-reproduction"])
-    assert list(runs["tags.mlflow.runName"]) == ["train_latent@rnn-30"]
-    run_ = runs.iloc[0]
-    assert run_["status"] == "FINISHED" and run_["params.model.model"] == "rnn"
-    assert run_["params.n_obs"] == "30" and math.isfinite(run_["metrics.pred_rmse"])
+    runs = {r["tags.mlflow.runName"]: r for _, r in mlflow.search_runs(
+        experiment_names=["neural-ode-reproduction"]).iterrows()}
+    assert set(runs) == {"train_latent@rnn-30", "evaluate_latent@rnn-30", "figures_latent"}
+    assert runs["figures_latent"]["status"] == "FINISHED"
+    train_run, eval_run = runs["train_latent@rnn-30"], runs["evaluate_latent@rnn-30"]
+    assert train_run["status"] == eval_run["status"] == "FINISHED"
+    assert train_run["params.model.model"] == "rnn" and train_run["params.n_obs"] == "30"
+    assert eval_run["tags.neuralode.train_run_id"] == train_run["run_id"]
+    assert math.isfinite(eval_run["metrics.pred_rmse"])
     client = mlflow.MlflowClient()
-    assert [m.step for m in client.get_metric_history(run_["run_id"], "test_pred_rmse")] == [2, 3]
-    assert {a.path for a in client.list_artifacts(run_["run_id"])} >= {
-        "figures", "model", "rnn_n30.json", "rnn_n30_curve.csv"}
+    assert [m.step for m in client.get_metric_history(train_run["run_id"], "loss")] == [1, 2, 3]
+    model = mlflow.pytorch.load_model(f"runs:/{train_run['run_id']}/model")
+    again = evaluate_saved(model, data, 30, CPU)
+    assert again["pred_rmse"] == eval_run["metrics.pred_rmse"]

@@ -1,5 +1,6 @@
 """MNIST stages' logic (paper sec. 3, Table 1 and Figure 3) on a few hundred images:
-outputs of a tiny run, checkpoint resume, config errors, memory sweep, NFE study."""
+a tiny run trained, evaluated from its saved model and drawn; checkpoint resume,
+config errors, memory sweep, NFE study."""
 
 import json
 import math
@@ -13,7 +14,14 @@ import pytest
 from neuralode.config import ConfigError, parse
 from neuralode.data.mnist import prepare_mnist, resolve_mirror
 from neuralode.experiments import mnist_memory, nfe_study
-from neuralode.experiments.mnist import MnistTrainConfig, checkpoint_for, config_hash, train
+from neuralode.experiments.mnist import (
+    MnistTrainConfig,
+    checkpoint_for,
+    config_hash,
+    evaluate_saved,
+    train,
+)
+from neuralode.figures import mnist as figs
 from neuralode.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,10 +53,17 @@ def root(tmp_path_factory):
     return prepare_mnist(tmp_path_factory.mktemp("mnist") / "mnist", mirror=MIRROR)
 
 
+def _paths(out: Path, run: str) -> dict[str, Path]:
+    return {"weights": out / "models" / f"{run}.pt", "log": out / "metrics" / f"{run}_log.csv",
+            "summary": out / "metrics" / f"{run}_train.json"}
+
+
 def _train(name: str, cfg: MnistTrainConfig, root: Path, out: Path, seed: int = 0) -> dict:
-    return train(name, cfg, seed=seed, data_root=root, tracker=_tracker(),
-                 metrics_dir=out / "metrics", models_dir=out / "models",
-                 figures_dir=out / "figures", checkpoint_dir=out / "ckpt")
+    """train, then evaluate_saved on the model file (what the two stages do)."""
+    run = f"{name}-s{seed}"
+    _, facts = train(name, cfg, seed=seed, data_root=root, tracker=_tracker(),
+                     checkpoint_dir=out / "ckpt", **_paths(out, run))
+    return {**facts, **evaluate_saved(_paths(out, run)["weights"], cfg, data_root=root)}
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +73,22 @@ def odenet_run(root, tmp_path_factory):
 
 
 def _check_outputs(out: Path, run: str, metrics: dict, steps: int) -> None:
-    written = json.loads((out / "metrics" / f"{run}.json").read_text())
-    assert written == {k: v for k, v in metrics.items() if k != "resumed_from_epoch"}
+    written = json.loads((out / "metrics" / f"{run}_train.json").read_text())
+    assert written == {k: metrics[k] for k in written}
     rows = (out / "metrics" / f"{run}_log.csv").read_text().splitlines()
-    assert rows[0].startswith("step,epoch,loss,nfe_forward,nfe_backward,time")
+    assert rows[0] == "step,epoch,loss,nfe_forward,nfe_backward,lr,accuracy,time"
     assert len(rows) == steps + 1
     assert (out / "models" / f"{run}.pt").stat().st_size > 1000
+    (out / "metrics" / f"{run}.json").write_text(json.dumps(metrics))  # evaluate_mnist's
+    figs.training_curves(figs_rows(out, run), steps, metrics["test_error"], run,
+                         out / "figures" / f"{run}_training.png")
     assert (out / "figures" / f"{run}_training.png").stat().st_size > 1000
+
+
+def figs_rows(out: Path, run: str) -> list[dict]:
+    from neuralode.io import read_csv
+
+    return read_csv(out / "metrics" / f"{run}_log.csv")
 
 
 def test_odenet_tiny_run(odenet_run):
@@ -97,8 +121,7 @@ def test_killed_run_resumes_and_matches_uninterrupted(root, tmp_path):
     resumed = _train("mlp", _cfg(optim=optim, epochs=2), root, tmp_path / "a")
     straight = _train("mlp", _cfg(optim=optim, epochs=2), root, tmp_path / "b")
     assert resumed["resumed_from_epoch"] == 1 and straight["resumed_from_epoch"] == 0
-    assert resumed["test_error_by_epoch"][0] == first["test_error"]
-    for key in ("test_error_by_epoch", "final_loss", "nfe_forward_mean"):
+    for key in ("test_error", "final_loss", "nfe_forward_mean"):
         assert resumed[key] == straight[key], key
     assert len((tmp_path / "a/metrics/mlp-s0_log.csv").read_text().splitlines()) == 9
 
@@ -190,13 +213,12 @@ def test_download_stage_missing_mirror_is_one_line(tmp_path):
 
 def test_memory_flat_for_adjoint_growing_for_backprop(tmp_path):
     cfg = parse(mnist_memory.MnistMemoryConfig, {"batch_size": 4, "steps": [2, 4, 8]})
-    m = mnist_memory.run(cfg, _cfg().models["odenet"], metrics_dir=tmp_path,
-                         figures_dir=tmp_path)
+    m = mnist_memory.run(cfg, _cfg().models["odenet"], json_path=tmp_path / "memory.json",
+                         csv_path=tmp_path / "memory.csv")
     assert m["nfe_forward"] == [8, 16, 32] and m["odenet_nfe_backward"] == [8, 16, 32]
     assert m["odenet_spread"] <= 0.10  # O(1) in depth
     assert m["rknet_mb"][0] < m["rknet_mb"][1] < m["rknet_mb"][2]
     assert m["rknet_growth"] > 2
-    assert (tmp_path / "memory_vs_nfe.png").stat().st_size > 1000
     assert len((tmp_path / "memory.csv").read_text().splitlines()) == 4
 
 
@@ -205,8 +227,9 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
     cfg = parse(nfe_study.NfeStudyConfig, {"tolerances": [1e-4, 1e-3, 1e-2, 1e-1],
                                            "reference_tol": 1e-6, "test_subset": 16,
                                            "repeats": 1})
+    study = {"json_path": tmp_path / "nfe_study.json", "csv_path": tmp_path / "sweep.csv"}
     m = nfe_study.run(cfg, out / "models/odenet-s0.pt", out / "metrics/odenet-s0_log.csv",
-                      root, metrics_dir=tmp_path, figures_dir=tmp_path)
+                      root, **study)
     sweep = m["sweep"]
     assert [s["tol"] for s in sweep] == [1e-4, 1e-3, 1e-2, 1e-1]
     nfe = [s["nfe_forward"] for s in sweep]
@@ -218,12 +241,40 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
         assert math.isfinite(m[key]), key
     assert m["time_vs_nfe_s"]["ms_per_nfe"] > 0 and math.isfinite(m["time_vs_nfe_s"]["r2"])
     assert m["nfe_backward_over_forward_mean"] > 0
-    for fig in ("fig3a_nfe_vs_error", "fig3b_time_vs_nfe", "fig3c_nfe_backward_vs_forward",
-                "fig3d_nfe_vs_epoch"):
-        assert (tmp_path / f"{fig}.png").stat().st_size > 1000
+    # the figure stage draws Figure 3 from those files alone
+    mem = parse(mnist_memory.MnistMemoryConfig, {"batch_size": 2, "steps": [2, 4]})
+    mnist_memory.run(mem, _cfg().models["odenet"], json_path=tmp_path / "memory.json",
+                     csv_path=tmp_path / "memory.csv")
+    (out / "metrics" / "odenet-s0.json").write_text(json.dumps(
+        {"steps_per_epoch": 4, "test_error": 50.0}))
+    files = figs.draw_all(out / "metrics", ["odenet-s0"], "odenet-s0", tmp_path / "figs",
+                          memory=tmp_path / "memory.json", sweep=tmp_path / "sweep.csv",
+                          study=tmp_path / "nfe_study.json")
+    assert sorted(f.name for f in files) == sorted(
+        ["odenet-s0_training.png", "memory_vs_nfe.png", *figs.FIG3])
+    for f in files:
+        assert f.stat().st_size > 1000, f
     resnet_out = tmp_path / "resnet"
     _train("resnet", _cfg(), root, resnet_out)
     with pytest.raises(ConfigError, match=r"needs an ODE-Net/RK-Net with an adaptive"):
         nfe_study.run(cfg, resnet_out / "models/resnet-s0.pt",
-                      resnet_out / "metrics/resnet-s0_log.csv", root,
-                      metrics_dir=tmp_path, figures_dir=tmp_path)
+                      resnet_out / "metrics/resnet-s0_log.csv", root, **study)
+
+
+def test_saved_model_reproduces_its_evaluation_exactly(odenet_run, root):
+    """evaluate_mnist scores the model file: twice the same numbers, and the same as the
+    model that training returned (the file holds every weight and buffer)."""
+    out, m = odenet_run
+    again = evaluate_saved(out / "models/odenet-s0.pt", _cfg(), data_root=root)
+    for key in ("test_error", "test_nfe_forward", "peak_memory_mb"):
+        assert again[key] == m[key], key
+
+
+def test_training_imports_no_figure_code():
+    """train_mnist's import closure holds no figure code (a figure edit reruns no
+    training)."""
+    from neuralode.codedeps import code_deps
+
+    deps = code_deps("stages/train_mnist.py")
+    assert not [d for d in deps if "figures" in d], deps
+    assert [d for d in code_deps("stages/figures_mnist.py") if "figures/mnist.py" in d]

@@ -1,12 +1,17 @@
-"""The linear toy fit at its default params really recovers A (a check of learning)."""
+"""Toy dynamics fits: the linear fit at its default params really recovers A (a check
+of learning), train -> evaluate -> figures from the saved files, and input checks."""
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from neuralode.config import CommonConfig, load_params, load_section
+from neuralode.artifacts import load_model
+from neuralode.config import CommonConfig, load_params, load_section, parse
 from neuralode.data.toy import ToyDataConfig, generate_toy
-from neuralode.experiments.toy import ToyTrainConfig, run
+from neuralode.experiments.toy import ToyTrainConfig, evaluate, model_from_config, train
+from neuralode.figures.toy import draw_all
+from neuralode.io import load_arrays
 from neuralode.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,28 +23,65 @@ def _offline_tracker() -> Tracker:
     return tracker
 
 
+def _data(**over):
+    params = load_params(ROOT / "params.yaml")
+    data_cfg = parse(ToyDataConfig, {**params["generate_data"]["toy"], **over})
+    # generate_data seeds system i (sorted by name) with seed + i; linear is first
+    return generate_toy(data_cfg.systems["linear"], data_cfg, seed=0)
+
+
+def _train(cfg, data, out: Path):
+    paths = {"weights": out / "linear.pt", "log": out / "log.csv",
+             "summary": out / "train.json", "snapshots": out / "snaps.npz"}
+    model, facts = train("linear", cfg, data, seed=0, tracker=_offline_tracker(), **paths)
+    return model, facts, paths
+
+
 @pytest.mark.slow  # ~3 min on 2 cores: 3 restarts x 1000 steps (make repro runs it too)
 def test_linear_recovers_matrix_at_default_params(tmp_path):
     params = load_params(ROOT / "params.yaml")
     common = load_section(CommonConfig, "common", params=params)
-    data_cfg = load_section(ToyDataConfig, "generate_data.toy", params=params)
     cfg = load_section(ToyTrainConfig, "train_toy.linear", params=params)
-    # generate_data seeds system i (sorted by name) with seed + i; linear is first
-    data = generate_toy(data_cfg.systems["linear"], data_cfg, seed=common.seed)
-    metrics = run("linear", cfg, data, seed=common.seed, tracker=_offline_tracker(),
-                  metrics_dir=tmp_path / "m", figures_dir=tmp_path / "f")
+    assert common.seed == 0
+    model, _, _ = _train(cfg, _data(), tmp_path)
+    metrics, _ = evaluate(model, cfg, _data())
     assert metrics["frobenius_error"] < 0.1
     assert metrics["traj_mse"] < 1e-3
-    assert (tmp_path / "f" / "training.gif").exists()
+
+
+def test_train_evaluate_figures_from_saved_files(tmp_path):
+    """The model file reloads into the same field: evaluating it gives exactly the
+    metrics of the in-memory model; the figures are drawn from the files alone."""
+    cfg = parse(ToyTrainConfig, {"model": "linear", "steps": 6, "gif_frames": 2,
+                                 "restarts": 2})
+    data = _data(n_points=40, extrapolate_points=8)
+    model, facts, paths = _train(cfg, data, tmp_path)
+    assert facts["selected_restart"] in (0, 1) and len(facts["restart_obs_mse"]) == 2
+    assert set(facts) >= {"final_loss", "nfe_forward_mean", "nfe_backward_mean"}
+    direct, traj = evaluate(model, cfg, data)
+    loaded, config, meta = load_model(paths["weights"], model_from_config)
+    again, traj2 = evaluate(loaded, parse(ToyTrainConfig, config), data)
+    assert again == direct and (traj2 == traj).all()
+    assert meta == {"mlflow_run_id": "", "system": "linear"}
+    assert (tmp_path / "log.csv").read_text().splitlines()[0] == \
+        "step,loss,nfe_forward,nfe_backward,lr"
+    draw_all(data, loaded, traj, load_arrays(paths["snapshots"]), tmp_path / "figs")
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
+        "observations.png", "training.gif", "trajectory.png", "vector_field.png"]
+
+
+def test_training_imports_no_figure_code():
+    import subprocess
+
+    code = ("import sys, neuralode.experiments.toy; "
+            "print(sorted(m for m in sys.modules if 'figures' in m or m == 'matplotlib'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out
 
 
 def test_max_span_must_fit_in_data(tmp_path):
-    from neuralode.config import parse
-
-    params = load_params(ROOT / "params.yaml")
-    data_cfg = parse(ToyDataConfig, {**params["generate_data"]["toy"], "t_max": 4.0})
-    data = generate_toy(data_cfg.systems["linear"], data_cfg, seed=0)
+    data = _data(t_max=4.0)
     cfg = parse(ToyTrainConfig, {"model": "linear", "steps": 1})
     with pytest.raises(ValueError, match=r"max_span=5\.0 must be below the observed span"):
-        run("linear", cfg, data, seed=0, tracker=_offline_tracker(), metrics_dir=tmp_path,
-            figures_dir=tmp_path)
+        _train(cfg, data, tmp_path)

@@ -34,7 +34,7 @@ def fixture_run(tmp_path):
     for name, extra in (("linear", {"frobenius_error": 0.05}), ("nonlinear", {})):
         _write(metrics / "toy" / f"{name}.json",
                {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": 100, "nfe_forward_mean": 30.0,
-                "nfe_backward_mean": 90.0, "wall_time_s": 12.0, **extra})
+                "nfe_backward_mean": 90.0, "train_time_s": 12.0, **extra})
     rmse = {("latent_ode", 30): 0.17, ("latent_ode", 50): 0.30, ("latent_ode", 100): 0.12,
             ("rnn", 30): 0.40, ("rnn", 50): 0.20, ("rnn", 100): 0.50}
     for (model, n), value in rmse.items():
@@ -45,7 +45,7 @@ def fixture_run(tmp_path):
         for kind, nll in (("cnf", 0.9), ("nf", 1.0)):
             _write(metrics / "cnf" / "ml" / f"{target}_{kind}.json",
                    {"test_nll": nll, "test_nll_se": 0.01, "nfe_forward_mean": 40.0,
-                    "steps": 100, "wall_time_s": 3.0})
+                    "steps": 100, "train_time_s": 3.0})
     _write(metrics / "cnf" / "capacity.json",
            {"widths": [2, 8], "target": "u1_ring", "kl_cnf": {"2": 0.5, "8": 0.2},
             "kl_nf": {"2": 0.4, "8": 0.3}, "cnf_lower_count": 1})
@@ -88,7 +88,7 @@ def test_small_training_is_not_comparable(tmp_path, fixture_run):
 def test_missing_metrics_name_the_stage(tmp_path):
     with pytest.raises(MissingMetricsError,
                        match=r"rnn_n30\.json is missing: stage "
-                             r"'train_latent@rnn-30' must run first \(dvc repro"):
+                             r"'evaluate_latent@rnn-30' must run first \(dvc repro"):
         latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path, cfg=ReportConfig())
 
 
@@ -159,38 +159,45 @@ def test_mnist_short_schedule_is_not_comparable(tmp_path):
                               cfg=ReportConfig())
     table1 = [c for c in claims if c.claim.startswith("Table 1")]
     assert {c.verdict for c in table1} == {NOT_COMPARABLE}
-    with pytest.raises(MissingMetricsError, match=r"train_mnist@mlp-<seed>' must run"):
+    with pytest.raises(MissingMetricsError, match=r"evaluate_mnist@mlp-<seed>' must run"):
         mnist.section(metrics=tmp_path / "none", figures=tmp_path, root=tmp_path,
                       cfg=ReportConfig())
 
 
 def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
+    """Training from the summaries, evaluation and measurements from their own files;
+    an evaluation file repeats its training summary, and that time counts once."""
     from neuralode.report.build import wall_times
 
-    _write(tmp_path / "toy" / "linear.json", {"wall_time_s": 12.0})
+    _write(tmp_path / "toy" / "linear_train.json", {"train_time_s": 12.0})
+    _write(tmp_path / "toy" / "linear.json", {"train_time_s": 12.0, "traj_mse": 0.1})
+    _write(tmp_path / "mnist" / "odenet-s0_train.json", {"epochs": 2, "epoch_time_s": 400.0})
     _write(tmp_path / "mnist" / "odenet-s0.json",
            {"epochs": 2, "epoch_time_s": 400.0, "eval_time_s": 10.0})
+    _write(tmp_path / "mnist" / "nfe_study.json", {"wall_time_s": 30.0})
     _write(tmp_path / "mnist" / "memory.json", {"batch_size": 128})  # no time: left out
-    assert wall_times(tmp_path) == [("mnist/odenet-s0 (training + test passes)", 820.0),
-                                    ("toy/linear", 12.0)]
+    assert wall_times(tmp_path) == [("mnist/nfe_study", 30.0),
+                                    ("mnist/odenet-s0 (evaluation)", 10.0),
+                                    ("mnist/odenet-s0_train (training)", 800.0),
+                                    ("toy/linear_train (training)", 12.0)]
 
 
 def _toy_metrics(tmp_path: Path, linear_text: str) -> Path:
     metrics = tmp_path / "metrics"
     _write(metrics / "toy" / "nonlinear.json",
            {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": 100, "nfe_forward_mean": 30.0,
-            "nfe_backward_mean": 90.0, "wall_time_s": 12.0})
+            "nfe_backward_mean": 90.0, "train_time_s": 12.0})
     (metrics / "toy" / "linear.json").write_text(linear_text)
     return metrics
 
 
 @pytest.mark.parametrize("text, pattern", [
     ('{"traj_mse": 0.001, "extr', r"metrics/toy/linear\.json is not valid JSON .*truncated or "
-                                  r"corrupt: rerun its stage: dvc repro -f train_toy@linear"),
+                                  r"corrupt: rerun its stage: dvc repro -f evaluate_toy@linear"),
     ('{"traj_mse": 0.001, "steps": 100, "nfe_forward_mean": 1.0, "nfe_backward_mean": 1.0, '
-     '"wall_time_s": 1.0, "frobenius_error": 0.05}',
+     '"train_time_s": 1.0, "frobenius_error": 0.05}',
      r"metrics/toy/linear\.json has no 'extrap_mse': it was written by other code or edited; "
-     r"rerun its stage: dvc repro -f train_toy@linear"),
+     r"rerun its stage: dvc repro -f evaluate_toy@linear"),
 ], ids=["truncated", "missing key"])
 def test_bad_metrics_file_names_the_file_and_the_fix(tmp_path, text, pattern):
     metrics = _toy_metrics(tmp_path, text)

@@ -40,8 +40,9 @@ MEAN, STD = 0.1307, 0.3081  # pixel statistics of the training set, in [0, 1]
 _CHUNK = 1 << 20
 
 
-class MnistError(RuntimeError):
-    """MNIST cannot be prepared: missing mirror, corrupt file, failed download."""
+class MnistError(OSError):
+    """MNIST cannot be prepared or read: missing mirror, corrupt file, failed download.
+    An OSError, so the stage runner shows it as one ``error:`` line."""
 
 
 def raw_folder(dest: str | Path) -> Path:
@@ -213,7 +214,8 @@ def mnist_datasets(root: str | Path, cfg: MnistDataConfig, *, seed: int = 0
                    ) -> tuple[Dataset, Dataset]:
     """Train (augmented if ``cfg.augment``) and test datasets from a prepared root."""
     if not raw_folder(root).is_dir():
-        raise MnistError(f"no MNIST under {root}; run prepare_mnist({str(root)!r}) first")
+        raise MnistError(f"no MNIST under {root}; run prepare_mnist({str(root)!r}) "
+                         "first (the download_mnist stage does)")
     train = datasets.MNIST(str(root), train=True, download=False,
                            transform=_transforms(cfg.augment, cfg.normalize))
     test = datasets.MNIST(str(root), train=False, download=False,

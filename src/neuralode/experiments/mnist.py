@@ -23,20 +23,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import distributed
+from .. import artifacts, distributed
+from ..artifacts import save_model
 from ..codedeps import code_hash, import_closure
 from ..config import SEED_MAX, ConfigError, num, parse
 from ..data.mnist import MnistDataConfig, mnist_loaders
-from ..figures import mnist as figs
-from ..io import atomic_path, write_json, write_text
+from ..io import write_csv, write_json
 from ..memory import peak_step_memory_mb
 from ..models.mnist import MnistModelConfig, build_model, count_parameters, evaluate, loss_fn
 from ..runtime import describe
 from ..stats import collect_stats
 from ..tracking import Tracker
-from ..training import OptimConfig, fit, read_checkpoint, seed_everything
+from ..training import OptimConfig, fit, read_checkpoint, seed_everything, summarize
 
-LOG_COLUMNS = ("step", "epoch", "loss", "nfe_forward", "nfe_backward", "time", "lr", "accuracy")
+LOG_COLUMNS = ("step", "epoch", "loss", "nfe_forward", "nfe_backward", "lr", "accuracy", "time")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,22 +135,21 @@ def _epoch_of(steps: int, steps_per_epoch: int) -> list[int]:
 
 
 def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, tracker: Tracker,
-          metrics_dir: Path, models_dir: Path, figures_dir: Path, checkpoint_dir: Path,
-          device: torch.device | None = None) -> dict[str, Any]:
-    """Train model ``name`` with ``seed`` and write, for run ``<name>-s<seed>``:
-    ``metrics_dir/<run>.json`` (Table 1 row), ``metrics_dir/<run>_log.csv`` (one row per
-    iteration), ``models_dir/<run>.pt`` (state dict + model config) and
-    ``figures_dir/<run>_training.png``. Returns the metrics."""
+          weights: Path, log: Path, summary: Path, checkpoint_dir: Path,
+          device: torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Train model ``name`` with ``seed``; write its model file (weights + resolved
+    config), its per-iteration log (``LOG_COLUMNS``) and its training summary. No test
+    data is read: the evaluate_mnist stage scores the saved model. Returns (model,
+    summary); under DDP, ranks other than 0 write nothing."""
     device = device or torch.device("cpu")
     model_cfg = model_config(cfg, name)
     run = run_name(name, seed)
     seed_everything(seed)
     model = build_model(model_cfg).to(device)
-    train_loader, test_loader = mnist_loaders(data_root, cfg.data, seed=seed)
+    train_loader, _ = mnist_loaders(data_root, cfg.data, seed=seed)
     steps = min(len(train_loader), cfg.steps_per_epoch or math.inf)
     ckpt, older = checkpoint_for(checkpoint_dir, cfg, name, seed)
     resumed = _resume_logs(ckpt, tracker, run, cfg.epochs)
-
     last = [time.perf_counter()]
     epoch_rows: list[dict[str, float]] = []
 
@@ -160,60 +159,68 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
         # iteration time survives a resume
         row["time"], last[0] = now - last[0], now
         epoch_rows.append(row)
-        tracker.log_metrics({k: row[k] for k in ("loss", "nfe_forward", "nfe_backward", "lr",
-                                                 "accuracy", "time")}, step)
+        tracker.log_metrics({k: row[k] for k in LOG_COLUMNS[2:]}, step)
 
     def on_epoch(epoch: int, record: dict[str, float]) -> None:
         means = {f"epoch_{k}_mean": float(np.mean([r[k] for r in epoch_rows]))
-                 for k in ("nfe_forward", "nfe_backward", "loss")}
-        # "epoch/" keeps these apart from the run's summary metrics (test_error, ...)
+                 for k in ("nfe_forward", "nfe_backward", "loss", "accuracy")}
+        # "epoch/" keeps these apart from the run's summary metrics
         tracker.log_metrics({f"epoch/{k}": v for k, v in {**record, **means}.items()
                              if k != "epoch"}, epoch)
         if distributed.is_main():
-            print(f"{run} epoch {epoch}: test error {record['test_error']:.2f}%, "
-                  f"{record['epoch_time_s']:.0f} s, "
+            print(f"{run} epoch {epoch}: training accuracy "
+                  f"{100 * means['epoch_accuracy_mean']:.2f}%, {record['epoch_time_s']:.0f} s, "
                   f"NFE-F {means['epoch_nfe_forward_mean']:.1f}")
         epoch_rows.clear()
-        last[0] = time.perf_counter()  # the next iteration's time excludes evaluation
-
-    def test(_: int) -> dict[str, float]:
-        t0 = time.perf_counter()
-        with collect_stats() as stats:
-            error = evaluate(model, test_loader)
-        return {"test_error": error, "eval_time_s": time.perf_counter() - t0,
-                "test_nfe_forward": stats.nfe_forward / len(test_loader)}
+        last[0] = time.perf_counter()
 
     history = fit(model, loss_fn, _reseeding_batches(train_loader, seed), optim=cfg.optim,
-                  epochs=cfg.epochs, steps_per_epoch=steps, evaluate=test, on_step=on_step,
+                  epochs=cfg.epochs, steps_per_epoch=steps, on_step=on_step,
                   on_epoch=on_epoch, checkpoint=ckpt, replaces=older,
                   desc=f"train_mnist@{run}")
-    if not distributed.is_main():  # rank 0 writes the outputs
-        return {"test_error": history.epochs[-1]["test_error"]}
-    _save_model(models_dir / f"{run}.pt", model, resolved_config(cfg, name, seed))
-    tracker.log_state_dict(model)
-    # Memory last: its extra step (train mode) would move BatchNorm's running statistics.
-    memory = peak_step_memory_mb(model.train(), _first_images(train_loader, cfg.memory_batch,
-                                                              device), loss_fn)
-    final = history.epochs[-1]
-    metrics: dict[str, Any] = {
+    facts: dict[str, Any] = {
         "model": name, "kind": model_cfg.kind, "seed": seed, "epochs": cfg.epochs,
         "steps_per_epoch": steps, "batch_size": cfg.data.batch_size,
-        "test_error": final["test_error"],
-        "test_error_by_epoch": [e["test_error"] for e in history.epochs],
         "n_params": count_parameters(model),
-        "peak_memory_mb": memory, "memory_batch": cfg.memory_batch,
         "epoch_time_s": float(np.mean([e["epoch_time_s"] for e in history.epochs])),
-        "eval_time_s": float(np.mean([e["eval_time_s"] for e in history.epochs])),
-        "nfe_forward_mean": history.mean("nfe_forward"),
-        "nfe_backward_mean": history.mean("nfe_backward"),
-        "test_nfe_forward": final["test_nfe_forward"],
-        "final_loss": float(np.mean([r["loss"] for r in history.steps[-steps:]])),
-        "runtime": describe(device),
-    }
-    _write_outputs(run, history.steps, history.epochs, steps, metrics, metrics_dir,
-                   figures_dir)
-    # not in the metrics file: same params, same metrics, however often a run was killed
-    return {**metrics, "resumed_from_epoch": resumed}
+        **summarize(history.steps), "runtime": describe(device)}
+    if not distributed.is_main():  # rank 0 writes the outputs
+        return model, facts
+    save_model(weights, model, resolved_config(cfg, name, seed),
+               meta={"mlflow_run_id": tracker.run_id or "", "run": run})
+    epoch = _epoch_of(len(history.steps), steps)
+    write_csv(log, [{"step": i + 1, "epoch": epoch[i], **row}
+                    for i, row in enumerate(history.steps)], LOG_COLUMNS)
+    write_json(summary, facts)
+    # not in the summary file: same params, same file, however often a run was killed
+    return model, {**facts, "resumed_from_epoch": resumed}
+
+
+def evaluate_saved(weights: Path, cfg: MnistTrainConfig, *, data_root: Path,
+                   device: torch.device | None = None) -> dict[str, Any]:
+    """Table 1's held-out numbers of a saved model: test error (%), forward NFE per
+    test batch, the test pass's time, and the peak memory of one training step on
+    ``memory_batch`` fixed training images (the "Memory" column; a measurement on a
+    loaded copy, so it moves no statistics of the saved model)."""
+    device = device or torch.device("cpu")
+    model, _, run_cfg = load_model(weights, device)
+    data = parse(MnistDataConfig, run_cfg["data"], f"{weights.name}:config.data")
+    # the model's own preprocessing; the test set's size and batch are this stage's
+    data = dataclasses.replace(data, test_subset=cfg.data.test_subset,
+                               test_batch_size=cfg.data.test_batch_size)
+    train_loader, test_loader = mnist_loaders(data_root, data, seed=run_cfg["seed"])
+    t0 = time.perf_counter()
+    with collect_stats() as stats:
+        error = evaluate(model, test_loader)
+    metrics: dict[str, Any] = {
+        "test_error": error, "eval_time_s": time.perf_counter() - t0,
+        "test_nfe_forward": stats.nfe_forward / len(test_loader),
+        "test_images": len(test_loader.dataset)}  # type: ignore[arg-type]
+    images = _first_images(train_loader, cfg.memory_batch, device)
+    metrics["peak_memory_mb"] = peak_step_memory_mb(model.train(), images, loss_fn)
+    metrics["memory_batch"] = cfg.memory_batch
+    model.eval()
+    return metrics
 
 
 def _resume_logs(ckpt: Path, tracker: Tracker, run: str, epochs: int) -> int:
@@ -238,39 +245,10 @@ def _first_images(loader: torch.utils.data.DataLoader, n: int, device: torch.dev
     return x, y
 
 
-def _save_model(path: Path, model: nn.Module, config: dict[str, Any]) -> None:
-    """State dict plus the run's resolved config (model, data, ...: plain values)."""
-    state = {"state_dict": model.state_dict(), "config": config}
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
 def load_model(path: Path, device: torch.device | None = None
                ) -> tuple[nn.Module, MnistModelConfig, dict[str, Any]]:
     """A model written by :func:`train` (eval mode), its model config and the run's
     resolved config (e.g. ``["data"]["normalize"]``)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run `dvc repro` so train_mnist writes it")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = parse(MnistModelConfig, state["config"]["model"], f"{path.name}:config.model")
-    model = build_model(cfg)
-    model.load_state_dict(state["state_dict"])
-    return model.to(device or torch.device("cpu")).eval(), cfg, state["config"]
-
-
-def _write_outputs(run: str, steps: list[dict[str, float]], epochs: list[dict[str, float]],
-                   steps_per_epoch: int, metrics: dict[str, Any], metrics_dir: Path,
-                   figures_dir: Path) -> None:
-    epoch = _epoch_of(len(steps), steps_per_epoch)
-    lines = [",".join(LOG_COLUMNS)]
-    for i, row in enumerate(steps):
-        vals = {"step": i + 1, "epoch": epoch[i], **row}
-        lines.append(",".join(_fmt(vals.get(c, math.nan)) for c in LOG_COLUMNS))
-    write_text(metrics_dir / f"{run}_log.csv", "\n".join(lines) + "\n")
-    write_json(metrics_dir / f"{run}.json", metrics)
-    figs.training_curves(steps, epochs, steps_per_epoch, run,
-                         figures_dir / f"{run}_training.png")
-
-
-def _fmt(v: float) -> str:
-    return str(v) if isinstance(v, int) else f"{v:.6g}"
+    model, config, _ = artifacts.load_model(path, lambda c: build_model(
+        parse(MnistModelConfig, c["model"], f"{Path(path).name}:config.model")), device)
+    return model, parse(MnistModelConfig, config["model"]), config

@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from ..config import SEED_MAX, ConfigError, SolverConfig, num
-from ..figures import mnist as figs
-from ..io import write_json, write_text
+from ..io import write_csv, write_json
 from ..memory import memory_sweep
 from ..models.mnist import MnistModelConfig, build_model, loss_fn
 from ..runtime import describe
@@ -52,9 +51,9 @@ class MnistMemoryConfig:
                              f"{list(self.steps)}")
 
 
-def run(cfg: MnistMemoryConfig, arch: MnistModelConfig, *, metrics_dir: Path,
-        figures_dir: Path, device: torch.device | None = None) -> dict[str, Any]:
-    """Measure the sweep; write ``memory.json``, ``memory.csv`` and the figure."""
+def run(cfg: MnistMemoryConfig, arch: MnistModelConfig, *, json_path: Path, csv_path: Path,
+        device: torch.device | None = None) -> dict[str, Any]:
+    """Measure the sweep; write its metrics JSON and CSV (figures_mnist draws them)."""
     device = device or torch.device("cpu")
     if arch.kind not in ("odenet", "rknet"):
         raise ConfigError(f"mnist_memory.architecture: train_mnist.models entry is a "
@@ -95,10 +94,8 @@ def run(cfg: MnistMemoryConfig, arch: MnistModelConfig, *, metrics_dir: Path,
         "rknet_mb_per_nfe": (rk[-1] - rk[0]) / (nfe_f[-1] - nfe_f[0]),
         "rknet_over_odenet_at_max": rk[-1] / ode[-1], "runtime": describe(device),
     }
-    rows = ["steps,nfe_forward,odenet_mb,rknet_mb"] + [
-        f"{s},{n},{a:.4f},{b:.4f}" for s, n, a, b in zip(cfg.steps, nfe_f, ode, rk, strict=True)]
-    write_text(metrics_dir / "memory.csv", "\n".join(rows) + "\n")
-    write_json(metrics_dir / "memory.json", metrics)
-    figs.memory_vs_nfe(nfe_f, {"ODE-Net (adjoint)": ode, "RK-Net (backprop through solver)": rk},
-                       cfg.batch_size, cfg.method, figures_dir / "memory_vs_nfe.png")
+    write_csv(csv_path,
+              [{"steps": s, "nfe_forward": n, "odenet_mb": a, "rknet_mb": b}
+               for s, n, a, b in zip(cfg.steps, nfe_f, ode, rk, strict=True)])
+    write_json(json_path, metrics)
     return metrics

@@ -27,8 +27,7 @@ from torch import Tensor
 
 from ..config import SEED_MAX, ConfigError, num
 from ..data.mnist import MnistDataConfig, mnist_datasets
-from ..figures import mnist as figs
-from ..io import write_json, write_text
+from ..io import write_csv, write_json
 from ..models.mnist import ODEBlock
 from ..odeint import odeint
 from ..runtime import describe
@@ -136,9 +135,10 @@ def training_stats(log: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 def run(cfg: NfeStudyConfig, model_path: Path, log_path: Path, data_root: Path, *,
-        metrics_dir: Path, figures_dir: Path, device: torch.device | None = None
+        json_path: Path, csv_path: Path, device: torch.device | None = None
         ) -> dict[str, Any]:
-    """Figure 3 (a-d): write ``nfe_study.json``, ``nfe_tolerance.csv`` and four figures."""
+    """Figure 3's numbers (a-d): write the study's JSON and the sweep's CSV;
+    the figures_mnist stage draws the four panels from them and the training log."""
     device = device or torch.device("cpu")
     model, model_cfg, run_cfg = load_model(model_path, device)
     method = model_cfg.solver.method
@@ -172,25 +172,9 @@ def run(cfg: NfeStudyConfig, model_path: Path, log_path: Path, data_root: Path, 
         **{k: v for k, v in train.items() if not k.startswith("_")},
         "runtime": describe(device),
     }
-    _write(rows, metrics, train, log, (a, b_fit), metrics_dir, figures_dir)
+    write_csv(csv_path, rows, TOLERANCE_COLUMNS)
+    write_json(json_path, metrics)
     return metrics
 
 
-def _write(rows: list[dict[str, float]], metrics: dict[str, Any], train: dict[str, Any],
-           log: dict[str, np.ndarray], line: tuple[float, float], metrics_dir: Path,
-           figures_dir: Path) -> None:
-    keys = ("tol", "nfe_forward", "error", "time_s", "test_error")
-    lines = [",".join(keys)] + [",".join(f"{r[k]:.6g}" for k in keys) for r in rows]
-    write_text(metrics_dir / "nfe_tolerance.csv", "\n".join(lines) + "\n")
-    write_json(metrics_dir / "nfe_study.json", metrics)
-    nfe = [r["nfe_forward"] for r in rows]
-    figs.fig3a_error_vs_nfe(nfe, [r["error"] for r in rows], [r["tol"] for r in rows],
-                            figures_dir / "fig3a_nfe_vs_error.png")
-    figs.fig3b_time_vs_nfe(nfe, [r["time_s"] for r in rows], line, metrics["time_vs_nfe_s"]["r2"],
-                           figures_dir / "fig3b_time_vs_nfe.png")
-    figs.fig3c_backward_vs_forward(log["nfe_forward"], log["nfe_backward"],
-                                   metrics["nfe_backward_over_forward_mean"],
-                                   figures_dir / "fig3c_nfe_backward_vs_forward.png")
-    figs.fig3d_nfe_vs_epoch(train["_frac"], log["nfe_forward"], train["_means"],
-                            metrics["nfe_forward_slope_per_epoch"],
-                            figures_dir / "fig3d_nfe_vs_epoch.png")
+TOLERANCE_COLUMNS = ("tol", "nfe_forward", "error", "time_s", "test_error")

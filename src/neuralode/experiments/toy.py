@@ -1,5 +1,8 @@
 """Toy dynamics fits (the tutorial notebook's experiments): learn dz/dt from noisy
-observations of one trajectory with the adjoint method (paper sec. 2)."""
+observations of one trajectory with the adjoint method (paper sec. 2).
+
+:func:`train` fits and saves the model; :func:`evaluate` scores a saved model; the
+figures are drawn by :mod:`neuralode.figures.toy` from both (stage figures_toy)."""
 
 from __future__ import annotations
 
@@ -12,15 +15,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import ConfigError, SolverConfig, num
-from ..data.toy import sample_span, true_field
-from ..figures import toy as figs
-from ..io import load_arrays, write_json, write_text
+from ..artifacts import save_model
+from ..config import ConfigError, SolverConfig, num, parse
+from ..data.toy import sample_span
+from ..io import load_arrays, save_arrays, write_csv, write_json
 from ..models.toy import LinearField, MLPField
 from ..odeint import odeint, solve
 from ..runtime import describe
 from ..tracking import Tracker
-from ..training import OptimConfig, fit, seed_everything
+from ..training import OptimConfig, fit, seed_everything, summarize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,9 +52,9 @@ class ToyTrainConfig:
             raise ValueError(f"min_span={self.min_span} must be <= max_span={self.max_span}")
 
 
-def load_data(folder: Path, name: str) -> dict[str, np.ndarray]:
-    """``folder/<name>.npz``, written by generate_data for the system of that name."""
-    path = folder / f"{name}.npz"
+def load_data(path: Path, name: str) -> dict[str, np.ndarray]:
+    """``path`` (``data/toy/<name>.npz``), written by generate_data for system ``name``."""
+    path, folder = Path(path), Path(path).parent
     if not path.exists():
         have = sorted(p.stem for p in folder.glob("*.npz")) if folder.is_dir() else []
         if have:
@@ -69,17 +72,18 @@ def build_field(cfg: ToyTrainConfig, generator: torch.Generator) -> nn.Module:
     return MLPField(2, cfg.hidden)
 
 
-def _numpy_field(field: nn.Module, dtype: torch.dtype):
-    def fn(z: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return field(torch.zeros(()), torch.as_tensor(z, dtype=dtype)).double().numpy()
-    return fn
+def model_from_config(config: dict[str, Any]) -> nn.Module:
+    """The field a saved toy model file describes (its weights are loaded after)."""
+    cfg = parse(ToyTrainConfig, config, "toy model file:config")
+    return build_field(cfg, torch.Generator().manual_seed(0))
 
 
-def run(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: int,
-        tracker: Tracker, metrics_dir: Path, figures_dir: Path,
-        device: torch.device | None = None) -> dict[str, Any]:
-    """Train one toy experiment and write its metrics, loss curve and figures."""
+def train(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: int,
+          tracker: Tracker, weights: Path, log: Path, summary: Path, snapshots: Path,
+          device: torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Fit one toy experiment (``cfg.restarts`` random inits, the best fit to the
+    observations kept) and write the model file, the per-iteration log, the training
+    summary and the trajectory snapshots of the training GIF. Returns (model, summary)."""
     device = device or torch.device("cpu")
     if cfg.max_span >= float(data["t"][-1]):
         raise ValueError(f"train_toy.{name}.max_span={cfg.max_span} must be below the "
@@ -90,27 +94,53 @@ def run(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: in
             for k in range(cfg.restarts)]
     obs_mses = [float(np.mean((f["traj"][: len(data["t"])] - data["obs"]) ** 2)) for f in fits]
     best = int(np.argmin(obs_mses))
-    model, traj, frames, history = (fits[best][k] for k in ("model", "traj", "frames", "history"))
+    model, frames, history = (fits[best][k] for k in ("model", "frames", "history"))
+    facts: dict[str, Any] = {
+        **summarize(history.steps), "steps": cfg.steps, "restarts": cfg.restarts,
+        "selected_restart": best, "restart_obs_mse": obs_mses,
+        "train_time_s": time.perf_counter() - start, "runtime": describe(device)}
+    save_model(weights, model, dataclasses.asdict(cfg),
+               meta={"mlflow_run_id": tracker.run_id or "", "system": name})
+    write_csv(log, [{"step": i + 1, **{k: r[k] for k in LOG_COLUMNS}}
+                    for i, r in enumerate(history.steps)])
+    write_json(summary, facts)
+    save_arrays(snapshots, {"steps": np.array([s for s, _ in frames]),
+                            "trajectories": np.stack([f for _, f in frames])})  # (S, N, 2)
+    return model, facts
+
+
+LOG_COLUMNS = ("loss", "nfe_forward", "nfe_backward", "lr")
+
+
+@torch.no_grad()
+def trajectory(model: nn.Module, data: dict[str, np.ndarray], solver: SolverConfig
+               ) -> np.ndarray:
+    """The model's trajectory from the true z0 over the observed and the held-out
+    continuation times: (N + M, 2), float64."""
+    device = next(model.parameters()).device
+    as_t = lambda a: torch.tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+    t_full = torch.cat([as_t(data["t"]), as_t(data["t_extra"])])  # (N+M,)
+    kw = solver.kwargs()
+    kw.pop("seminorm", None)
+    return odeint(model, as_t(data["true"][:1]), t_full, **kw)[:, 0].double().cpu().numpy()
+
+
+def evaluate(model: nn.Module, cfg: ToyTrainConfig, data: dict[str, np.ndarray]
+             ) -> tuple[dict[str, Any], np.ndarray]:
+    """Errors of the saved model against the noise-free trajectory (fit and held-out
+    continuation) and the observations, and, for a linear model, against the true A.
+    Returns (metrics, trajectory)."""
+    traj = trajectory(model, data, cfg.solver)  # (N+M, 2)
     n = len(data["t"])
     metrics: dict[str, Any] = {
         "traj_mse": float(np.mean((traj[:n] - data["true"]) ** 2)),
-        "obs_mse": obs_mses[best],
-        "extrap_mse": float(np.mean((traj[n:] - data["true_extra"]) ** 2)),
-        "final_loss": float(np.mean([r["loss"] for r in history.steps[-50:]])),
-        "nfe_forward_mean": history.mean("nfe_forward"),
-        "nfe_backward_mean": history.mean("nfe_backward"),
-        "steps": cfg.steps, "restarts": cfg.restarts, "selected_restart": best,
-        "restart_obs_mse": obs_mses, "wall_time_s": time.perf_counter() - start,
-        "runtime": describe(device),
-    }
+        "obs_mse": float(np.mean((traj[:n] - data["obs"]) ** 2)),
+        "extrap_mse": float(np.mean((traj[n:] - data["true_extra"]) ** 2))}
     if cfg.model == "linear":
         learned = model.A.detach().double().cpu().numpy()
         metrics["frobenius_error"] = float(np.linalg.norm(learned - data["A"]))
         metrics["learned_A"] = learned.round(6).tolist()
-    _write_outputs(name, data, model, traj, frames, history, metrics,
-                   metrics_dir, figures_dir)
-    tracker.log_state_dict(model)
-    return metrics
+    return metrics, traj
 
 
 def _fit_once(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed: int,
@@ -118,8 +148,7 @@ def _fit_once(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed:
     seed_everything(seed)
     model = build_field(cfg, torch.Generator().manual_seed(seed)).to(device)
     as_t = lambda a: torch.tensor(a, dtype=torch.float32, device=device)  # noqa: E731
-    t, obs, z0 = as_t(data["t"]), as_t(data["obs"]), as_t(data["true"][:1])  # (N,) (N,2) (1,2)
-    t_full = torch.cat([t, as_t(data["t_extra"])])
+    t, obs = as_t(data["t"]), as_t(data["obs"])  # (N,) (N, 2)
     rng = np.random.default_rng(seed)
 
     def batches(_: int):
@@ -131,38 +160,15 @@ def _fit_once(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed:
         pred = solve(m, obs[idx[:1]], t[idx], cfg.solver)[:, 0]  # (T, 2)
         return torch.mean((pred - obs[idx]) ** 2), {}
 
-    def trajectory() -> np.ndarray:
-        with torch.no_grad():
-            kw = cfg.solver.kwargs()
-            kw.pop("seminorm", None)
-            return odeint(model, z0, t_full, **kw)[:, 0].double().cpu().numpy()  # (N+M, 2)
-
     frames: list[tuple[int, np.ndarray]] = []
     every = max(1, cfg.steps // cfg.gif_frames)
 
     def on_step(step: int, row: dict[str, float]) -> None:
         tracker.log_metrics({prefix + k: v for k, v in row.items()}, step)
         if step % every == 0 or step == 1:
-            frames.append((step, trajectory()[: len(t)]))
+            frames.append((step, trajectory(model, data, cfg.solver)[: len(t)]))
 
     history = fit(model, loss_fn, batches, optim=cfg.optim, epochs=1, steps_per_epoch=cfg.steps,
                   on_step=on_step, desc=f"train_toy@{name}" + (f" {prefix[:-1]}" if prefix else ""))
-    return {"model": model, "traj": trajectory(), "frames": frames, "history": history}
-
-
-def _write_outputs(name, data, model, traj, frames, history, metrics, metrics_dir,
-                   figures_dir) -> None:
-    n = len(data["t"])
-    rows = ["step,loss,nfe_forward,nfe_backward"] + [
-        f"{i + 1},{r['loss']:.6g},{r['nfe_forward']},{r['nfe_backward']}"
-        for i, r in enumerate(history.steps)]
-    write_text(metrics_dir / f"{name}_loss.csv", "\n".join(rows) + "\n")
-    write_json(metrics_dir / f"{name}.json", metrics)
-    figs.observations(data["t"], data["obs"], figures_dir / "observations.png")
-    figs.trajectories(data["t"], data["obs"], data["true"], traj[:n], data["t_extra"],
-                      data["true_extra"], traj[n:], figures_dir / "trajectory.png")
-    lo, hi = data["true"].min(axis=0) - 0.5, data["true"].max(axis=0) + 0.5
-    figs.vector_fields(_numpy_field(true_field(data), torch.float64),
-                       _numpy_field(model.cpu(), torch.float32), (lo[0], hi[0], lo[1], hi[1]),
-                       figures_dir / "vector_field.png")
-    figs.training_gif(data["obs"], data["true"], frames, figures_dir / "training.gif")
+    return {"model": model, "traj": trajectory(model, data, cfg.solver), "frames": frames,
+            "history": history}

@@ -1,14 +1,24 @@
 """Figures of the continuous vs planar normalizing flow experiments (paper sec. 4.1):
 the noise-to-data transformation of Figure 5, the density-matching panels of Figure 4
-(a)-(c) and the loss-versus-capacity comparison of Figure 4 (d)."""
+(a)-(c) and the loss-versus-capacity comparison of Figure 4 (d).
+
+:func:`draw_all` (stage figures_cnf) draws every one of them from the saved models,
+the evaluation metrics and the training logs; it never trains."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..artifacts import load_model
+from ..config import SolverConfig
+from ..experiments.cnf import model_from_config, run_name
+from ..experiments.cnf_eval import density_arrays, transformation_arrays
+from ..io import read_csv, read_json
+from .config import CNFFiguresConfig
 from .style import MODEL, OBS, TRUE, figure, save
 
 COLORS = {"cnf": MODEL, "nf": OBS}
@@ -125,3 +135,75 @@ def capacity_losses(widths: Sequence[int], kl: Mapping[str, Sequence[float]],
                  title="Density matching: final loss")
     ax[0, 0].legend(loc="best")
     save(fig, path)
+
+
+# --- every figure of the experiment from its files (stage figures_cnf) ---------------
+
+ML_FILES = ("transformation.png", "training.png")
+CAPACITY_FILES = ("density.png", "training.png")
+SUMMARY_FILES = ("loss_vs_capacity.png", "densities.png")
+
+
+def _letter(kind: str) -> str:
+    return "M" if kind == "cnf" else "K"
+
+
+def draw_all(targets: Sequence[str], widths: Sequence[int], figs: CNFFiguresConfig,
+             solvers: Mapping[str, SolverConfig], weights_dir: Path, metrics_dir: Path,
+             out: Path) -> list[Path]:
+    """Figs. 4-5 for the runs the params declare: ``out/ml_<target>_<kind>/``,
+    ``out/capacity_<kind>_<width>/`` and ``out/capacity/``, from the model files in
+    ``weights_dir/<task>/``, the metrics and logs in ``metrics_dir/<task>/`` and
+    ``metrics_dir/capacity.csv``; densities are integrated by ``solvers[task]`` (the
+    evaluation solver: the figures show the density the metrics score). Returns the
+    files written."""
+    written: list[Path] = []
+    ml = figs.ml
+    for target in targets:
+        for kind in ("cnf", "nf"):
+            name = run_name("ml", kind, target=target)
+            model, config, _ = load_model(weights_dir / "ml" / f"{name}.pt", model_from_config)
+            a = transformation_arrays(model, config, ml.fractions, ml.samples, ml.lim,
+                                      ml.grid, solvers["ml"])
+            width = config["model"]["width"]
+            labels = [f"t = {f * config['model']['t1']:.3g}" if kind == "cnf"
+                      else f"k = {round(f * width)}" for f in ml.fractions]
+            title = f"{target}: {kind.upper()} ({_letter(kind)} = {width})"
+            folder = out / f"ml_{name}"
+            transformation(a["samples"], a["log_q"], labels, a["target"], ml.lim, title,
+                           folder / "transformation.png")
+            training_curves(read_csv(metrics_dir / "ml" / f"{name}_log.csv"), "NLL (nats)",
+                            title, folder / "training.png")
+            written += [folder / f for f in ML_FILES]
+    cap = figs.capacity
+    grids: dict[str, list[np.ndarray]] = {"nf": [], "cnf": []}  # NF row first, as in Fig. 4
+    log_p = np.zeros(0)
+    for kind in ("cnf", "nf"):
+        for w in widths:
+            name = run_name("capacity", kind, width=w)
+            model, config, _ = load_model(weights_dir / "capacity" / f"{name}.pt",
+                                          model_from_config)
+            m: dict[str, Any] = read_json(metrics_dir / "capacity" / f"{name}.json")
+            a = density_arrays(model, config, cap.samples, cap.lim, cap.grid, m["log_z"],
+                               solvers["capacity"])
+            log_p = a["log_p"]
+            grids[kind].append(a["log_q"])
+            title = (f"{m['target']}: {kind.upper()}, {_letter(kind)} = {w}, "
+                     f"KL = {m['final_kl']:.3f}")
+            folder = out / f"capacity_{name}"
+            density_match(a["log_p"], a["log_q"], a["samples"], cap.lim, title,
+                          folder / "density.png")
+            training_curves(read_csv(metrics_dir / "capacity" / f"{name}_log.csv"),
+                            "KL(q || p) estimate (nats)", title, folder / "training.png",
+                            offset=m["log_z"])
+            written += [folder / f for f in CAPACITY_FILES]
+    rows = {int(r["width"]): r for r in read_csv(metrics_dir / "capacity.csv")}
+    missing = [w for w in widths if w not in rows]
+    if missing:
+        raise ValueError(f"{metrics_dir / 'capacity.csv'} has no widths {missing}; rerun "
+                         "evaluate_cnf_capacity_summary (dvc repro)")
+    capacity_losses(widths, {k: [rows[w][k] for w in widths] for k in ("cnf", "nf")},
+                    {k: [rows[w][f"{k}_se"] for w in widths] for k in ("cnf", "nf")},
+                    out / "capacity" / "loss_vs_capacity.png")
+    capacity_grid(log_p, grids, widths, cap.lim, out / "capacity" / "densities.png")
+    return written + [out / "capacity" / f for f in SUMMARY_FILES]

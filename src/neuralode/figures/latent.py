@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from matplotlib.lines import Line2D
 
+from ..data.spirals import make_batch
+from ..models.latent import LatentODE, SequenceModel
+from .config import LatentFigures
 from .style import MODEL, OBS, TRUE, figure, save
 
 CW, CCW = "#ff7f0e", "#1f77b4"  # clockwise, counter-clockwise
@@ -131,3 +135,59 @@ def interpolation(paths: np.ndarray, times: np.ndarray, alphas: np.ndarray,
     fig.suptitle(r"Decoded from $z_{t_0}$ on the line from a clockwise ($\alpha$=0) to a "
                  r"counter-clockwise ($\alpha$=1) test spiral")
     save(fig, path)
+
+
+def _grid_spirals(data: dict[str, np.ndarray], count: int = 9) -> np.ndarray:
+    """``count`` test spirals, alternating clockwise and counter-clockwise."""
+    test = data["test_idx"]
+    cw, ccw = test[data["clockwise"][test]], test[~data["clockwise"][test]]
+    mixed = [i for pair in zip(cw, ccw, strict=False) for i in pair]
+    rest = sorted(set(test) - set(mixed))  # the surplus of the larger direction
+    return np.array((mixed + rest)[:count])
+
+
+@torch.no_grad()
+def draw_run(model: SequenceModel, data: dict[str, np.ndarray], n_obs: int,
+             cfg: LatentFigures, out: Path, title: str) -> list[Path]:
+    """Fig. 8a-b for both models; Fig. 8c and the z_t0 interpolation (Fig. 9's idea) for
+    the latent ODE, whose z_t0 is the posterior mean of each test spiral, from a saved
+    model. Returns the files written."""
+    device = next(model.parameters()).device
+    t = data["t"]  # (W+F,) window and future times
+    w = int(data["n_window"])
+    idx = _grid_spirals(data)
+    batch = make_batch(data, n_obs, idx, device=device)
+    pred = model.predict(batch)
+    dense = torch.linspace(0.0, float(t[-1]), cfg.points, device=device)  # (K,)
+    window = dense <= float(t[w - 1])
+    if isinstance(model, LatentODE):
+        # a continuous decoded path: reconstruction inside the window, then extrapolation
+        path = model.decode_path(pred.z0_mean, dense).cpu().numpy()  # (B, K, 2)
+        inside = window.cpu().numpy()
+        after = np.r_[inside[1:] != inside[:-1], False] | ~inside  # joins at the window end
+        fit_x, fut_x = path[:, inside], path[:, after]
+    else:  # the RNN predicts at the observed, then the future, times only
+        fit_x, fut_x = pred.recon.cpu().numpy(), pred.future.cpu().numpy()
+    panels = [SpiralPanel(t_obs=batch.t_obs[i].cpu().numpy(),
+                          x_obs=batch.x_obs[i].cpu().numpy(), true=data["true"][j],
+                          fit=fit_x[i], future=fut_x[i], clockwise=bool(data["clockwise"][j]))
+              for i, j in enumerate(idx)]
+    reconstructions(panels, float(t[w - 1]), title, out / "reconstructions.png")
+    if not isinstance(model, LatentODE):
+        return [out / "reconstructions.png"]
+    test = data["test_idx"]
+    take = test[np.linspace(0, len(test) - 1, min(cfg.projection_spirals, len(test)))
+                .round().astype(int)]
+    sub = make_batch(data, n_obs, take, device=device)
+    z0, _ = model.encode(sub)  # (B, L) posterior means
+    z = model.latent_trajectory(z0, dense)  # (B, K, L)
+    latent_projection(z.cpu().numpy(), data["clockwise"][take], out / "latent_projection.png")
+    # the first clockwise and counter-clockwise test spirals (the split has both)
+    pair = [test[data["clockwise"][test]][0], test[~data["clockwise"][test]][0]]
+    ends, _ = model.encode(make_batch(data, n_obs, pair, device=device))  # (2, L): cw, ccw
+    alphas = torch.linspace(0.0, 1.0, cfg.interpolation_steps, device=device)  # (A,)
+    line = (1 - alphas)[:, None] * ends[0] + alphas[:, None] * ends[1]  # (A, L)
+    paths = model.decode_path(line, dense).cpu().numpy()  # (A, K, 2)
+    interpolation(paths, dense.cpu().numpy(), alphas.cpu().numpy(), out / "interpolation.png")
+    return [out / f for f in ("reconstructions.png", "latent_projection.png",
+                              "interpolation.png")]

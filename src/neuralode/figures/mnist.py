@@ -11,9 +11,10 @@ import numpy as np
 from .style import MODEL, OBS, TRUE, figure, save
 
 
-def training_curves(steps: Sequence[Mapping[str, float]], epochs: Sequence[Mapping[str, float]],
-                    steps_per_epoch: int, title: str, path: Path) -> None:
-    """Loss and NFE per iteration (x: epochs) and test error per epoch."""
+def training_curves(steps: Sequence[Mapping[str, float]], steps_per_epoch: int,
+                    test_error: float, title: str, path: Path) -> None:
+    """Loss and NFE per iteration (x: epochs), and the training error per epoch with
+    the saved model's test error (evaluate_mnist) beside it."""
     x = np.arange(1, len(steps) + 1) / steps_per_epoch  # (N,) fractional epoch
     fig, ax = figure(ncols=3, width=4.0)
     a, b, c = ax[0]
@@ -36,9 +37,14 @@ def training_curves(steps: Sequence[Mapping[str, float]], epochs: Sequence[Mappi
         b.text(0.5, 0.5, "no ODE solver\n(NFE = 0)", ha="center", va="center",
                transform=b.transAxes)
     b.set(xlabel="epoch", ylabel="function evaluations per iteration", title="NFE")
-    ep = [e["epoch"] for e in epochs]
-    c.plot(ep, [e["test_error"] for e in epochs], "o-", color=TRUE)
-    c.set(xlabel="epoch", ylabel="test error (%)", title="Test error")
+    epoch = np.array([r["epoch"] for r in steps], dtype=int)
+    ep = np.unique(epoch)
+    train_err = [100 * (1 - np.mean([r["accuracy"] for r, e in zip(steps, epoch, strict=True)
+                                     if e == k])) for k in ep]
+    c.plot(ep, train_err, "o-", color=MODEL, label="training (mean over the epoch)")
+    c.axhline(test_error, color=TRUE, ls="--", label=f"test, final model: {test_error:.2f}%")
+    c.legend(loc="best")
+    c.set(xlabel="epoch", ylabel="error (%)", title="Error")
     save(fig, path)
 
 
@@ -120,3 +126,45 @@ def fig3d_nfe_vs_epoch(epoch_frac: Sequence[float], nfe_f: Sequence[float],
           title=f"(d) NFE over training (slope {slope:+.2f} / epoch)")
     a.legend(loc="best")
     save(fig, path)
+
+
+FIG3 = ("fig3a_nfe_vs_error.png", "fig3b_time_vs_nfe.png",
+        "fig3c_nfe_backward_vs_forward.png", "fig3d_nfe_vs_epoch.png")
+
+
+def draw_all(metrics: Path, runs: Sequence[str], study_run: str, out: Path, *,
+             memory: Path, study: Path, sweep: Path) -> list[Path]:
+    """Every MNIST figure: each run's training curves (``metrics/<run>_log.csv`` and
+    evaluate_mnist's test error in ``<run>.json``), memory vs NFE (mnist_memory's
+    ``memory`` JSON) and Figure 3 (a-d: nfe_study's ``study`` JSON and ``sweep`` CSV,
+    and the studied run's training log). Returns the files."""
+    from ..experiments.nfe_study import linear_fit, read_log, training_stats
+    from ..io import read_csv, read_json
+
+    files = []
+    for run in runs:
+        steps = read_csv(metrics / f"{run}_log.csv")
+        facts = read_json(metrics / f"{run}.json")
+        files.append(out / f"{run}_training.png")
+        training_curves(steps, int(facts["steps_per_epoch"]), float(facts["test_error"]), run,
+                        files[-1])
+    mem = read_json(memory)
+    files.append(out / "memory_vs_nfe.png")
+    memory_vs_nfe(mem["nfe_forward"], {"ODE-Net (adjoint)": mem["odenet_mb"],
+                                       "RK-Net (backprop through solver)": mem["rknet_mb"]},
+                  mem["batch_size"], mem["method"], files[-1])
+    facts = read_json(study)
+    rows = read_csv(sweep)
+    log = read_log(metrics / f"{study_run}_log.csv")
+    train = training_stats(log)
+    nfe = [r["nfe_forward"] for r in rows]
+    secs = np.array([r["time_s"] for r in rows])
+    a, b, r2 = linear_fit(np.array(nfe), secs)
+    paths = [out / name for name in FIG3]
+    fig3a_error_vs_nfe(nfe, [r["error"] for r in rows], [r["tol"] for r in rows], paths[0])
+    fig3b_time_vs_nfe(nfe, secs, (a, b), r2, paths[1])
+    fig3c_backward_vs_forward(log["nfe_forward"], log["nfe_backward"],
+                              facts["nfe_backward_over_forward_mean"], paths[2])
+    fig3d_nfe_vs_epoch(train["_frac"], log["nfe_forward"], train["_means"],
+                       facts["nfe_forward_slope_per_epoch"], paths[3])
+    return files + paths

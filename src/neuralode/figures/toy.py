@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -84,3 +85,33 @@ def training_gif(obs: np.ndarray, true: np.ndarray, frames: Sequence[tuple[int, 
     images[0].save(out, format="GIF", save_all=True, append_images=images[1:],
                    duration=duration_ms, loop=0)
     write_bytes(path, out.getvalue())
+
+
+def _numpy_field(field: Any, dtype: Any) -> Field:
+    import torch
+
+    def fn(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return field(torch.zeros(()), torch.as_tensor(z, dtype=dtype)).double().numpy()
+    return fn
+
+
+def draw_all(data: dict[str, np.ndarray], model: Any, traj: np.ndarray,
+             snapshots: dict[str, np.ndarray], out: Path) -> None:
+    """Every figure of one toy fit, from its data, saved model, evaluated trajectory
+    ``traj`` (N + M, 2) and training snapshots: observations, trajectories, vector
+    fields and the training GIF."""
+    import torch
+
+    from ..data.toy import true_field
+
+    n = len(data["t"])
+    observations(data["t"], data["obs"], out / "observations.png")
+    trajectories(data["t"], data["obs"], data["true"], traj[:n], data["t_extra"],
+                 data["true_extra"], traj[n:], out / "trajectory.png")
+    lo, hi = data["true"].min(axis=0) - 0.5, data["true"].max(axis=0) + 0.5
+    vector_fields(_numpy_field(true_field(data), torch.float64),
+                  _numpy_field(model.cpu(), torch.float32), (lo[0], hi[0], lo[1], hi[1]),
+                  out / "vector_field.png")
+    frames = list(zip(snapshots["steps"].tolist(), snapshots["trajectories"], strict=True))
+    training_gif(data["obs"], data["true"], frames, out / "training.gif")

@@ -71,16 +71,24 @@ def _metrics_files(metrics: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def wall_times(metrics: Path) -> list[tuple[str, float]]:
-    """(metrics file, seconds) for every metrics file that records a wall time; MNIST
-    runs record per-epoch times, summed here as epochs x (train + test pass)."""
+    """(what, seconds) for every stage that records a time: a training summary
+    (``*_train.json``: ``train_time_s``, or MNIST's epochs x mean epoch time), an
+    evaluation (``eval_time_s``, MNIST's test pass) or a measurement (``wall_time_s``).
+    An evaluation file repeats its training summary; those keys count once, there."""
+    files = dict(_metrics_files(metrics))
     out = []
-    for name, data in _metrics_files(metrics):
-        if isinstance(data.get("wall_time_s"), int | float):
-            out.append((name, float(data["wall_time_s"])))
-        elif all(isinstance(data.get(k), int | float)
-                 for k in ("epochs", "epoch_time_s", "eval_time_s")):
-            out.append((f"{name} (training + test passes)",
-                        data["epochs"] * (data["epoch_time_s"] + data["eval_time_s"])))
+    for name, data in files.items():
+        if name.endswith("_train"):
+            if isinstance(data.get("train_time_s"), int | float):
+                out.append((f"{name} (training)", float(data["train_time_s"])))
+            elif all(isinstance(data.get(k), int | float) for k in ("epochs", "epoch_time_s")):
+                out.append((f"{name} (training)", data["epochs"] * data["epoch_time_s"]))
+            continue
+        own = {k: v for k, v in data.items() if k not in files.get(f"{name}_train", {})}
+        for key, what in (("wall_time_s", ""), ("eval_time_s", " (evaluation)")):
+            if isinstance(own.get(key), int | float):
+                out.append((f"{name}{what}", float(own[key])))
+                break
     return out
 
 

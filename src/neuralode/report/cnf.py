@@ -23,25 +23,25 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig
     rows, ml_better = [], 0
     for target in TARGETS:
         m = {k: read_json(metrics / "cnf" / "ml" / f"{target}_{k}.json",
-                          f"train_cnf_ml@{target}-{k}") for k in ("cnf", "nf")}
+                          f"evaluate_cnf_ml@{target}-{k}") for k in ("cnf", "nf")}
         ml_better += int(m["cnf"]["test_nll"] <= m["nf"]["test_nll"])
         rows.append((target, f"{fmt(m['cnf']['test_nll'])} ± {fmt(m['cnf']['test_nll_se'], 1)}",
                      f"{fmt(m['nf']['test_nll'])} ± {fmt(m['nf']['test_nll_se'], 1)}",
                      fmt(m["cnf"]["nfe_forward_mean"]), fmt(m["cnf"]["steps"]),
                      fmt(m["nf"]["steps"]),
-                     f"{m['cnf']['wall_time_s']:.0f} / {m['nf']['wall_time_s']:.0f}"))
+                     f"{m['cnf']['train_time_s']:.0f} / {m['nf']['train_time_s']:.0f}"))
     blocks += [
         Para("Maximum likelihood on samples from two 2-D targets (paper Fig. 5): held-out "
              "negative log-likelihood in nats (lower is better), CNF with M = 64 hidden "
              "units against a planar NF with K = 64 layers. The paper shows these as "
              "figures only, without numbers."),
         Table(("target", "CNF NLL", "NF NLL", "CNF NFE-F (train mean)", "CNF iterations",
-               "NF iterations", "wall time CNF / NF (s)"), tuple(rows))]
+               "NF iterations", "training time CNF / NF (s)"), tuple(rows))]
     for target in TARGETS:
         for kind in ("cnf", "nf"):
             blocks += _figures(figures / "cnf" / f"ml_{target}_{kind}", root,
                                f"{target}, {kind.upper()}")
-    cap = read_json(metrics / "cnf" / "capacity.json", "cnf_capacity_plot")
+    cap = read_json(metrics / "cnf" / "capacity.json", "evaluate_cnf_capacity_summary")
     widths = [str(w) for w in cap["widths"]]
     blocks += [
         Para(f"Density matching (paper Fig. 4): minimise KL(q‖p) toward the analytic "

@@ -60,12 +60,18 @@ class Claim:
     verdict: str
 
 
-_STAGE_OF = ((r"toy/(\w+)", r"train_toy@\1"), (r"latent/(\w+)_n(\d+)", r"train_latent@\1-\2"),
+# training summaries first: "<name>_train" would also match the evaluation patterns
+_STAGE_OF = ((r"toy/(\w+)_train", r"train_toy@\1"), (r"toy/(\w+)", r"evaluate_toy@\1"),
+             (r"latent/(\w+)_n(\d+)_train", r"train_latent@\1-\2"),
+             (r"latent/(\w+)_n(\d+)", r"evaluate_latent@\1-\2"),
              (r"mnist/memory", "mnist_memory"), (r"mnist/nfe_study", "nfe_study"),
-             (r"mnist/(\w+)-s(\d+)", r"train_mnist@\1-\2"),
-             (r"cnf/ml/(\w+)_(cnf|nf)", r"train_cnf_ml@\1-\2"),
-             (r"cnf/capacity", "cnf_capacity_plot"),
-             (r"cnf/capacity/(cnf|nf)_(\d+)", r"train_cnf_capacity@\1-\2"))
+             (r"mnist/(\w+)-s(\d+)_train", r"train_mnist@\1-\2"),
+             (r"mnist/(\w+)-s(\d+)", r"evaluate_mnist@\1-\2"),
+             (r"cnf/ml/(\w+)_(cnf|nf)_train", r"train_cnf_ml@\1-\2"),
+             (r"cnf/ml/(\w+)_(cnf|nf)", r"evaluate_cnf_ml@\1-\2"),
+             (r"cnf/capacity", "evaluate_cnf_capacity_summary"),
+             (r"cnf/capacity/(cnf|nf)_(\d+)_train", r"train_cnf_capacity@\1-\2"),
+             (r"cnf/capacity/(cnf|nf)_(\d+)", r"evaluate_cnf_capacity@\1-\2"))
 
 
 def stage_of(name: str) -> str:

@@ -15,7 +15,7 @@ LABEL = {"rnn": "RNN", "latent_ode": "Latent ODE"}
 
 def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
             n_obs: tuple[int, ...] = (30, 50, 100)) -> tuple[list[Block], list[Claim]]:
-    m = {(k, n): read_json(metrics / "latent" / f"{k}_n{n}.json", f"train_latent@{k}-{n}")
+    m = {(k, n): read_json(metrics / "latent" / f"{k}_n{n}.json", f"evaluate_latent@{k}-{n}")
          for k in MODELS for n in n_obs}
     first = m[("latent_ode", n_obs[0])]
     passes = first["iterations"] * first["batch_size"]  # spirals seen in training

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from pathlib import Path
 
@@ -21,12 +22,13 @@ MODELS = ("mlp", "resnet", "rknet", "odenet")
 
 
 def _runs(metrics: Path, model: str) -> list[dict]:
-    paths = sorted((metrics / "mnist").glob(f"{model}-s*.json"))
+    paths = sorted(p for p in (metrics / "mnist").glob(f"{model}-s*.json")
+                   if re.fullmatch(rf"{model}-s\d+", p.stem))  # not <run>_train.json
     if not paths:
         raise MissingMetricsError(f"{metrics / 'mnist'}/{model}-s<seed>.json is missing: stage "
-                                  f"'train_mnist@{model}-<seed>' must run first "
-                                  "(dvc repro train_mnist)")
-    return [read_json(p, f"train_mnist@{p.stem.replace('-s', '-')}") for p in paths]
+                                  f"'evaluate_mnist@{model}-<seed>' must run first "
+                                  "(dvc repro evaluate_mnist)")
+    return [read_json(p, f"evaluate_mnist@{p.stem.replace('-s', '-')}") for p in paths]
 
 
 def _mean(runs: list[dict], key: str) -> float:

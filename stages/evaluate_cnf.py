@@ -1,0 +1,57 @@
+"""Stages evaluate_cnf_ml@<target>-<model> and evaluate_cnf_capacity@<model>-<width>:
+score one saved CNF / planar NF model (paper sec. 4.1, Figs. 4-5) with the tight
+evaluation solver: the held-out NLL (ml) or KL(q || p) with log Z (capacity); writes
+the metrics the report reads ({training summary, evaluation metrics})."""
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from neuralode import runner
+from neuralode.artifacts import load_model
+from neuralode.experiments.cnf import CNFEvalConfig, model_from_config, run_name, stage_suffix
+from neuralode.experiments.cnf_eval import evaluate_capacity, evaluate_ml
+from neuralode.io import read_json, write_json
+from neuralode.tracking import TRAIN_RUN_TAG
+from neuralode.training import resolve_device
+
+
+def prepare(ctx: runner.Context) -> runner.Job:
+    args = ctx.args
+    ev = getattr(ctx.section(CNFEvalConfig, "evaluate_cnf"), args.task)
+    device = resolve_device(ctx.common.device)
+    model, config, meta = load_model(args.weights, model_from_config, device)
+    kind = config.get("kind")
+    facts = read_json(args.summary)
+    target = facts.get("target") if args.task == "ml" else None
+    width = facts.get("width") if args.task == "capacity" else None
+
+    def body(_) -> runner.Result:
+        if args.task == "ml":
+            metrics = evaluate_ml(model, config, ev)
+        else:
+            metrics = evaluate_capacity(model, config, ev, facts["final_loss"])
+        write_json(args.metrics, {**facts, **metrics})
+        return runner.Result(metrics, [Path(args.metrics)])
+
+    resolved = {"task": args.task, "model": kind,
+                "run": run_name(args.task, kind, target=target, width=width),
+                "eval": dataclasses.asdict(ev)}
+    suffix = stage_suffix(args.task, kind, target=target, width=width)
+    # 2-D points: one thread, as in training
+    return runner.Job(f"evaluate_cnf_{args.task}@{suffix}", resolved, body,
+                      seed=config.get("seed"), threads=1,
+                      tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--task", required=True, choices=["ml", "capacity"])
+    p.add_argument("--weights", required=True, help="the model file train_cnf wrote")
+    p.add_argument("--summary", required=True, help="the training summary JSON")
+    p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    return p
+
+
+if __name__ == "__main__":
+    runner.main(prepare, parser())

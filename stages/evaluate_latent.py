@@ -1,0 +1,46 @@
+"""Stage evaluate_latent@<model>-<n_obs>: Table 2's scores of one saved latent ODE or
+RNN on the test spirals (paper sec. 5.1): predictive and reconstruction RMSE; writes
+the metrics the report reads (training summary included)."""
+
+import argparse
+from pathlib import Path
+
+from neuralode import runner
+from neuralode.artifacts import load_model
+from neuralode.experiments.latent import check_model_data, evaluate_saved, model_from_config
+from neuralode.io import load_arrays, read_json, write_json
+from neuralode.tracking import TRAIN_RUN_TAG
+from neuralode.training import resolve_device
+
+
+def prepare(ctx: runner.Context) -> runner.Job:
+    args = ctx.args
+    device = resolve_device(ctx.common.device)
+    data = load_arrays(args.data)
+    model, config, meta = load_model(args.weights, model_from_config, device)
+    check_model_data(config, data)  # fail before an MLflow run starts
+    facts = read_json(args.summary)
+    variant, n_obs = str(config["variant"]), int(config["n_obs"])
+
+    def body(_) -> runner.Result:
+        scores = evaluate_saved(model, data, n_obs, device)
+        write_json(args.metrics, {**facts, **scores})
+        return runner.Result(scores, [Path(args.metrics)])
+
+    # one forward pass over the test spirals: as train_latent, a single thread is fastest
+    return runner.Job(f"evaluate_latent@{variant}-{n_obs}",
+                      {"variant": variant, "n_obs": n_obs, "device": str(device)}, body,
+                      threads=1, tags={TRAIN_RUN_TAG: str(meta.get("mlflow_run_id", ""))})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
+    p.add_argument("--weights", required=True, help="the model file train_latent wrote")
+    p.add_argument("--summary", required=True, help="its training summary JSON")
+    p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    return p
+
+
+if __name__ == "__main__":
+    runner.main(prepare, parser())

@@ -1,0 +1,50 @@
+"""Stage evaluate_mnist@<model>-<seed>: Table 1's held-out numbers of one saved model
+(paper sec. 3): test error, forward NFE per test batch and the peak memory of one
+training step; writes the metrics the report reads (training summary included)."""
+
+import argparse
+from pathlib import Path
+
+from neuralode import runner
+from neuralode.artifacts import read_model
+from neuralode.experiments.mnist import MnistTrainConfig, evaluate_saved
+from neuralode.io import read_json, write_json
+from neuralode.tracking import TRAIN_RUN_TAG
+from neuralode.training import resolve_device
+
+
+def prepare(ctx: runner.Context) -> runner.Job:
+    args = ctx.args
+    cfg = ctx.section(MnistTrainConfig, "train_mnist")
+    device = resolve_device(ctx.common.device)
+    meta = read_model(args.weights)["meta"]
+    facts = read_json(args.summary)
+    stage = f"evaluate_mnist@{facts['model']}-{facts['seed']}"
+
+    def body(_) -> runner.Result:
+        m = evaluate_saved(Path(args.weights), cfg, data_root=Path(args.data), device=device)
+        write_json(args.metrics, {**facts, **m})
+        return runner.Result(
+            m, [Path(args.metrics)],
+            summary=f"{stage}: test error {m['test_error']:.2f}% on {m['test_images']} "
+                    f"images, NFE-F {m['test_nfe_forward']:.1f} per test batch, "
+                    f"{m['peak_memory_mb']:.1f} MB per training step")
+
+    logged = {"data": {"test_subset": cfg.data.test_subset,
+                       "test_batch_size": cfg.data.test_batch_size},
+              "memory_batch": cfg.memory_batch}
+    return runner.Job(stage, logged, body, seed=int(facts["seed"]),
+                      tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data", required=True, help="the MNIST folder (data/mnist)")
+    p.add_argument("--weights", required=True, help="the model file train_mnist wrote")
+    p.add_argument("--summary", required=True, help="its training summary JSON")
+    p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    return p
+
+
+if __name__ == "__main__":
+    runner.main(prepare, parser())

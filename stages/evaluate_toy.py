@@ -1,0 +1,46 @@
+"""Stage evaluate_toy@<experiment>: score the saved toy model against the noise-free
+trajectory, its held-out continuation and (linear) the true matrix; writes the metrics
+the report reads and the evaluated trajectory the figures draw."""
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from neuralode import runner
+from neuralode.artifacts import load_model
+from neuralode.config import parse
+from neuralode.experiments.toy import ToyTrainConfig, evaluate, load_data, model_from_config
+from neuralode.io import read_json, save_arrays, write_json
+from neuralode.tracking import TRAIN_RUN_TAG
+
+
+def prepare(ctx: runner.Context) -> runner.Job:
+    args, name = ctx.args, ctx.args.experiment
+    data = load_data(Path(args.data), name)
+    model, config, meta = load_model(args.weights, model_from_config)
+    cfg = parse(ToyTrainConfig, config, f"{args.weights}:config")  # its own solver
+    facts = read_json(args.summary)
+
+    def body(_) -> runner.Result:
+        metrics, traj = evaluate(model, cfg, data)
+        write_json(args.metrics, {**facts, **metrics})
+        save_arrays(args.predictions, {"trajectory": traj})
+        return runner.Result(metrics, [Path(args.metrics)])
+
+    return runner.Job(f"evaluate_toy@{name}", {"solver": dataclasses.asdict(cfg.solver)},
+                      body, tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("experiment", help="a key of train_toy in params.yaml")
+    p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
+    p.add_argument("--weights", required=True, help="the model file train_toy wrote")
+    p.add_argument("--summary", required=True, help="the training summary JSON")
+    p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    p.add_argument("--predictions", required=True, help="output: trajectory (.npz)")
+    return p
+
+
+if __name__ == "__main__":
+    runner.main(prepare, parser())

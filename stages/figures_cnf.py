@@ -1,0 +1,47 @@
+"""Stage figures_cnf: every figure of the CNF vs planar NF experiments (paper sec. 4.1,
+Figs. 4-5) for the runs train_cnf declares, from the saved models, the evaluation
+metrics and the training logs; never trains."""
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from neuralode import runner
+from neuralode.experiments.cnf import CNFEvalConfig, CNFTrainConfig
+from neuralode.figures.cnf import draw_all
+from neuralode.figures.config import CNFFiguresConfig
+
+
+def prepare(ctx: runner.Context) -> runner.Job:
+    args = ctx.args
+    figs = ctx.section(CNFFiguresConfig, "figures.cnf")
+    train = ctx.section(CNFTrainConfig, "train_cnf")
+    ev = ctx.section(CNFEvalConfig, "evaluate_cnf")
+    targets, widths = list(train.ml.targets), list(train.capacity.widths)
+    solvers = {"ml": ev.ml.solver, "capacity": ev.capacity.solver}
+    out = Path(args.out)
+
+    def body(_) -> runner.Result:
+        files = draw_all(targets, widths, figs, solvers, Path(args.weights_dir),
+                         Path(args.metrics_dir), out)
+        return runner.Result(files=[(f, f"figures/{f.parent.name}") for f in files],
+                             summary=f"figures_cnf: drew {len(files)} figures under {out}")
+
+    resolved = {"targets": targets, "widths": widths, "figures": dataclasses.asdict(figs),
+                "solvers": {k: dataclasses.asdict(v) for k, v in solvers.items()}}
+    # the models run on the CPU, single-threaded: 2-D points, as in training
+    return runner.Job("figures_cnf", resolved, body, threads=1)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--weights-dir", required=True,
+                   help="folder of train_cnf's model files (data/models/cnf)")
+    p.add_argument("--metrics-dir", required=True,
+                   help="folder of the CNF metrics and logs (metrics/cnf)")
+    p.add_argument("--out", required=True, help="output folder of the figures")
+    return p
+
+
+if __name__ == "__main__":
+    runner.main(prepare, parser())
