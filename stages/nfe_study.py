@@ -23,7 +23,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     meta = read_model(args.weights)["meta"]
 
     def body(tracker) -> runner.Result:
-        m = run(cfg, Path(args.weights), Path(args.log), Path(args.data),
+        m = run(cfg, Path(args.weights), Path(args.train_log), Path(args.data),
                 json_path=Path(args.metrics), csv_path=Path(args.table), device=device)
         for i, row in enumerate(m["sweep"]):
             tracker.log_metrics({f"sweep_{k}": v for k, v in row.items()}, i)
@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", required=True, help="the MNIST folder (data/mnist)")
     p.add_argument("--weights", required=True, help="the studied run's model file")
-    p.add_argument("--log", required=True, help="the studied run's training log")
+    p.add_argument("--train-log", required=True, help="the studied run's training log")
     p.add_argument("--metrics", required=True, help="output: the study's JSON")
     p.add_argument("--table", required=True, help="output: CSV of the tolerance sweep")
     return p

@@ -30,7 +30,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
                 "train": dataclasses.asdict(run_spec(cfg, args.task, args.model, args.width)),
                 "target": dataclasses.asdict(task_cfg.targets[args.target] if args.task == "ml"
                                              else task_cfg.target)}
-    log, summary = Path(args.log), Path(args.summary)
+    log, summary = Path(args.train_log), Path(args.summary)
 
     def body(tracker) -> runner.Result:
         model, facts = train(args.task, args.model, cfg, seed=ctx.common.seed,
@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--target", help="ml: a key of train_cnf.ml.targets")
     p.add_argument("--width", type=int, help="capacity: one of train_cnf.capacity.widths")
     p.add_argument("--weights", required=True, help="output: the model file (.pt)")
-    p.add_argument("--log", required=True, help="output: per-iteration CSV")
+    p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
     p.add_argument("--summary", required=True, help="output: training summary JSON")
     return p
 

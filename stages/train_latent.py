@@ -27,8 +27,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
     def body(tracker) -> runner.Result:
         model, facts = train(args.model, args.n_obs, cfg, data, seed=ctx.common.seed,
                              device=device, tracker=tracker, weights=Path(args.weights),
-                             log=Path(args.log), summary=Path(args.summary))
-        return runner.Result(facts, [Path(args.log), Path(args.summary)], model=model)
+                             log=Path(args.train_log), summary=Path(args.summary))
+        return runner.Result(facts, [Path(args.train_log), Path(args.summary)], model=model)
 
     # (B, <=100) RNN steps and 4-D ODE solves are tiny ops: extra threads cost more
     # in synchronisation than they save, and DVC may share the cores with other work
@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
                    help="observations per spiral (one of generate_data.spirals.n_obs)")
     p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
     p.add_argument("--weights", required=True, help="output: the model file")
-    p.add_argument("--log", required=True, help="output: per-iteration CSV")
+    p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
     p.add_argument("--summary", required=True, help="output: training summary JSON")
     return p
 

@@ -36,13 +36,13 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
     def body(tracker) -> runner.Result:
         model, m = train(args.model, cfg, seed=args.seed, data_root=Path(args.data),
-                         tracker=tracker, weights=Path(args.weights), log=Path(args.log),
+                         tracker=tracker, weights=Path(args.weights), log=Path(args.train_log),
                          summary=Path(args.summary), checkpoint_dir=checkpoints, device=device)
         if not distributed.is_main():  # rank 0 writes and logs
             return runner.Result()
         ckpt, _ = checkpoint_for(checkpoints, cfg, args.model, args.seed)
         return runner.Result(
-            m, [Path(args.log), Path(args.summary)], model=model,
+            m, [Path(args.train_log), Path(args.summary)], model=model,
             summary=f"{stage}: {m['n_params']} params, {m['epoch_time_s']:.1f} s/epoch, "
                     f"final loss {m['final_loss']:.4g}, NFE-F {m['nfe_forward_mean']:.1f}, "
                     f"NFE-B {m['nfe_backward_mean']:.1f}",
@@ -58,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True, help="one of train_mnist.seeds")
     p.add_argument("--data", required=True, help="the MNIST folder (data/mnist)")
     p.add_argument("--weights", required=True, help="output: the model file")
-    p.add_argument("--log", required=True, help="output: per-iteration CSV")
+    p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
     p.add_argument("--summary", required=True, help="output: training summary JSON")
     p.add_argument("--checkpoints", default="checkpoints/mnist",
                    help="resume checkpoints (not an output; default: %(default)s)")

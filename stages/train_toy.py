@@ -19,10 +19,10 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
     def body(tracker) -> runner.Result:
         model, facts = train(name, cfg, data, seed=ctx.common.seed, tracker=tracker,
-                             weights=Path(args.weights), log=Path(args.log),
+                             weights=Path(args.weights), log=Path(args.train_log),
                              summary=Path(args.summary), snapshots=Path(args.snapshots),
                              device=device)
-        return runner.Result(facts, [Path(args.log), Path(args.summary)], model=model)
+        return runner.Result(facts, [Path(args.train_log), Path(args.summary)], model=model)
 
     return runner.Job(f"train_toy@{name}", dataclasses.asdict(cfg), body)
 
@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("experiment", help="a key of train_toy in params.yaml")
     p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
     p.add_argument("--weights", required=True, help="output: the model file")
-    p.add_argument("--log", required=True, help="output: per-iteration CSV")
+    p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
     p.add_argument("--summary", required=True, help="output: training summary JSON")
     p.add_argument("--snapshots", required=True, help="output: GIF trajectories (.npz)")
     return p

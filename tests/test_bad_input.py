@@ -79,7 +79,7 @@ CASES: dict[str, Case] = {
                            r"nowhere/toy/linear\.npz not found; run `dvc repro`"),
     "cuda without a GPU": (TOY_ARGS, _toy(common={"device": "cuda"}), {}, None,
                            r"'cuda' requested but no CUDA GPU is available"),
-    "unwritable output folder": ([*TOY_ARGS, "--log", "afile/metrics/linear_log.csv"],
+    "unwritable output folder": ([*TOY_ARGS, "--train-log", "afile/metrics/linear_log.csv"],
                                  _toy(), {}, lambda d: (d / "afile").write_text("x"),
                                  r"afile"),
     "MNIST mirror missing": ([*DOWNLOAD, "--mirror", "no/such/dir"], MNIST, {}, None,

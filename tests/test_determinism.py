@@ -48,7 +48,7 @@ def test_train_toy_twice_gives_identical_metrics(tmp_path):
         d = tmp_path / run
         out = subprocess.run([sys.executable, str(ROOT / "stages/train_toy.py"), "linear",
                               "--params", str(params), "--data", str(data / "toy/linear.npz"),
-                              "--weights", str(d / "linear.pt"), "--log", str(d / "log.csv"),
+                              "--weights", str(d / "linear.pt"), "--train-log", str(d / "log.csv"),
                               "--summary", str(d / "linear_train.json"),
                               "--snapshots", str(d / "snaps.npz")],
                              env=env, capture_output=True, text=True)

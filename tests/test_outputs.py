@@ -58,7 +58,7 @@ def _toy_argv(toy_data: Path, **outs: str) -> list[str]:
     """train_toy's command line from dvc.yaml, data from ``toy_data``, ``outs`` moved."""
     argv = stage_argv("train_toy", key="linear") + ["--data", str(toy_data / "toy/linear.npz")]
     for name, path in outs.items():
-        argv += [f"--{name}", path]
+        argv += [f"--{name.replace('_', '-')}", path]
     return argv
 
 
@@ -89,7 +89,7 @@ def test_full_disk_names_the_path_and_leaves_nothing(tmp_path, toy_data, capsys,
     if not mounted:  # no mount here: the disk fills after the second file instead
         disk_full_after(2)
     try:
-        argv = _toy_argv(toy_data, weights="disk/m.pt", log="disk/log.csv",
+        argv = _toy_argv(toy_data, weights="disk/m.pt", train_log="disk/log.csv",
                          summary="disk/train.json", snapshots="disk/snaps.npz")
         code, last = run_stage("train_toy", argv, _toy_params(), tmp_path, capsys)
         assert code == 1, last
@@ -152,7 +152,7 @@ def test_cnf_failure_after_the_loss_curve_removes_it(tmp_path, capsys, monkeypat
     code, last = run_stage("train_cnf", ["--task", "ml", "--model", "nf", "--target",
                                          "two_moons", "--weights",
                                          "data/models/cnf/ml/two_moons_nf.pt",
-                                         "--log", "metrics/cnf/ml/two_moons_nf_log.csv",
+                                         "--train-log", "metrics/cnf/ml/two_moons_nf_log.csv",
                                          "--summary", "metrics/cnf/ml/two_moons_nf_train.json"],
                            _cnf_params(), tmp_path, capsys)
     assert code == 1 and "Input/output error" in last, last
