@@ -196,6 +196,7 @@ def test_runner_logs_model_tags_kind_and_results_only(tmp_path, monkeypatch):
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # MLflow puts artifacts under ./mlruns
     model = torch.nn.Linear(3, 2)
     _stage_job(model=model, metrics={"final_loss": 0.5, "steps": 3, "lr": 0.1, "seed": 0})
     mlflow.set_tracking_uri(uri)
