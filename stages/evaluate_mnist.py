@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from neuralode import runner
-from neuralode.artifacts import read_model
-from neuralode.experiments.mnist import MnistTrainConfig, evaluate_saved
+from neuralode.experiments.mnist import MnistTrainConfig, evaluate_saved, load_model
 from neuralode.io import read_json, write_json
 from neuralode.tracking import TRAIN_RUN_TAG
 from neuralode.training import resolve_device
@@ -17,12 +16,12 @@ def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(MnistTrainConfig, "train_mnist")
     device = resolve_device(ctx.common.device)
-    meta = read_model(args.weights)["meta"]
+    saved = load_model(Path(args.weights), device)
     facts = read_json(args.summary)
     stage = f"evaluate_mnist@{facts['model']}-{facts['seed']}"
 
     def body(_) -> runner.Result:
-        m = evaluate_saved(Path(args.weights), cfg, data_root=Path(args.data), device=device)
+        m = evaluate_saved(saved, cfg, data_root=Path(args.data))
         write_json(args.metrics, {**facts, **m})
         return runner.Result(
             m, [Path(args.metrics)],
@@ -34,7 +33,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
                        "test_batch_size": cfg.data.test_batch_size},
               "memory_batch": cfg.memory_batch}
     return runner.Job(stage, logged, body, seed=int(facts["seed"]),
-                      tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
+                      tags={TRAIN_RUN_TAG: saved.meta.get("mlflow_run_id", "")})
 
 
 def parser() -> argparse.ArgumentParser:

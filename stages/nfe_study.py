@@ -8,8 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from neuralode import runner
-from neuralode.artifacts import read_model
-from neuralode.experiments.mnist import run_name
+from neuralode.experiments.mnist import load_model, run_name
 from neuralode.experiments.nfe_study import NfeStudyConfig, run
 from neuralode.tracking import TRAIN_RUN_TAG
 from neuralode.training import resolve_device
@@ -20,11 +19,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
     device = resolve_device(ctx.common.device)
     run_id = run_name(cfg.model, cfg.seed)
     args = ctx.args
-    meta = read_model(args.weights)["meta"]
+    saved = load_model(Path(args.weights), device)
 
     def body(tracker) -> runner.Result:
-        m = run(cfg, Path(args.weights), Path(args.train_log), Path(args.data),
-                json_path=Path(args.metrics), csv_path=Path(args.table), device=device)
+        m = run(cfg, saved, Path(args.train_log), Path(args.data),
+                json_path=Path(args.metrics), csv_path=Path(args.table))
         for i, row in enumerate(m["sweep"]):
             tracker.log_metrics({f"sweep_{k}": v for k, v in row.items()}, i)
         tracker.log_metrics({f"time_vs_nfe_{k}": v for k, v in m["time_vs_nfe_s"].items()})
@@ -38,7 +37,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
                     f"{m['nfe_forward_slope_per_epoch']:+.2f}/epoch")
 
     return runner.Job("nfe_study", dataclasses.asdict(cfg), body, seed=cfg.seed,
-                      tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
+                      tags={TRAIN_RUN_TAG: saved.meta.get("mlflow_run_id", "")})
 
 
 def parser() -> argparse.ArgumentParser:

@@ -111,3 +111,25 @@ def test_code_hash_changes_with_any_imported_file(pkg):
     before = codedeps.code_hash(closure, pkg)
     (pkg / "pkg/_util.py").write_text("X = 1\n")
     assert codedeps.code_hash(closure, pkg) != before
+
+
+@pytest.mark.parametrize("name", [n for n in _stages() if n.startswith(("train_", "evaluate_"))])
+def test_training_and_evaluation_import_no_figure_code(name):
+    """A figure edit reruns no training or evaluation (paper workflow: train ->
+    evaluate -> figures): no figure module is in those stages' deps."""
+    deps = codedeps.code_deps(codedeps.stage_script(_stages()[name]["cmd"]))
+    assert not [d for d in deps if "figures" in d], deps
+
+
+def test_training_loads_no_plotting_library():
+    """Importing every training experiment loads neither matplotlib nor figure code."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport neuralode.experiments.toy, neuralode.experiments.mnist, "
+            "neuralode.experiments.latent, neuralode.experiments.cnf\n"
+            "print(sorted(m for m in sys.modules if 'figures' in m or "
+            "m.startswith('matplotlib')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out

@@ -134,5 +134,9 @@ def test_training_summary_has_one_definition():
     assert summarize(steps) == {"final_loss": 19.5, "nfe_forward_mean": 21.0,
                                 "nfe_backward_mean": 10.5}
     assert summarize(steps[:3])["final_loss"] == 3.0  # at least one step
+    # other finals over the same tail, for the rows that have them (the RNN: no elbo)
+    elbo = [{**r, "elbo": -r["loss"]} for r in steps]
+    assert summarize(elbo, finals=("elbo",))["final_elbo"] == -19.5
+    assert "final_elbo" not in summarize(steps, finals=("elbo",))
     with pytest.raises(ValueError, match="no training steps"):
         summarize([])

@@ -95,7 +95,7 @@ from pathlib import Path
 from neuralode.data.mnist import MnistDataConfig, mnist_loaders
 from neuralode.experiments.mnist import load_model
 from neuralode.models.mnist import evaluate
-model, _, config = load_model(Path("data/models/mnist/mlp-s0.pt"))
+model, _, config, _ = load_model(Path("data/models/mnist/mlp-s0.pt"))
 _, test = mnist_loaders("data/mnist", MnistDataConfig(**config["data"]), seed=0)
 print(json.dumps(evaluate(model, test)))
 """

@@ -13,7 +13,7 @@ import math
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -244,14 +244,19 @@ def _numpy_state() -> list[Any]:
     return [[int(k) for k in keys], int(pos), int(has_gauss), float(gauss)]
 
 
-def summarize(steps: list[dict[str, float]]) -> dict[str, float]:
+def summarize(steps: list[dict[str, float]], finals: Sequence[str] = ()
+              ) -> dict[str, float]:
     """The training summary every experiment reports, defined once: ``final_loss`` is
     the mean loss over the last 10% of iterations (at least one; it smooths minibatch
     noise), ``nfe_forward_mean`` and ``nfe_backward_mean`` the mean NFE per iteration
-    over the whole run (paper Fig. 3: NFE-F, NFE-B)."""
+    over the whole run (paper Fig. 3: NFE-F, NFE-B). Each key of ``finals`` that the
+    rows have (e.g. ``elbo``) gets ``final_<key>``, over the same tail."""
     if not steps:
         raise ValueError("no training steps to summarise; the log is empty")
     tail = steps[-max(1, math.ceil(len(steps) / 10)):]
-    return {"final_loss": float(np.mean([r["loss"] for r in tail])),
-            "nfe_forward_mean": float(np.mean([r["nfe_forward"] for r in steps])),
-            "nfe_backward_mean": float(np.mean([r["nfe_backward"] for r in steps]))}
+    out = {"final_loss": float(np.mean([r["loss"] for r in tail])),
+           "nfe_forward_mean": float(np.mean([r["nfe_forward"] for r in steps])),
+           "nfe_backward_mean": float(np.mean([r["nfe_backward"] for r in steps]))}
+    out.update({f"final_{k}": float(np.mean([r[k] for r in tail]))
+                for k in finals if k in tail[0]})
+    return out

@@ -4,8 +4,6 @@ summary and every figure from the files alone; determinism and config errors."""
 
 import copy
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -184,14 +182,6 @@ def test_evaluation_refuses_a_model_of_the_other_task(tmp_path):
     config = load_model(paths["weights"], model_from_config)[1]
     with pytest.raises(ValueError, match="of task 'ml', not 'capacity'"):
         evaluate_capacity(model, config, EVAL.capacity, facts["final_loss"])
-
-
-def test_training_imports_no_figure_code():
-    code = ("import sys, neuralode.experiments.cnf; "
-            "print(sorted(m for m in sys.modules if 'figures' in m or m == 'matplotlib'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert out == "[]", out
 
 
 def test_run_names():

@@ -1,7 +1,6 @@
 """Toy dynamics fits: the linear fit at its default params really recovers A (a check
 of learning), train -> evaluate -> figures from the saved files, and input checks."""
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -68,16 +67,6 @@ def test_train_evaluate_figures_from_saved_files(tmp_path):
     draw_all(data, loaded, traj, load_arrays(paths["snapshots"]), tmp_path / "figs")
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [
         "observations.png", "training.gif", "trajectory.png", "vector_field.png"]
-
-
-def test_training_imports_no_figure_code():
-    import subprocess
-
-    code = ("import sys, neuralode.experiments.toy; "
-            "print(sorted(m for m in sys.modules if 'figures' in m or m == 'matplotlib'))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert out == "[]", out
 
 
 def test_max_span_must_fit_in_data(tmp_path):

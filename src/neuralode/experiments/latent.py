@@ -11,7 +11,6 @@ figures (Figs. 8-9) are drawn by :mod:`neuralode.figures.latent`.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,14 +116,11 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
     train_time = time.perf_counter() - t_train
     facts: dict[str, Any] = {
         "model": variant, "model_class": mcfg.model, "n_obs": n_obs,
-        **summarize(history.steps), "iterations": cfg.iterations, "batch_size": batch_size,
-        "noise_std": noise_std,
+        **summarize(history.steps, finals=("elbo",)), "iterations": cfg.iterations,
+        "batch_size": batch_size, "noise_std": noise_std,
         "adjoint": mcfg.solver.adjoint if mcfg.model == "latent_ode" else False,
         "n_train": len(train_idx), "train_time_s": train_time,
         "time_per_iteration_s": train_time / cfg.iterations, "runtime": describe(device)}
-    tail = history.steps[-max(1, math.ceil(len(history.steps) / 10)):]  # as final_loss
-    if "elbo" in tail[0]:
-        facts["final_elbo"] = float(np.mean([r["elbo"] for r in tail]))
     config = {"model": dataclasses.asdict(mcfg), "noise_std": noise_std, "variant": variant,
               "n_obs": n_obs}
     save_model(weights, model, config, meta={"mlflow_run_id": tracker.run_id or ""})

@@ -10,6 +10,7 @@ outputs are published, so a finished run is never resumed (``dvc repro -f`` retr
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -17,7 +18,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -196,15 +197,15 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     return model, {**facts, "resumed_from_epoch": resumed}
 
 
-def evaluate_saved(weights: Path, cfg: MnistTrainConfig, *, data_root: Path,
-                   device: torch.device | None = None) -> dict[str, Any]:
+def evaluate_saved(saved: SavedModel, cfg: MnistTrainConfig, *, data_root: Path
+                   ) -> dict[str, Any]:
     """Table 1's held-out numbers of a saved model: test error (%), forward NFE per
     test batch, the test pass's time, and the peak memory of one training step on
-    ``memory_batch`` fixed training images (the "Memory" column; a measurement on a
-    loaded copy, so it moves no statistics of the saved model)."""
-    device = device or torch.device("cpu")
-    model, _, run_cfg = load_model(weights, device)
-    data = parse(MnistDataConfig, run_cfg["data"], f"{weights.name}:config.data")
+    ``memory_batch`` fixed training images (the "Memory" column; measured on a copy,
+    so that its train-mode step moves no BatchNorm statistics of ``saved.model``)."""
+    model, run_cfg = saved.model, saved.config
+    device = next(model.parameters()).device
+    data = parse(MnistDataConfig, run_cfg["data"], "the model file's config.data")
     # the model's own preprocessing; the test set's size and batch are this stage's
     data = dataclasses.replace(data, test_subset=cfg.data.test_subset,
                                test_batch_size=cfg.data.test_batch_size)
@@ -217,9 +218,9 @@ def evaluate_saved(weights: Path, cfg: MnistTrainConfig, *, data_root: Path,
         "test_nfe_forward": stats.nfe_forward / len(test_loader),
         "test_images": len(test_loader.dataset)}  # type: ignore[arg-type]
     images = _first_images(train_loader, cfg.memory_batch, device)
-    metrics["peak_memory_mb"] = peak_step_memory_mb(model.train(), images, loss_fn)
+    metrics["peak_memory_mb"] = peak_step_memory_mb(copy.deepcopy(model).train(), images,
+                                                    loss_fn)
     metrics["memory_batch"] = cfg.memory_batch
-    model.eval()
     return metrics
 
 
@@ -245,10 +246,19 @@ def _first_images(loader: torch.utils.data.DataLoader, n: int, device: torch.dev
     return x, y
 
 
-def load_model(path: Path, device: torch.device | None = None
-               ) -> tuple[nn.Module, MnistModelConfig, dict[str, Any]]:
-    """A model written by :func:`train` (eval mode), its model config and the run's
-    resolved config (e.g. ``["data"]["normalize"]``)."""
-    model, config, _ = artifacts.load_model(path, lambda c: build_model(
+class SavedModel(NamedTuple):
+    """A model file of :func:`train`, read once: the module (eval mode), its model
+    config, the run's resolved config (e.g. ``["data"]["normalize"]``) and its meta
+    (``mlflow_run_id``: the training run an evaluation links to)."""
+
+    model: nn.Module
+    model_cfg: MnistModelConfig
+    config: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def load_model(path: Path, device: torch.device | None = None) -> SavedModel:
+    """Read a model written by :func:`train` (see :class:`SavedModel`)."""
+    model, config, meta = artifacts.load_model(path, lambda c: build_model(
         parse(MnistModelConfig, c["model"], f"{Path(path).name}:config.model")), device)
-    return model, parse(MnistModelConfig, config["model"]), config
+    return SavedModel(model, parse(MnistModelConfig, config["model"]), config, meta)

@@ -33,7 +33,7 @@ from ..odeint import odeint
 from ..runtime import describe
 from ..solvers import TABLEAUX
 from ..stats import SolverStats
-from .mnist import load_model
+from .mnist import SavedModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,16 +134,16 @@ def training_stats(log: dict[str, np.ndarray]) -> dict[str, Any]:
     }
 
 
-def run(cfg: NfeStudyConfig, model_path: Path, log_path: Path, data_root: Path, *,
-        json_path: Path, csv_path: Path, device: torch.device | None = None
-        ) -> dict[str, Any]:
+def run(cfg: NfeStudyConfig, saved: SavedModel, log_path: Path, data_root: Path, *,
+        json_path: Path, csv_path: Path) -> dict[str, Any]:
     """Figure 3's numbers (a-d): write the study's JSON and the sweep's CSV;
     the figures_mnist stage draws the four panels from them and the training log."""
-    device = device or torch.device("cpu")
-    model, model_cfg, run_cfg = load_model(model_path, device)
+    model, model_cfg, run_cfg, meta = saved
+    name = str(meta.get("run", model_cfg.kind))  # e.g. odenet-s0
+    device = next(model.parameters()).device
     method = model_cfg.solver.method
     if not isinstance(model.features, ODEBlock) or not TABLEAUX[method].adaptive:
-        raise ConfigError(f"nfe_study.model: {model_path.name} is a {model_cfg.kind} with "
+        raise ConfigError(f"nfe_study.model: {name} is a {model_cfg.kind} with "
                           f"solver {method!r}; the study needs an ODE-Net/RK-Net with an "
                           "adaptive solver (e.g. dopri5)")
     data_cfg = MnistDataConfig(augment=False, normalize=run_cfg["data"]["normalize"],
@@ -163,7 +163,7 @@ def run(cfg: NfeStudyConfig, model_path: Path, log_path: Path, data_root: Path, 
     log = read_log(log_path)
     train = training_stats(log)
     metrics: dict[str, Any] = {
-        "model": model_path.stem, "method": method, "test_subset": len(test),
+        "model": name, "method": method, "test_subset": len(test),
         "reference_tol": cfg.reference_tol,
         "sweep": rows,  # one row per tolerance, in the order of cfg.tolerances
         # wall-clock numbers: the "_s" suffix marks them as machine-dependent
