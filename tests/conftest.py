@@ -11,6 +11,16 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 torch.set_num_threads(1)
 
 
+# Longest first: under pytest-xdist these modules (real `dvc repro` runs, minutes
+# each) start at once on their own workers, instead of last on a busy one.
+_LONGEST = ("test_pipeline.py", "test_resume.py", "test_ddp_stage.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(_LONGEST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(_LONGEST)))  # stable
+
+
 @pytest.fixture
 def f64():
     """Run a test in float64 (gradcheck, exact-solution bounds)."""

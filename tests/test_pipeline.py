@@ -17,7 +17,7 @@ from tests._repo import repo_copy
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
          ) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
     if check and out.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n"
                              f"{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
