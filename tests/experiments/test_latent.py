@@ -134,6 +134,11 @@ def test_saved_model_reproduces_its_evaluation_exactly(variant, data, tmp_path):
     assert config["variant"] == variant and meta == {"mlflow_run_id": ""}
 
 
+@pytest.mark.parametrize(("config", "match"), [
+    ({"n_obs": 50, "noise_std": 0.1}, r"n_obs=50 was not generated: data/spirals.npz has"),
+    ({"n_obs": 30, "noise_std": 0.2}, r"trained on spirals with noise_std 0.2, .* has 0.1; "
+                                      r"retrain"),
+])
 def test_saved_model_must_fit_the_data(config, match, data):
     """evaluate_latent and figures_latent refuse a model file the spirals do not fit."""
     with pytest.raises(ValueError, match=match):
