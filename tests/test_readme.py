@@ -8,9 +8,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_example_learns_the_matrix(capsys):
+def _example() -> str:
+    """The README's library example: the code block after its marker."""
     text = (ROOT / "README.md").read_text()
-    code = re.search(r"<!-- readme-example -->\n```python\n(.*?)```", text, re.S).group(1)
+    return re.search(r"<!-- readme-example -->\n```python\n(.*?)```", text, re.S).group(1)
+
+
+def test_readme_example_learns_the_matrix(capsys):
+    code = _example()
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own README
     torch.testing.assert_close(scope["f"].A.data, scope["A"], atol=2e-3, rtol=0)
@@ -38,8 +43,7 @@ def test_readme_example_runs_where_only_torch_can_be_imported():
     import subprocess
     import sys
 
-    text = (ROOT / "README.md").read_text()
-    code = re.search(r"<!-- readme-example -->\n```python\n(.*?)```", text, re.S).group(1)
+    code = _example()
     assert "range(300)" in code
     code = code.replace("range(300)", "range(3)")  # it runs; the test above checks it learns
     out = subprocess.run([sys.executable, "-c", _ISOLATED], input=code, capture_output=True,
