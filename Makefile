@@ -16,14 +16,16 @@ export NEURALODE_REPRO_ID
 
 .PHONY: install install-test repro test test-slow deps lint bench ui clean-venv
 
-$(VENV)/.stamp-runtime: pyproject.toml
+# Two packages: the library (library/, torch only) and the pipeline (the root, which
+# depends on it). One pip call installs both, the library from its folder.
+$(VENV)/.stamp-runtime: pyproject.toml library/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e ./library -e '.[vode]'
 	@touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-runtime
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e ./library -e '.[vode,test]'
 	@touch $@
 
 install: $(VENV)/.stamp-runtime
@@ -32,9 +34,9 @@ install-test: $(VENV)/.stamp-test
 ## repro: run the whole pipeline (PROFILE=name applies profiles/name.yaml first)
 repro: install
 ifneq ($(PROFILE),)
-	$(PY) -m neuralode.profile apply $(PROFILE)
+	$(PY) -m neuralode_repro.profile apply $(PROFILE)
 endif
-	$(PY) -m neuralode.params check
+	$(PY) -m neuralode_repro.params check
 	dvc repro
 
 ## test: the default (fast) test suite
@@ -51,10 +53,10 @@ bench: install-test
 
 ## deps: rewrite dvc.yaml's code deps from each stage's import closure (tests check them)
 deps: install
-	$(PY) -m neuralode.codedeps --write
+	$(PY) -m neuralode_repro.codedeps --write
 
 lint: install-test
-	$(PY) -m ruff check src stages tests benchmarks
+	$(PY) -m ruff check src library stages tests benchmarks
 
 ## ui: MLflow UI on the embedded store, loopback only
 ui: install

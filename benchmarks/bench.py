@@ -27,8 +27,8 @@ import torchdiffeq
 from torch import nn
 
 from neuralode import collect_stats, odeint, odeint_adjoint
-from neuralode.io import write_text
-from neuralode.report.build import hardware
+from neuralode_repro.io import write_text
+from neuralode_repro.report.build import hardware
 
 
 class CubicMLP(nn.Module):
@@ -178,8 +178,8 @@ def case_mnist(name: str, repeats: int, solver: dict) -> tuple[Row, float, float
     At tol 1e-3 each adjoint gradient is itself approximate, so the two may differ from
     each other far more than either differs from the exact gradient of its solve.
     """
-    from neuralode.config import parse
-    from neuralode.models.mnist import MnistModelConfig, build_model
+    from neuralode_repro.config import parse
+    from neuralode_repro.models.mnist import MnistModelConfig, build_model
 
     torch.manual_seed(0)
     model = build_model(parse(MnistModelConfig, {"kind": "odenet", "solver": solver}))

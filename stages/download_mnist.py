@@ -8,8 +8,8 @@ checked against its MD5 before anything appears at the output.
 import argparse
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.data.mnist import MnistDownloadConfig, prepare_mnist, resolve_mirror
+from neuralode_repro import runner
+from neuralode_repro.data.mnist import MnistDownloadConfig, prepare_mnist, resolve_mirror
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

@@ -7,13 +7,13 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.artifacts import load_model
-from neuralode.experiments.cnf import CNFEvalConfig, model_from_config, run_name, stage_suffix
-from neuralode.experiments.cnf_eval import evaluate_capacity, evaluate_ml
-from neuralode.io import read_json, write_json
-from neuralode.tracking import TRAIN_RUN_TAG
-from neuralode.training import resolve_device
+from neuralode_repro import runner
+from neuralode_repro.artifacts import load_model
+from neuralode_repro.experiments.cnf import CNFEvalConfig, model_from_config, run_name, stage_suffix
+from neuralode_repro.experiments.cnf_eval import evaluate_capacity, evaluate_ml
+from neuralode_repro.io import read_json, write_json
+from neuralode_repro.tracking import TRAIN_RUN_TAG
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

@@ -5,9 +5,9 @@ planar NF (metrics JSON and the CSV table figures_cnf draws); draws no figure.""
 import argparse
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.cnf import CNFTrainConfig
-from neuralode.experiments.cnf_eval import summarize_capacity
+from neuralode_repro import runner
+from neuralode_repro.experiments.cnf import CNFTrainConfig
+from neuralode_repro.experiments.cnf_eval import summarize_capacity
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

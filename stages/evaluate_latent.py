@@ -5,12 +5,12 @@ the metrics the report reads (training summary included)."""
 import argparse
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.artifacts import load_model
-from neuralode.experiments.latent import check_model_data, evaluate_saved, model_from_config
-from neuralode.io import load_arrays, read_json, write_json
-from neuralode.tracking import TRAIN_RUN_TAG
-from neuralode.training import resolve_device
+from neuralode_repro import runner
+from neuralode_repro.artifacts import load_model
+from neuralode_repro.experiments.latent import check_model_data, evaluate_saved, model_from_config
+from neuralode_repro.io import load_arrays, read_json, write_json
+from neuralode_repro.tracking import TRAIN_RUN_TAG
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

@@ -5,11 +5,11 @@ training step; writes the metrics the report reads (training summary included)."
 import argparse
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.mnist import MnistTrainConfig, evaluate_saved, load_model
-from neuralode.io import read_json, write_json
-from neuralode.tracking import TRAIN_RUN_TAG
-from neuralode.training import resolve_device
+from neuralode_repro import runner
+from neuralode_repro.experiments.mnist import MnistTrainConfig, evaluate_saved, load_model
+from neuralode_repro.io import read_json, write_json
+from neuralode_repro.tracking import TRAIN_RUN_TAG
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

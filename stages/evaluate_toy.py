@@ -6,12 +6,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.artifacts import load_model
-from neuralode.config import parse
-from neuralode.experiments.toy import ToyTrainConfig, evaluate, load_data, model_from_config
-from neuralode.io import read_json, save_arrays, write_json
-from neuralode.tracking import TRAIN_RUN_TAG
+from neuralode_repro import runner
+from neuralode_repro.artifacts import load_model
+from neuralode_repro.config import parse
+from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate, load_data, model_from_config
+from neuralode_repro.io import read_json, save_arrays, write_json
+from neuralode_repro.tracking import TRAIN_RUN_TAG
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

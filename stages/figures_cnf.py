@@ -6,10 +6,10 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.cnf import CNFEvalConfig, CNFTrainConfig
-from neuralode.figures.cnf import draw_all
-from neuralode.figures.config import CNFFiguresConfig
+from neuralode_repro import runner
+from neuralode_repro.experiments.cnf import CNFEvalConfig, CNFTrainConfig
+from neuralode_repro.figures.cnf import draw_all
+from neuralode_repro.figures.config import CNFFiguresConfig
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

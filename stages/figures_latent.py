@@ -6,14 +6,18 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.artifacts import load_model
-from neuralode.data.spirals import SpiralConfig
-from neuralode.experiments.latent import LatentTrainConfig, check_model_data, model_from_config
-from neuralode.figures.config import LatentFigures
-from neuralode.figures.latent import draw_run
-from neuralode.io import load_arrays
-from neuralode.training import resolve_device
+from neuralode_repro import runner
+from neuralode_repro.artifacts import load_model
+from neuralode_repro.data.spirals import SpiralConfig
+from neuralode_repro.experiments.latent import (
+    LatentTrainConfig,
+    check_model_data,
+    model_from_config,
+)
+from neuralode_repro.figures.config import LatentFigures
+from neuralode_repro.figures.latent import draw_run
+from neuralode_repro.io import load_arrays
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

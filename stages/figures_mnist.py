@@ -5,10 +5,10 @@ trains or evaluates."""
 import argparse
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.mnist import MnistTrainConfig, run_name
-from neuralode.experiments.nfe_study import NfeStudyConfig
-from neuralode.figures.mnist import draw_all
+from neuralode_repro import runner
+from neuralode_repro.experiments.mnist import MnistTrainConfig, run_name
+from neuralode_repro.experiments.nfe_study import NfeStudyConfig
+from neuralode_repro.figures.mnist import draw_all
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

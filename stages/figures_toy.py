@@ -5,11 +5,11 @@ trajectory and training snapshots; never trains."""
 import argparse
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.artifacts import load_model
-from neuralode.experiments.toy import load_data, model_from_config
-from neuralode.figures.toy import draw_all
-from neuralode.io import load_arrays
+from neuralode_repro import runner
+from neuralode_repro.artifacts import load_model
+from neuralode_repro.experiments.toy import load_data, model_from_config
+from neuralode_repro.figures.toy import draw_all
+from neuralode_repro.io import load_arrays
 
 FILES = ("observations.png", "trajectory.png", "vector_field.png", "training.gif")
 

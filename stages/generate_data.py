@@ -8,8 +8,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.data.synthetic import GenerateDataConfig, generate
+from neuralode_repro import runner
+from neuralode_repro.data.synthetic import GenerateDataConfig, generate
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

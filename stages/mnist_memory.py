@@ -6,10 +6,10 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.mnist import MnistTrainConfig, model_config
-from neuralode.experiments.mnist_memory import MnistMemoryConfig, run
-from neuralode.training import resolve_device
+from neuralode_repro import runner
+from neuralode_repro.experiments.mnist import MnistTrainConfig, model_config
+from neuralode_repro.experiments.mnist_memory import MnistMemoryConfig, run
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

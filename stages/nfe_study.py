@@ -7,11 +7,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.mnist import load_model, run_name
-from neuralode.experiments.nfe_study import NfeStudyConfig, run
-from neuralode.tracking import TRAIN_RUN_TAG
-from neuralode.training import resolve_device
+from neuralode_repro import runner
+from neuralode_repro.experiments.mnist import load_model, run_name
+from neuralode_repro.experiments.nfe_study import NfeStudyConfig, run
+from neuralode_repro.tracking import TRAIN_RUN_TAG
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

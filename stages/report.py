@@ -7,14 +7,14 @@ import dataclasses
 import functools
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.config import ConfigError
-from neuralode.data.spirals import SpiralConfig
-from neuralode.report import cnf, latent, mnist, toy
-from neuralode.report.build import RunInfo, build, write
-from neuralode.report.common import ReportConfig
-from neuralode.report.paper import TABLE2
-from neuralode.tracking import git_commit
+from neuralode_repro import runner
+from neuralode_repro.config import ConfigError
+from neuralode_repro.data.spirals import SpiralConfig
+from neuralode_repro.report import cnf, latent, mnist, toy
+from neuralode_repro.report.build import RunInfo, build, write
+from neuralode_repro.report.common import ReportConfig
+from neuralode_repro.report.paper import TABLE2
+from neuralode_repro.tracking import git_commit
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

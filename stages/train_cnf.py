@@ -7,8 +7,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.cnf import (
+from neuralode_repro import runner
+from neuralode_repro.experiments.cnf import (
     CNFTrainConfig,
     check_selection,
     run_name,
@@ -16,7 +16,7 @@ from neuralode.experiments.cnf import (
     stage_suffix,
     train,
 )
-from neuralode.training import resolve_device
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

@@ -7,10 +7,10 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.latent import LatentTrainConfig, check_inputs, train
-from neuralode.io import load_arrays
-from neuralode.training import resolve_device
+from neuralode_repro import runner
+from neuralode_repro.experiments.latent import LatentTrainConfig, check_inputs, train
+from neuralode_repro.io import load_arrays
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

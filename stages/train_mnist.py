@@ -11,15 +11,15 @@ process); only rank 0 writes outputs and the MLflow run.
 import argparse
 from pathlib import Path
 
-from neuralode import distributed, runner
-from neuralode.experiments.mnist import (
+from neuralode_repro import distributed, runner
+from neuralode_repro.experiments.mnist import (
     MnistTrainConfig,
     checkpoint_for,
     model_config,
     resolved_config,
     train,
 )
-from neuralode.training import resolve_device
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

@@ -6,9 +6,9 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode import runner
-from neuralode.experiments.toy import ToyTrainConfig, load_data, train
-from neuralode.training import resolve_device
+from neuralode_repro import runner
+from neuralode_repro.experiments.toy import ToyTrainConfig, load_data, train
+from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:

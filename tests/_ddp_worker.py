@@ -9,8 +9,8 @@ import sys
 import torch
 from torch import nn
 
-from neuralode import distributed
-from neuralode.training import OptimConfig, fit
+from neuralode_repro import distributed
+from neuralode_repro.training import OptimConfig, fit
 
 torch.set_num_threads(1)
 distributed.init(torch.device("cpu"))

@@ -31,7 +31,7 @@ def repo_copy(dst: Path, prepare: Callable[[Path, dict[str, str]], None] | None 
     # venv's editable install points here), so a test can edit the code it runs
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
            "MLFLOW_DISABLE_TELEMETRY": "true", "MNIST_MIRROR": str(MIRROR),
-           "PYTHONPATH": str(dst / "src")}
+           "PYTHONPATH": f"{dst / 'src'}:{dst / 'library'}"}
     env.pop("MLFLOW_TRACKING_URI", None)
     if prepare is not None:
         prepare(dst, env)

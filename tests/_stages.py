@@ -10,7 +10,7 @@ from types import ModuleType
 
 import yaml
 
-from neuralode import runner
+from neuralode_repro import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 

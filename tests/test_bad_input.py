@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from neuralode.config import load_params, parse
-from neuralode.data.synthetic import GenerateDataConfig, generate
+from neuralode_repro.config import load_params, parse
+from neuralode_repro.data.synthetic import GenerateDataConfig, generate
 from tests._repo import MIRROR
 from tests._stages import run_stage as _run_stage
 from tests._stages import stage_argv

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neuralode import codedeps
+from neuralode_repro import codedeps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def test_figure_code_is_a_dep_of_figure_stages_only(name):
     """A figure edit reruns figure stages and the report, never training or evaluation:
     only figures_* import the figure code."""
     deps = [str(d) for d in _stages()[name]["deps"]]
-    assert not [d for d in deps if d.startswith("src/neuralode/figures")], (name, deps)
+    assert not [d for d in deps if d.startswith("src/neuralode_repro/figures")], (name, deps)
 
 
 def _outputs(stage: dict) -> list[str]:
@@ -126,8 +126,8 @@ def test_training_loads_no_plotting_library():
     import subprocess
     import sys
 
-    code = ("import sys\nimport neuralode.experiments.toy, neuralode.experiments.mnist, "
-            "neuralode.experiments.latent, neuralode.experiments.cnf\n"
+    mods = ", ".join(f"neuralode_repro.experiments.{m}" for m in ("toy", "mnist", "latent", "cnf"))
+    code = (f"import sys\nimport {mods}\n"
             "print(sorted(m for m in sys.modules if 'figures' in m or "
             "m.startswith('matplotlib')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

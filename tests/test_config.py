@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from neuralode.config import (
+from neuralode_repro.config import (
     CommonConfig,
     ConfigError,
     SolverConfig,
@@ -13,8 +13,8 @@ from neuralode.config import (
     load_section,
     parse,
 )
-from neuralode.data.toy import ToyDataConfig
-from neuralode.experiments.toy import ToyTrainConfig
+from neuralode_repro.data.toy import ToyDataConfig
+from neuralode_repro.experiments.toy import ToyTrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from neuralode.config import parse
-from neuralode.data.synthetic import GenerateDataConfig, generate
+from neuralode_repro.config import parse
+from neuralode_repro.data.synthetic import GenerateDataConfig, generate
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from neuralode.io import (
+from neuralode_repro.io import (
     OutputError,
     atomic_path,
     load_arrays,
@@ -90,7 +90,7 @@ def test_disk_full_names_the_path_and_leaves_nothing(tmp_path, disk_full_after):
 
 def test_csv_round_trip_and_the_one_format(tmp_path):
     """Integers stay integers, floats keep 6 significant digits, a missing key is nan."""
-    from neuralode.io import read_csv, write_csv
+    from neuralode_repro.io import read_csv, write_csv
 
     write_csv(tmp_path / "log.csv", [{"step": 1, "loss": 0.123456789, "ok": True},
                                      {"step": 2, "loss": 2.0}])
@@ -108,7 +108,7 @@ def test_csv_round_trip_and_the_one_format(tmp_path):
 def test_model_file_round_trip_and_errors(tmp_path):
     import torch
 
-    from neuralode.artifacts import load_model, save_model
+    from neuralode_repro.artifacts import load_model, save_model
 
     model = torch.nn.Linear(2, 3)
     save_model(tmp_path / "m.pt", model, {"out": 3}, meta={"mlflow_run_id": "abc"})
@@ -127,7 +127,7 @@ def test_model_file_round_trip_and_errors(tmp_path):
 
 
 def test_training_summary_has_one_definition():
-    from neuralode.training import summarize
+    from neuralode_repro.training import summarize
 
     steps = [{"loss": float(i), "nfe_forward": 2 * i, "nfe_backward": i} for i in range(1, 21)]
     # final_loss: the last 10% (2 of 20 steps); NFE: the mean over every step

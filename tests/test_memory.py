@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from neuralode.config import SolverConfig
-from neuralode.memory import memory_sweep, peak_step_memory_mb
-from neuralode.models.mnist import MnistModelConfig, build_model, loss_fn
+from neuralode_repro.config import SolverConfig
+from neuralode_repro.memory import memory_sweep, peak_step_memory_mb
+from neuralode_repro.models.mnist import MnistModelConfig, build_model, loss_fn
 
 
 def _square_loss(model, x):

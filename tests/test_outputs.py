@@ -40,8 +40,8 @@ def _no_tracking(monkeypatch):
 @pytest.fixture(scope="module")
 def toy_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("toydata")
-    from neuralode.config import parse
-    from neuralode.data.synthetic import GenerateDataConfig, generate
+    from neuralode_repro.config import parse
+    from neuralode_repro.data.synthetic import GenerateDataConfig, generate
 
     cfg = parse(GenerateDataConfig, {"toy": {"n_points": 60, "extrapolate_points": 10,
                                              "systems": {"linear": LINEAR}},
@@ -143,7 +143,7 @@ def test_cnf_infinite_plot_box_is_refused_before_any_output(tmp_path, capsys):
 
 
 def test_cnf_failure_after_the_loss_curve_removes_it(tmp_path, capsys, monkeypatch):
-    from neuralode.experiments import cnf
+    from neuralode_repro.experiments import cnf
 
     def broken(*_, **__):
         raise OSError(errno.EIO, "Input/output error")

@@ -1,5 +1,5 @@
 """Bad params are refused when they are loaded, each with one error naming its key:
-the whole-file check (``python -m neuralode.params check``, run by ``make repro``
+the whole-file check (``python -m neuralode_repro.params check``, run by ``make repro``
 and ``profile apply``) and the file-level checks every stage makes."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neuralode import profile
-from neuralode.config import ConfigError, load_params
-from neuralode.params import validate
+from neuralode_repro import profile
+from neuralode_repro.config import ConfigError, load_params
+from neuralode_repro.params import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())

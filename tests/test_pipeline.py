@@ -35,7 +35,7 @@ def repo(tmp_path_factory):
 
     def tiny(dst: Path, env: dict[str, str]) -> None:
         env["NEURALODE_REPRO_ID"] = "pytest-tiny"
-        _run([sys.executable, "-m", "neuralode.profile", "apply", "tiny"], dst, env)
+        _run([sys.executable, "-m", "neuralode_repro.profile", "apply", "tiny"], dst, env)
 
     env = repo_copy(dst, tiny)
     first = _run(["dvc", "repro"], dst, env)
@@ -154,9 +154,9 @@ def test_evaluation_runs_link_to_their_training_run_and_model(repo):
     import mlflow
     import mlflow.pytorch
 
-    from neuralode.config import parse
-    from neuralode.experiments.toy import ToyTrainConfig, evaluate
-    from neuralode.io import load_arrays
+    from neuralode_repro.config import parse
+    from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate
+    from neuralode_repro.io import load_arrays
 
     dst, _, _ = repo
     by_stage = _runs(dst)
@@ -237,7 +237,7 @@ def _rerun_set(dst: Path, env: dict[str, str]) -> tuple[set[str], set[str]]:
 
 def test_figure_code_edit_reruns_only_figures_and_report(repo):
     dst, env, _ = repo
-    style = dst / "src/neuralode/figures/style.py"
+    style = dst / "src/neuralode_repro/figures/style.py"
     text = style.read_text()
     assert '"#d62728"' in text  # the shared style's colour of our model
     style.write_text(text.replace('"#d62728"', '"#123456"'))

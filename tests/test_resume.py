@@ -92,9 +92,9 @@ def test_sigkill_mid_epoch_then_repro_resumes(repo):
 EVALUATE = """
 import json, sys
 from pathlib import Path
-from neuralode.data.mnist import MnistDataConfig, mnist_loaders
-from neuralode.experiments.mnist import load_model
-from neuralode.models.mnist import evaluate
+from neuralode_repro.data.mnist import MnistDataConfig, mnist_loaders
+from neuralode_repro.experiments.mnist import load_model
+from neuralode_repro.models.mnist import evaluate
 model, _, config, _ = load_model(Path("data/models/mnist/mlp-s0.pt"))
 _, test = mnist_loaders("data/mnist", MnistDataConfig(**config["data"]), seed=0)
 print(json.dumps(evaluate(model, test)))
@@ -112,7 +112,7 @@ def test_finished_run_is_never_resumed(repo):
     assert first.returncode == 0, first.stderr[-3000:]
     assert not list((dst / "checkpoints/mnist").glob("mlp-s0-*.pt"))  # -f cannot resume
 
-    model_py = dst / "src/neuralode/models/mnist.py"
+    model_py = dst / "src/neuralode_repro/models/mnist.py"
     code = model_py.read_text()
     line = "        return self.head(self.features(self.downsample(x)))"
     assert line in code

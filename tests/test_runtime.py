@@ -2,7 +2,7 @@
 
 import torch
 
-from neuralode.runtime import apply_threads, describe
+from neuralode_repro.runtime import apply_threads, describe
 
 
 def test_describe_records_what_decides_the_last_bits():

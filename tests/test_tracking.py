@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from neuralode import tracking
+from neuralode_repro import tracking
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,7 +73,7 @@ def test_failed_stage_is_recorded_as_failed_run(tmp_path, monkeypatch):
 DROPOUT = """
 import sys
 from mlflow.tracking.client import MlflowClient
-from neuralode import tracking
+from neuralode_repro import tracking
 
 real = MlflowClient.log_batch
 
@@ -106,7 +106,7 @@ def test_failure_after_tracking_dropped_out_is_failed_not_finished(tmp_path):
 
 KILLED = """
 import os, signal
-from neuralode import tracking
+from neuralode_repro import tracking
 with tracking.stage_run("train_x", "exp", {}, profile="tiny", seed=0):
     os.kill(os.getpid(), signal.SIGKILL)
 """
@@ -177,7 +177,7 @@ def _stage_job(model=None, metrics=None, tags=None):
     """A stage through the real runner: params {"steps": 3, "optim": {"lr": 0.1}}."""
     import argparse
 
-    from neuralode import runner
+    from neuralode_repro import runner
 
     def prepare(ctx):
         return runner.Job("train_x", {"steps": 3, "optim": {"lr": 0.1}},

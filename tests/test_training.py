@@ -1,4 +1,4 @@
-"""The one training loop (neuralode.training.fit): iterations and hooks, schedules,
+"""The one training loop (neuralode_repro.training.fit): iterations and hooks, schedules,
 and resuming from a checkpoint exactly as if the run had not been interrupted."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuralode.training import OptimConfig, build_optimizer, fit, read_checkpoint
+from neuralode_repro.training import OptimConfig, build_optimizer, fit, read_checkpoint
 
 
 def _problem(seed: int = 0):

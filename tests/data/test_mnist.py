@@ -9,8 +9,8 @@ import pytest
 import torch
 from torchvision import datasets
 
-from neuralode.config import ConfigError, parse
-from neuralode.data.mnist import (
+from neuralode_repro.config import ConfigError, parse
+from neuralode_repro.data.mnist import (
     FILES,
     MEAN,
     STD,

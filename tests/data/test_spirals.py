@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuralode.config import ConfigError, parse
-from neuralode.data.spirals import SpiralConfig, generate_spirals, make_batch, spiral_curves
+from neuralode_repro.config import ConfigError, parse
+from neuralode_repro.data.spirals import SpiralConfig, generate_spirals, make_batch, spiral_curves
 
 SMALL = {"n_spirals": 40, "n_total": 400, "min_start": 20, "n_window": 60, "n_future": 50,
          "n_obs": [10, 25, 60], "test_fraction": 0.25}

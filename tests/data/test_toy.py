@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from neuralode.config import parse
-from neuralode.data.toy import ToyDataConfig, generate_toy, sample_span, true_field
+from neuralode_repro.config import parse
+from neuralode_repro.data.toy import ToyDataConfig, generate_toy, sample_span, true_field
 
 CFG = parse(ToyDataConfig, {"systems": {
     "linear": {"kind": "linear", "A": [[-0.1, -1.0], [1.0, -0.1]]},
@@ -39,7 +39,7 @@ def test_true_field_roundtrip():
 
 
 def test_nonlinear_system_needs_b_and_x0():
-    from neuralode.config import ConfigError
+    from neuralode_repro.config import ConfigError
 
     with pytest.raises(ConfigError, match="kind 'nonlinear' needs B and x0"):
         parse(ToyDataConfig, {"systems": {"n": {"kind": "nonlinear", "A": [[0, 0], [0, 0]]}}})

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from neuralode.config import ConfigError, parse
-from neuralode.data.toy2d import (
+from neuralode_repro.config import ConfigError, parse
+from neuralode_repro.data.toy2d import (
     POTENTIALS,
     PotentialConfig,
     Toy2DConfig,

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from neuralode.artifacts import load_model
-from neuralode.config import ConfigError, load_params, parse
-from neuralode.experiments.cnf import (
+from neuralode_repro.artifacts import load_model
+from neuralode_repro.config import ConfigError, load_params, parse
+from neuralode_repro.experiments.cnf import (
     CNFEvalConfig,
     CNFTrainConfig,
     check_selection,
@@ -18,12 +18,12 @@ from neuralode.experiments.cnf import (
     run_name,
     train,
 )
-from neuralode.experiments.cnf_eval import evaluate_capacity, evaluate_ml, summarize_capacity
-from neuralode.figures.cnf import draw_all
-from neuralode.figures.config import CNFFiguresConfig
-from neuralode.io import read_csv, read_json, write_json
-from neuralode.profile import merge
-from neuralode.tracking import Tracker
+from neuralode_repro.experiments.cnf_eval import evaluate_capacity, evaluate_ml, summarize_capacity
+from neuralode_repro.figures.cnf import draw_all
+from neuralode_repro.figures.config import CNFFiguresConfig
+from neuralode_repro.io import read_csv, read_json, write_json
+from neuralode_repro.profile import merge
+from neuralode_repro.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOSE = {"rtol": 1e-3, "atol": 1e-3, "adjoint": False}

@@ -19,20 +19,20 @@ import pytest
 import torch
 import yaml
 
-from neuralode.artifacts import load_model
-from neuralode.config import ConfigError, parse
-from neuralode.data.spirals import SpiralConfig, generate_spirals
-from neuralode.experiments.latent import (
+from neuralode_repro.artifacts import load_model
+from neuralode_repro.config import ConfigError, parse
+from neuralode_repro.data.spirals import SpiralConfig, generate_spirals
+from neuralode_repro.experiments.latent import (
     LatentTrainConfig,
     check_model_data,
     evaluate_saved,
     model_from_config,
     train,
 )
-from neuralode.figures.config import LatentFigures
-from neuralode.figures.latent import draw_run
-from neuralode.io import save_arrays
-from neuralode.tracking import Tracker
+from neuralode_repro.figures.config import LatentFigures
+from neuralode_repro.figures.latent import draw_run
+from neuralode_repro.io import save_arrays
+from neuralode_repro.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY: dict[str, Any] = {

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from neuralode.config import ConfigError, parse
-from neuralode.data.mnist import prepare_mnist, resolve_mirror
-from neuralode.experiments import mnist_memory, nfe_study
-from neuralode.experiments.mnist import (
+from neuralode_repro.config import ConfigError, parse
+from neuralode_repro.data.mnist import prepare_mnist, resolve_mirror
+from neuralode_repro.experiments import mnist_memory, nfe_study
+from neuralode_repro.experiments.mnist import (
     MnistTrainConfig,
     checkpoint_for,
     config_hash,
@@ -22,8 +22,8 @@ from neuralode.experiments.mnist import (
     load_model,
     train,
 )
-from neuralode.figures import mnist as figs
-from neuralode.tracking import Tracker
+from neuralode_repro.figures import mnist as figs
+from neuralode_repro.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 MIRROR = resolve_mirror(None) or ROOT.parent / "shared" / "mnist"
@@ -88,7 +88,7 @@ def _check_outputs(out: Path, run: str, metrics: dict, steps: int) -> None:
 
 
 def figs_rows(out: Path, run: str) -> list[dict]:
-    from neuralode.io import read_csv
+    from neuralode_repro.io import read_csv
 
     return read_csv(out / "metrics" / f"{run}_log.csv")
 
@@ -157,7 +157,7 @@ def test_failing_run_keeps_the_previous_setups_checkpoint(root, tmp_path):
 
 
 def test_code_change_is_a_new_checkpoint(monkeypatch):
-    from neuralode.experiments import mnist
+    from neuralode_repro.experiments import mnist
 
     cfg = _cfg()
     before = config_hash(cfg, "mlp", 0)

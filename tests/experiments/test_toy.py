@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from neuralode.artifacts import load_model
-from neuralode.config import CommonConfig, load_params, load_section, parse
-from neuralode.data.toy import ToyDataConfig, generate_toy
-from neuralode.experiments.toy import ToyTrainConfig, evaluate, model_from_config, train
-from neuralode.figures.toy import draw_all
-from neuralode.io import load_arrays
-from neuralode.tracking import Tracker
+from neuralode_repro.artifacts import load_model
+from neuralode_repro.config import CommonConfig, load_params, load_section, parse
+from neuralode_repro.data.toy import ToyDataConfig, generate_toy
+from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate, model_from_config, train
+from neuralode_repro.figures.toy import draw_all
+from neuralode_repro.io import load_arrays
+from neuralode_repro.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,9 @@ import torch
 from scipy.linalg import expm
 from torch import nn
 
-from neuralode.config import ConfigError, SolverConfig, parse
-from neuralode.data.toy2d import PotentialConfig, Toy2DConfig, grid
-from neuralode.models.cnf import (
+from neuralode_repro.config import ConfigError, SolverConfig, parse
+from neuralode_repro.data.toy2d import PotentialConfig, Toy2DConfig, grid
+from neuralode_repro.models.cnf import (
     CNF,
     FlowConfig,
     PlanarCNF,
@@ -23,7 +23,7 @@ from neuralode.models.cnf import (
     kl_loss,
     nll_loss,
 )
-from neuralode.models.flows import PlanarLayer, PlanarNF, check_fractions
+from neuralode_repro.models.flows import PlanarLayer, PlanarNF, check_fractions
 
 TIGHT = SolverConfig(rtol=1e-9, atol=1e-9, adjoint=False)
 

@@ -10,9 +10,9 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from neuralode import odeint
-from neuralode.config import ConfigError, parse
-from neuralode.data.spirals import SpiralBatch, SpiralConfig, generate_spirals, make_batch
-from neuralode.models.latent import (
+from neuralode_repro.config import ConfigError, parse
+from neuralode_repro.data.spirals import SpiralBatch, SpiralConfig, generate_spirals, make_batch
+from neuralode_repro.models.latent import (
     LatentConfig,
     LatentODE,
     RNNBaseline,

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from neuralode import collect_stats
-from neuralode.config import ConfigError, SolverConfig, parse
-from neuralode.models.mnist import (
+from neuralode_repro.config import ConfigError, SolverConfig, parse
+from neuralode_repro.models.mnist import (
     MnistModelConfig,
     ODEBlock,
     build_model,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from neuralode.report import cnf, latent, toy
-from neuralode.report.blocks import Figure, Heading, Table, to_html, to_markdown
-from neuralode.report.build import RunInfo, build, write
-from neuralode.report.common import (
+from neuralode_repro.report import cnf, latent, toy
+from neuralode_repro.report.blocks import Figure, Heading, Table, to_html, to_markdown
+from neuralode_repro.report.build import RunInfo, build, write
+from neuralode_repro.report.common import (
     NOT_COMPARABLE,
     NOT_REPRODUCED,
     REPRODUCED,
@@ -134,7 +134,7 @@ def _mnist_fixture(metrics: Path, odenet_error: float = 0.45, epochs: int = 160)
 
 
 def test_mnist_table1_memory_and_figure3(tmp_path):
-    from neuralode.report import mnist
+    from neuralode_repro.report import mnist
 
     _mnist_fixture(tmp_path)
     blocks, claims = mnist.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
@@ -152,7 +152,7 @@ def test_mnist_table1_memory_and_figure3(tmp_path):
 
 
 def test_mnist_short_schedule_is_not_comparable(tmp_path):
-    from neuralode.report import mnist
+    from neuralode_repro.report import mnist
 
     _mnist_fixture(tmp_path, odenet_error=1.2, epochs=2)
     _, claims = mnist.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
@@ -167,7 +167,7 @@ def test_mnist_short_schedule_is_not_comparable(tmp_path):
 def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
     """Training from the summaries, evaluation and measurements from their own files;
     an evaluation file repeats its training summary, and that time counts once."""
-    from neuralode.report.build import wall_times
+    from neuralode_repro.report.build import wall_times
 
     _write(tmp_path / "toy" / "linear_train.json", {"train_time_s": 12.0})
     _write(tmp_path / "toy" / "linear.json", {"train_time_s": 12.0, "traj_mse": 0.1})
@@ -207,7 +207,7 @@ def test_bad_metrics_file_names_the_file_and_the_fix(tmp_path, text, pattern):
 
 
 def test_platforms_group_the_recorded_runtimes(tmp_path):
-    from neuralode.report.build import platforms
+    from neuralode_repro.report.build import platforms
 
     rt = {"torch": "2.x", "cpu": "EPYC (family 25)", "capability": "AVX2", "blas": "MKL 1",
           "threads": 1, "env": "", "fingerprint": "abc"}

@@ -1,0 +1,67 @@
+"""Helpers shared by ``odeint`` and ``odeint_adjoint``: the solver with its checks, and
+the user's function wrapped as the solvers' flat, counted right-hand side."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._checks import check_captured, check_output, check_precision
+from .solvers import make_solver
+from .solvers.base import Solver, StepCounts
+
+ODEFunc = Callable[[Tensor, Tensor], Tensor]
+
+
+def make_checked_solver(method: str, options: dict[str, Any] | None, dtype: torch.dtype,
+                        rtol: float, atol: float, prefix: str = "") -> Solver:
+    """The solver for ``method``; adaptive ones also check the tolerances against the
+    state's dtype (a fixed grid ignores rtol/atol)."""
+    solver = make_solver(method, options)
+    if solver.adaptive:
+        check_precision(dtype, rtol, atol, prefix)
+    return solver
+
+
+def flat_func(func: ODEFunc, shape: torch.Size, like: Tensor, counts: StepCounts,
+              check_graph: bool = False) -> Callable[[float, Tensor], Tensor]:
+    """Wrap ``func(t, y)`` as a counted function of (float, flat tensor).
+
+    The first call checks what ``func`` returns; with ``check_graph`` it runs with
+    autograd on and raises if the output depends on a tensor requiring grad (a
+    gradient that the adjoint would lose), at no extra evaluation.
+    """
+
+    dtype, device, view = like.dtype, like.device, tuple(shape)
+    checked = False
+
+    def f(t: float, y: Tensor) -> Tensor:
+        nonlocal checked
+        counts.nfe += 1
+        tt = torch.scalar_tensor(t, dtype=dtype, device=device)
+        if checked:
+            return func(tt, y.view(view)).reshape(-1)
+        # once: type, shape, dtype and device cannot change within a solve
+        state = y.view(view)
+        with torch.set_grad_enabled(check_graph or torch.is_grad_enabled()):
+            out = func(tt, state)
+        check_output(out, shape, dtype, device)
+        if check_graph:
+            check_captured(out, state, ())
+            out = out.detach()
+        checked = True
+        return out.reshape(-1)
+
+    return f
+
+
+def time_vector_field(func: ODEFunc, t: Tensor, ys: Tensor, counts: StepCounts) -> Tensor:
+    """f(t_i, y_i) at every output time, without graph, counted as NFE: the adjoint's
+    time gradients."""
+    with torch.no_grad():
+        out = torch.stack([func(ti, yi) for ti, yi in zip(t, ys, strict=True)])
+    counts.nfe += len(t)
+    return out

@@ -1,0 +1,287 @@
+"""Explicit Runge-Kutta solvers: one fixed-grid and one adaptive class, each driven
+by a :class:`~neuralode.solvers.tableau.ButcherTableau`.
+
+Both implement the :class:`~neuralode.solvers.base.Solver` protocol: flat 1-D states
+and Python-float times; ``neuralode.odeint`` reshapes the user's state and wraps the
+user's function. Stage combinations are a
+single ``addmv`` of the stacked stages against a tableau row, so the per-step cost
+is a handful of tensor ops whatever the number of stages.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import REMEDY, FlatFunc, Segments, SolverError, StepCounts, hermite, rms_norm
+from .control import CONTROLLERS, PIController
+from .tableau import ButcherTableau
+
+
+class _Coeffs:
+    """Tableau rows as tensors of one dtype/device, built once per solve."""
+
+    def __init__(self, tab: ButcherTableau, like: Tensor):
+        def vec(xs: Sequence[float]) -> Tensor:
+            return torch.tensor(xs, dtype=like.dtype, device=like.device)
+
+        self.a = [vec(row) if row else None for row in tab.a]
+        self.b = vec(tab.b)
+        self.b_err = vec(tab.b_err) if tab.b_err is not None else None
+
+
+class _Buffer:
+    """The stage matrix K (n, s), reused across steps, with its views made once."""
+
+    def __init__(self, like: Tensor, stages: int):
+        self.K = like.new_empty(like.numel(), stages)
+        self.cols = [self.K[:, i] for i in range(stages)]
+        self.prefix = [self.K[:, :i] for i in range(stages)]
+
+
+def _stages(f: FlatFunc, tab: ButcherTableau, co: _Coeffs, t: float, y: Tensor, h: float,
+            k0: Tensor, buf: _Buffer | None = None) -> tuple[Tensor, Tensor]:
+    """One RK step from (t, y) with first stage ``k0``. Returns (y1, K), K of shape (n, s).
+
+    Without autograd, the stages are written into the preallocated ``buf`` (n, s);
+    with autograd they are stacked afresh, since in-place writes would break backprop.
+    """
+    y1 = y
+    if buf is None or torch.is_grad_enabled():
+        ks = [k0]
+        for i in range(1, tab.stages):
+            y1 = torch.addmv(y, torch.stack(ks, dim=1), co.a[i], alpha=h)  # (n,)
+            ks.append(f(t + tab.c[i] * h, y1))
+        K = torch.stack(ks, dim=1)  # (n, s)
+    else:
+        K = buf.K
+        buf.cols[0].copy_(k0)
+        for i in range(1, tab.stages):
+            y1 = torch.addmv(y, buf.prefix[i], co.a[i], alpha=h)  # (n,)
+            buf.cols[i].copy_(f(t + tab.c[i] * h, y1))
+    if not tab.fsal:
+        y1 = torch.addmv(y, K, co.b, alpha=h)
+    return y1, K
+
+
+def _parse(options: dict[str, Any] | None, spec: dict[str, Any], method: str) -> dict[str, Any]:
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(spec))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; "
+                         f"valid options: {sorted(spec)}")
+    return {**spec, **options}
+
+
+def _positive(opts: dict[str, Any], name: str, integer: bool = False) -> None:
+    """Check ``opts[name]`` and store it as a Python int/float (numpy scalars allowed)."""
+    value = opts[name]
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 \
+            or not math.isfinite(value):
+        raise ValueError(f"option {name!r} must be a positive {'integer' if integer else 'number'}"
+                         f", got {value!r}")
+    opts[name] = int(value) if integer else float(value)
+
+
+class FixedGridSolver:
+    """Fixed-step RK on the uniform grid t0, t0 + h, ..., with the last step ending at
+    t[-1] (as torchdiffeq). Outputs between grid points come from the cubic Hermite
+    interpolant through the two neighbouring grid points (:func:`~.base.hermite`),
+    O(h^4) accurate, so output times never add steps. Without ``step_size`` the grid is
+    the output times.
+    """
+
+    SPEC: dict[str, Any] = {"step_size": None, "max_num_steps": 1_000_000}
+    adaptive = False
+
+    def __init__(self, tableau: ButcherTableau, options: dict[str, Any] | None = None):
+        self.tableau, self.name = tableau, tableau.name
+        opts = _parse(options, self.SPEC, tableau.name)
+        if opts["step_size"] is not None:
+            _positive(opts, "step_size")
+        _positive(opts, "max_num_steps", integer=True)
+        self.step_size: float | None = opts["step_size"]
+        self.max_num_steps: int = opts["max_num_steps"]
+
+    def grid(self, ts: Sequence[float]) -> list[float]:
+        if not self.step_size:
+            return list(ts)
+        t0, t1 = ts[0], ts[-1]
+        h = math.copysign(self.step_size, t1 - t0)
+        n = math.ceil(abs(t1 - t0) / self.step_size - 1e-9)
+        if n > self.max_num_steps:
+            raise SolverError(f"{self.tableau.name}: step_size={self.step_size} needs {n} "
+                              f"steps on [{t0}, {t1}], over max_num_steps="
+                              f"{self.max_num_steps} (the bound on the grid steps of one "
+                              "solve). Raise step_size or max_num_steps.")
+        return [t0 + k * h for k in range(n)] + [t1]
+
+    def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
+                  atol: float, counts: StepCounts,
+                  segments: Segments | None = None,
+                  first_step: float | None = None) -> tuple[list[Tensor], float | None]:
+        del rtol, atol, segments, first_step  # a fixed grid has no error control
+        tab, co = self.tableau, _Coeffs(self.tableau, y0)
+        grid = self.grid(ts)
+        direction = 1.0 if ts[-1] >= ts[0] else -1.0
+        ys, y, k0 = [y0], y0, f(ts[0], y0)
+        buf = _Buffer(y0, tab.stages)
+        i_out = 1
+        for j, (ta, tb) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
+            h = tb - ta
+            y1, _ = _stages(f, tab, co, ta, y, h, k0, buf)
+            counts.accepted += 1
+            last = j == len(grid) - 2
+            k1 = None if last else f(tb, y1)  # the next step's first stage
+            while i_out < len(ts) and (last or direction * (ts[i_out] - tb) <= 0):
+                theta = (ts[i_out] - ta) / h
+                if abs(1.0 - theta) < 1e-9 or last and i_out == len(ts) - 1:
+                    ys.append(y1)
+                else:
+                    if k1 is None:
+                        k1 = f(tb, y1)
+                    ys.append(hermite(y, y1, k0, k1, h, theta))
+                if not bool(torch.isfinite(ys[-1]).all()):
+                    raise SolverError(f"{tab.name}: non-finite state at t={ts[i_out]} "
+                                      f"(dt={h}, steps={counts.accepted}). {REMEDY}")
+                i_out += 1
+            y, k0 = y1, k1
+        return ys, None
+
+
+class AdaptiveSolver:
+    """Embedded RK pair with error control and dense output (Hairer et al., sec. II.4-6).
+
+    * initial step: Hairer's algorithm (sec. II.4), unless ``first_step`` is given;
+    * control: a controller object (:mod:`~neuralode.solvers.control`); the option
+      ``controller`` takes ``"I"``, ``"PI"`` or an instance, ``safety``/``ifactor``/
+      ``dfactor`` configure the named ones;
+    * any embedded pair: with FSAL the last stage is the next step's first; without
+      it (Cash-Karp) each accepted step costs one more evaluation, f(t1, y1);
+    * dense output: quartic through the step midpoint when the tableau has ``c_mid``
+      (dopri5), the cubic Hermite interpolant otherwise, so output times never
+      shorten a step.
+    """
+
+    SPEC: dict[str, Any] = {"first_step": None, "safety": 0.9, "ifactor": 10.0,
+                            "dfactor": 0.2, "max_num_steps": 10_000, "controller": "I"}
+    adaptive = True
+
+    def __init__(self, tableau: ButcherTableau, options: dict[str, Any] | None = None):
+        if not tableau.adaptive:
+            raise ValueError(f"tableau {tableau.name!r} has no embedded error estimate "
+                             "(b_err); use FixedGridSolver")
+        self.tableau, self.name = tableau, tableau.name
+        opts = _parse(options, self.SPEC, tableau.name)
+        _positive(opts, "max_num_steps", integer=True)
+        if opts["first_step"] is not None:
+            _positive(opts, "first_step")
+        self.first_step: float | None = opts["first_step"]
+        self.max_num_steps: int = opts["max_num_steps"]
+        self.controller = _controller(opts, tableau.name)
+
+    def _initial_step(self, f: FlatFunc, t0: float, y0: Tensor, f0: Tensor, direction: float,
+                      rtol: float, atol: float, segments: Segments | None) -> float:
+        scale = atol + rtol * y0.abs()
+        d0, d1 = rms_norm(y0 / scale, segments), rms_norm(f0 / scale, segments)
+        h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+        f1 = f(t0 + direction * h0, torch.add(y0, f0, alpha=direction * h0))
+        d2 = rms_norm((f1 - f0) / scale, segments) / h0
+        dmax = max(d1, d2)
+        h1 = max(1e-6, h0 * 1e-3) if dmax <= 1e-15 else (0.01 / dmax) ** (1 / self.tableau.order)
+        return min(100 * h0, h1)
+
+    def _check(self, t: float, h: float, counts: StepCounts, t0: float, t_end: float) -> None:
+        """Raise rather than loop forever: a step budget and a step-size floor."""
+        name = self.tableau.name
+        if counts.accepted + counts.rejected >= self.max_num_steps:
+            raise SolverError(f"{name}: max_num_steps={self.max_num_steps} exceeded "
+                              f"at t={t:.6g} (dt={h:.3g}, accepted={counts.accepted}, "
+                              f"rejected={counts.rejected}); it bounds the accepted + "
+                              f"rejected steps of one solve over [{t0:.6g}, {t_end:.6g}]. "
+                              f"{REMEDY}")
+        if not h >= 4 * math.ulp(max(abs(t), 1.0)):  # also catches nan
+            raise SolverError(f"{name}: step size underflow at t={t:.6g} (dt={h:.3g}, "
+                              f"accepted={counts.accepted}, rejected={counts.rejected}); "
+                              f"the state may be non-finite or stiff. {REMEDY}")
+
+    def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
+                  atol: float, counts: StepCounts, segments: Segments | None = None,
+                  first_step: float | None = None) -> tuple[list[Tensor], float]:
+        tab = self.tableau
+        co = _Coeffs(tab, y0)
+        t0, t_end = ts[0], ts[-1]
+        direction = 1.0 if t_end >= t0 else -1.0
+        span = abs(t_end - t0)
+        # the local error estimate is O(h^q); q = error_order + 1
+        step_factor = self.controller.start(tab.error_order + 1)
+
+        t, y = t0, y0
+        k0 = f(t, y)
+        if not bool(torch.isfinite(k0).all() & torch.isfinite(y0).all()):
+            raise SolverError(f"{tab.name}: non-finite state or derivative at t={t0:.6g} "
+                              f"before the first step. {REMEDY}")
+        h = first_step or self.first_step
+        if h is None:
+            with torch.no_grad():
+                h = self._initial_step(f, t0, y0, k0, direction, rtol, atol, segments)
+        h = min(h, span) if span > 0 else h
+        ys, i_out = [y0], 1
+        buf = _Buffer(y0, tab.stages)
+        while i_out < len(ts):
+            self._check(t, h, counts, t0, t_end)
+            last = abs(t_end - t) <= h * (1 + 1e-12)
+            dt = (t_end - t) if last else direction * h
+            y1, K = _stages(f, tab, co, t, y, dt, k0, buf)
+            with torch.no_grad():  # step control is not part of the computation graph
+                scale = torch.maximum(y.abs(), y1.abs()).mul_(rtol).add_(atol)
+                err = abs(dt) * rms_norm(torch.mv(K, co.b_err).div_(scale), segments)
+            accept = err <= 1.0  # False for nan
+            factor = step_factor(err, accept)
+            if not accept:
+                counts.rejected += 1
+                h *= factor
+                continue
+            counts.accepted += 1
+            t1 = t_end if last else t + dt
+            # the next step's first stage: FSAL's last stage (cloned out of the reused
+            # buffer), else one more evaluation
+            k1 = K[:, -1].clone() if tab.fsal else f(t1, y1)
+            while i_out < len(ts) and (last or direction * (ts[i_out] - t1) <= 0):
+                theta = (ts[i_out] - t) / dt
+                if last and i_out == len(ts) - 1 or theta == 1.0:
+                    ys.append(y1)
+                elif tab.c_mid is not None:  # one matrix-vector product over the stages
+                    w = torch.tensor(tab.dense_weights(theta), dtype=y.dtype, device=y.device)
+                    ys.append(torch.addmv(y, K, w, alpha=dt))
+                else:
+                    ys.append(hermite(y, y1, k0, k1, dt, theta))
+                i_out += 1
+            t, y, k0 = t1, y1, k1
+            h *= factor
+        return ys, h
+
+
+def _controller(opts: dict[str, Any], method: str) -> PIController:
+    """The step-size controller from the options: a name with safety/ifactor/dfactor,
+    or a controller instance (then those three options must stay at their defaults)."""
+    ctl = opts["controller"]
+    tuning = {k: opts[k] for k in ("safety", "ifactor", "dfactor")}
+    if isinstance(ctl, PIController):
+        changed = sorted(k for k, v in tuning.items() if v != AdaptiveSolver.SPEC[k])
+        if changed:
+            raise ValueError(f"{method}: options {changed} configure a named controller; "
+                             f"with a controller instance ({ctl!r}), set them on it instead")
+        return ctl
+    if not isinstance(ctl, str) or ctl not in CONTROLLERS:
+        raise ValueError(f"option 'controller' must be one of {sorted(CONTROLLERS)} or a "
+                         f"controller instance (neuralode.solvers.PIController), got {ctl!r}")
+    for key in tuning:
+        _positive(tuning, key)
+    return CONTROLLERS[ctl](**tuning)

@@ -1,0 +1,285 @@
+"""Strict, typed configuration: each ``params.yaml`` section loads into a frozen
+dataclass. Unknown keys, wrong types and out-of-range values raise one
+:class:`ConfigError` naming the key, the value and what is allowed, before any
+stage writes output.
+
+Range limits live next to the field: ``num(0.01, gt=0)`` is a number > 0; on a list
+field they bound every item (``num((16, 16), gt=0)``). Every float must be finite
+unless its field says otherwise (``num(..., finite=False)``). Mapping keys (model,
+system, target names) become file and DVC stage names, so they are plain names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+T = TypeVar("T")
+# Seeds feed numpy's legacy global RNG (< 2**32) after small offsets per restart/system.
+SEED_MAX = 2**31 - 1
+NAME = re.compile(r"^[A-Za-z0-9_]+$")
+# Every top-level section of params.yaml (a stage reads its own; a typo is an error).
+SECTIONS = ("common", "generate_data", "train_toy", "download_mnist", "train_mnist",
+            "mnist_memory", "nfe_study", "train_latent", "train_cnf", "evaluate_cnf",
+            "figures", "report")
+
+
+class ConfigError(ValueError):
+    """A bad value in params.yaml (or an override of it)."""
+
+
+def num(default: Any = dataclasses.MISSING, *, gt: float | None = None,
+        ge: float | None = None, lt: float | None = None, le: float | None = None,
+        finite: bool = True) -> Any:
+    """A dataclass field with numeric bounds checked by :func:`parse` (on each item of
+    a list); ``finite=False`` lets a float field take inf/nan (document what it means)."""
+    bounds = {k: v for k, v in (("gt", gt), ("ge", ge), ("lt", lt), ("le", le)) if v is not None}
+    return dataclasses.field(default=default, metadata={"bounds": bounds, "finite": finite})
+
+
+_OPS = {"gt": (">", lambda x, b: x > b), "ge": (">=", lambda x, b: x >= b),
+        "lt": ("<", lambda x, b: x < b), "le": ("<=", lambda x, b: x <= b)}
+
+
+def _describe(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in get_args(tp))
+    if origin is tuple:
+        return f"a list of {_describe(get_args(tp)[0])}"
+    if origin is dict:
+        return f"a mapping of {_describe(get_args(tp)[1])}"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping with keys {', '.join(f.name for f in dataclasses.fields(tp))}"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            type(None): "null"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _fail(where: str, value: Any, tp: Any) -> ConfigError:
+    return ConfigError(f"{where}: expected {_describe(tp)}, got {value!r}")
+
+
+def _coerce(value: Any, tp: Any, where: str, finite: bool = True) -> Any:
+    origin = get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        errors = []
+        for option in get_args(tp):
+            try:
+                return _coerce(value, option, where, finite)
+            except ConfigError as err:
+                errors.append(err)
+        # a specific complaint (a non-finite number) beats "expected X or null"
+        raise next((e for e in errors if "finite" in str(e)), _fail(where, value, tp))
+    if origin is Literal:
+        if value in get_args(tp) and type(value) is type(get_args(tp)[0]):
+            return value
+        raise _fail(where, value, tp)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise _fail(where, value, tp)
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{where}[{i}]", finite)
+                         for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{where}: expected a list of {len(args)} items, got {value!r}")
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_coerce(v, a, f"{where}[{i}]", finite) for i, (a, v) in pairs)
+    if origin is dict:
+        if not isinstance(value, Mapping) or not value:
+            raise ConfigError(f"{where}: expected a non-empty mapping, got {value!r}")
+        for k in value:
+            if not isinstance(k, str) or not NAME.match(k):
+                raise ConfigError(f"{where}: name {k!r} may use only letters, digits and _ "
+                                  "(names become file and DVC stage names); rename it")
+        return {k: _coerce(v, get_args(tp)[1], f"{where}.{k}", finite)
+                for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return parse(tp, value, where)
+    if tp is type(None):
+        if value is None:
+            return None
+        raise _fail(where, value, tp)
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "1e-3" (no dot) as a string
+            value = float(value)
+        except ValueError:
+            raise _fail(where, value, tp) from None
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if finite and not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}; "
+                              "use a finite value")
+        return float(value)
+    if tp in (int, str, bool) and type(value) is tp:
+        return value
+    raise _fail(where, value, tp)
+
+
+def _check_bounds(key: str, value: Any, bounds: Mapping[str, float]) -> None:
+    items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+    for i, item in items:
+        for op, bound in bounds.items():
+            symbol, ok = _OPS[op]
+            if item is not None and not ok(item, bound):
+                where = key if i is None else f"{key}[{i}]"
+                raise ConfigError(f"{where}: must be {symbol} {bound}, got {item!r}")
+
+
+def parse(cls: type[T], data: Any, where: str = "params") -> T:
+    """Build the frozen dataclass ``cls`` from a mapping, strictly."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected {_describe(cls)}, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                          f"allowed keys: {', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, field in fields.items():
+        key = f"{where}.{name}"
+        if name not in data:
+            if field.default is dataclasses.MISSING and \
+                    field.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: missing required key ({_describe(hints[name])})")
+            continue
+        value = _coerce(data[name], hints[name], key, field.metadata.get("finite", True))
+        _check_bounds(key, value, field.metadata.get("bounds", {}))
+        values[name] = value
+    obj = cls(**values)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as err:
+            raise ConfigError(f"{where}: {err}") from None
+    return obj
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice in one mapping (PyYAML keeps the
+    last silently; DVC's own parser refuses it, so a direct run must too)."""
+
+
+def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False
+                   ) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1} "
+                              f"(first at line {seen[key] + 1}); keep one of them")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file strictly; every failure is a ConfigError naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found; run from the repository root or pass "
+                          "--params <file>") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a params file; pass --params "
+                          "<file.yaml>") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); save "
+                          "it as UTF-8") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read params.yaml: a mapping of known sections; anything else is a ConfigError."""
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    unknown = sorted(str(k) for k in data if k not in SECTIONS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(map(repr, unknown))}; "
+                          f"allowed: {', '.join(SECTIONS)}")
+    return data
+
+
+def load_section(cls: type[T], section: str, path: str | Path = "params.yaml",
+                 params: dict[str, Any] | None = None) -> T:
+    """Load ``section`` (dotted, e.g. ``train_toy.linear``) of params.yaml into ``cls``."""
+    data: Any = load_params(path) if params is None else params
+    for i, part in enumerate(parts := section.split(".")):
+        if not isinstance(data, Mapping) or part not in data:
+            have = ", ".join(map(str, data)) if isinstance(data, Mapping) else "nothing"
+            raise ConfigError(f"{Path(path).name}: missing section "
+                              f"{'.'.join(parts[:i + 1])!r} (found: {have})")
+        data = data[part]
+    return parse(cls, data, f"{Path(path).name}:{section}")
+
+
+# --- sections shared by several stages -------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CommonConfig:
+    """``common``: settings every stage reads."""
+
+    profile: str = "default"
+    seed: int = num(0, ge=0, le=SEED_MAX)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = num(None, ge=1)  # torch threads; null: one per core
+    mlflow_experiment: str = "neural-ode-reproduction"
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverConfig:
+    """How a model integrates its ODE; maps onto ``odeint``/``odeint_adjoint``."""
+
+    method: str = "dopri5"
+    rtol: float = num(1e-3, gt=0, le=1)
+    atol: float = num(1e-3, gt=0)
+    adjoint: bool = True
+    step_size: float | None = num(None, gt=0)
+    seminorm: bool = False
+    max_num_steps: int = num(10_000, gt=0)
+
+    def validate(self) -> None:
+        from neuralode.solvers import is_adaptive, solver_names
+
+        from . import vode  # noqa: F401  (registers "vode_adams")
+
+        if self.method not in solver_names():
+            raise ValueError(f"method: unknown solver {self.method!r}; valid: "
+                             f"{', '.join(solver_names())}")
+        if self.step_size is not None and is_adaptive(self.method):
+            raise ValueError(f"step_size applies to fixed-grid methods, not {self.method!r}; "
+                             "remove it or pick euler, midpoint or rk4")
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``odeint``/``odeint_adjoint``."""
+        opts: dict[str, Any] = {"max_num_steps": self.max_num_steps}
+        if self.step_size is not None:
+            opts["step_size"] = self.step_size
+        kw: dict[str, Any] = {"method": self.method, "rtol": self.rtol, "atol": self.atol,
+                              "options": opts}
+        if self.adjoint:
+            kw["seminorm"] = self.seminorm
+        return kw

@@ -1,0 +1,149 @@
+"""Latent ODE vs RNN on irregularly sampled spirals (paper sec. 5.1, Table 2, Figs. 8-9).
+
+One run trains one model variant (a key of ``train_latent.models``) on the training
+spirals observed at ``n_obs`` irregular times (:func:`train`); the evaluation stage
+scores the saved model on the test spirals (:func:`evaluate_saved`): Table 2's
+predictive RMSE over the ``n_future`` points after the observation window, and the
+reconstruction RMSE at the observed points, both against the noise-free curve. The
+figures (Figs. 8-9) are drawn by :mod:`neuralode_repro.figures.latent`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuralode import collect_stats
+
+from ..artifacts import save_model
+from ..config import num, parse
+from ..data.spirals import SpiralBatch, make_batch
+from ..io import write_csv, write_json
+from ..models.latent import LatentConfig, SequenceModel, build_model, evaluate, loss_fn
+from ..runtime import describe
+from ..tracking import Tracker
+from ..training import OptimConfig, fit, seed_everything, summarize
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentTrainConfig:
+    """``train_latent``: settings shared by every variant, and the variants.
+
+    ``models`` maps a variant name (the stage's ``--model``) to a
+    :class:`~neuralode_repro.models.latent.LatentConfig`, whose ``model`` field picks the
+    class (``latent_ode`` or ``rnn``). Training is one pass of ``iterations`` minibatches
+    of ``batch_size`` training spirals, reshuffled whenever the training set is used up
+    (``batch_size`` above the training-set size means full-batch training).
+    """
+
+    iterations: int = num(3000, ge=1)
+    batch_size: int = num(100, ge=1)
+    optim: OptimConfig = OptimConfig(name="adam", lr=0.01)
+    models: dict[str, LatentConfig] = dataclasses.field(
+        default_factory=lambda: {"latent_ode": LatentConfig(), "rnn": LatentConfig(model="rnn")})
+
+    def validate(self) -> None:
+        if self.optim.schedule == "multistep":
+            raise ValueError("optim.schedule: 'multistep' counts epochs, and this stage trains "
+                             "one pass of `iterations` steps; use constant, cosine or onecycle")
+
+
+def check_inputs(variant: str, n_obs: int, cfg: LatentTrainConfig,
+                 data: dict[str, np.ndarray]) -> LatentConfig:
+    """The variant's model config; a clear error for an unknown variant or n_obs."""
+    if variant not in cfg.models:
+        raise ValueError(f"unknown model {variant!r}: train_latent.models has "
+                         f"{', '.join(sorted(cfg.models))}")
+    check_n_obs(n_obs, data)
+    return cfg.models[variant]
+
+
+def check_n_obs(n_obs: int, data: dict[str, np.ndarray]) -> None:
+    """A clear error when the spirals were not generated with ``n_obs`` observations."""
+    have = sorted(int(k.removeprefix("obs_idx_")) for k in data if k.startswith("obs_idx_"))
+    if n_obs not in have:
+        raise ValueError(f"n_obs={n_obs} was not generated: data/spirals.npz has n_obs "
+                         f"{have}; add it to generate_data.spirals.n_obs")
+
+
+def check_model_data(config: dict[str, Any], data: dict[str, np.ndarray]) -> None:
+    """The saved model (its file's ``config``) fits these spirals: its n_obs was
+    generated and its likelihood's sigma is the data's noise (else the data changed
+    after training: retrain)."""
+    check_n_obs(int(config["n_obs"]), data)
+    if float(config["noise_std"]) != float(data["noise_std"]):
+        raise ValueError(f"the model was trained on spirals with noise_std "
+                         f"{config['noise_std']}, data/spirals.npz has "
+                         f"{float(data['noise_std'])}; retrain it (dvc repro train_latent)")
+
+
+def _batches(train_idx: np.ndarray, size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Endless minibatches of distinct training spirals; a new shuffle per pass."""
+    while True:
+        order = rng.permutation(train_idx)
+        for i in range(0, len(order) - size + 1, size):
+            yield np.sort(order[i:i + size])
+
+
+def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.ndarray], *,
+          seed: int, device: torch.device, tracker: Tracker, weights: Path, log: Path,
+          summary: Path) -> tuple[SequenceModel, dict[str, Any]]:
+    """Train ``variant`` on ``n_obs`` observations per training spiral and write its
+    model file, per-iteration log and training summary; reads no test spiral (the
+    evaluate_latent stage scores the saved model). Returns (model, summary)."""
+    mcfg = check_inputs(variant, n_obs, cfg, data)
+    seed_everything(seed)
+    noise_std = float(data["noise_std"])  # the likelihood's sigma is the data's (one source)
+    model = build_model(mcfg, noise_std=noise_std).to(device)
+    train_idx = data["train_idx"]
+    batch_size = min(cfg.batch_size, len(train_idx))
+    stream = _batches(train_idx, batch_size, np.random.default_rng(seed))
+
+    def batches(_: int) -> Iterator[SpiralBatch]:
+        for idx in stream:
+            yield make_batch(data, n_obs, idx, device=device)
+
+    t_train = time.perf_counter()
+    history = fit(model, loss_fn, batches, optim=cfg.optim, epochs=1,
+                  steps_per_epoch=cfg.iterations,
+                  on_step=lambda step, row: tracker.log_metrics(row, step),
+                  desc=f"train_latent@{variant}-{n_obs}")
+    train_time = time.perf_counter() - t_train
+    facts: dict[str, Any] = {
+        "model": variant, "model_class": mcfg.model, "n_obs": n_obs,
+        **summarize(history.steps, finals=("elbo",)), "iterations": cfg.iterations,
+        "batch_size": batch_size, "noise_std": noise_std,
+        "adjoint": mcfg.solver.adjoint if mcfg.model == "latent_ode" else False,
+        "n_train": len(train_idx), "train_time_s": train_time,
+        "time_per_iteration_s": train_time / cfg.iterations, "runtime": describe(device)}
+    config = {"model": dataclasses.asdict(mcfg), "noise_std": noise_std, "variant": variant,
+              "n_obs": n_obs}
+    save_model(weights, model, config, meta={"mlflow_run_id": tracker.run_id or ""})
+    write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
+    write_json(summary, facts)
+    return model, facts
+
+
+def model_from_config(config: dict[str, Any]) -> SequenceModel:
+    """The model a saved latent model file describes (its weights are loaded after)."""
+    mcfg = parse(LatentConfig, config["model"], "latent model file:config.model")
+    return build_model(mcfg, noise_std=float(config["noise_std"]))
+
+
+def evaluate_saved(model: SequenceModel, data: dict[str, np.ndarray], n_obs: int,
+                   device: torch.device) -> dict[str, Any]:
+    """Table 2's scores of a trained model on the test spirals (paper sec. 5.1): the
+    predictive RMSE over the ``n_future`` points after the window and the
+    reconstruction RMSE at the observed points, against the noise-free curve."""
+    test = make_batch(data, n_obs, data["test_idx"], device=device)
+    t0 = time.perf_counter()
+    with collect_stats() as stats:
+        scores = evaluate(model, test)
+    return {**scores, "n_test": len(data["test_idx"]), "test_nfe_forward": stats.nfe_forward,
+            "eval_time_s": time.perf_counter() - t0}

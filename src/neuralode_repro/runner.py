@@ -1,0 +1,165 @@
+"""The one stage runner: params -> resolved config -> tracker -> body -> all-or-nothing
+outputs -> summary, with one readable error line at the boundary.
+
+Every ``stages/*.py`` is ``runner.main(prepare, parser)``. ``prepare`` reads and checks
+its config and inputs (a bad value stops the stage before an MLflow run starts) and
+returns a :class:`Job`. The runner opens the MLflow run, runs the job's body inside
+:func:`neuralode_repro.io.staged` (its outputs appear all together when it succeeds, and
+none remain when it fails), logs the published files, and prints the summary line.
+
+A Python traceback is shown only with ``--debug`` or ``NEURALODE_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from neuralode import SolverError
+
+from . import io
+from .config import CommonConfig, ConfigError, load_params, load_section
+from .runtime import apply_threads
+from .tracking import Tracker, flatten, stage_run
+
+T = TypeVar("T")
+# Errors that describe a problem with the user's input, data, disk or dynamics.
+USER_ERRORS = (ConfigError, SolverError, OSError, ValueError, FloatingPointError)
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What ``prepare`` sees: the command line and the loaded params file."""
+
+    args: argparse.Namespace
+    params: dict[str, Any]
+    common: CommonConfig
+
+    def section(self, cls: type[T], name: str) -> T:
+        """The dotted params section ``name`` as a checked, frozen ``cls``."""
+        return load_section(cls, name, self.args.params, self.params)
+
+
+@dataclasses.dataclass
+class Result:
+    """What a stage body produced: final metrics and files to log after publishing
+    (a path, or (path, artifact folder)), a figures folder logged under ``figures/``,
+    the summary line, and ``cleanup`` to run once the outputs are published."""
+
+    metrics: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    files: Sequence[Path | tuple[Path, str]] = ()
+    figures: Path | None = None
+    summary: str = ""
+    cleanup: Callable[[], None] | None = None
+    model: Any = None  # a trained torch module: logged as this run's MLflow Model
+
+
+@dataclasses.dataclass
+class Job:
+    """One stage execution: its MLflow run name, the resolved config it logs as
+    params, the body, its seed tag (default ``common.seed``), its torch thread count
+    (default ``common.threads``; a stage that measured a better fixed count sets it),
+    ``close`` to run afterwards whatever happens (e.g. leave a process group), and
+    extra run tags (an evaluation's ``neuralode.train_run_id``)."""
+
+    stage: str
+    params: Mapping[str, Any]
+    body: Callable[[Tracker], Result]
+    seed: int | None = None
+    threads: int | None = None
+    close: Callable[[], None] | None = None
+    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def main(prepare: Callable[[Context], Job], parser: argparse.ArgumentParser,
+         argv: Sequence[str] | None = None) -> None:
+    """Run one stage from the command line; exit 1 with ``error: ...`` on a user error."""
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback on errors (or NEURALODE_DEBUG=1)")
+    parser.add_argument("--params", default="params.yaml",
+                        help="params file (default: %(default)s)")
+    args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("NEURALODE_DEBUG", "") not in ("", "0")
+    try:
+        execute(prepare, args)
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        _release_frames(err)
+        print(f"error: {_one_line(err)}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def execute(prepare: Callable[[Context], Job], args: argparse.Namespace) -> Result:
+    """The stage itself, without the command-line error mapping (tests call this)."""
+    params = load_params(args.params)
+    common = load_section(CommonConfig, "common", args.params, params)
+    job = prepare(Context(args, params, common))
+    try:
+        apply_threads(common.threads if job.threads is None else job.threads)
+        seed = common.seed if job.seed is None else job.seed
+        with stage_run(job.stage, common.mlflow_experiment, job.params,
+                       profile=common.profile, seed=seed) as tracker:
+            tracker.set_tags(job.tags)
+            with io.staged():
+                result = job.body(tracker)
+            # published: now the files exist under their own names
+            tracker.log_results(results_only(result.metrics, job.params), result.files,
+                                result.figures)
+            if result.model is not None:
+                tracker.log_model(result.model)
+        if result.cleanup is not None:
+            result.cleanup()
+        line = result.summary or summary(job.stage, result.metrics)
+        if line:
+            print(line)
+        return result
+    finally:
+        if job.close is not None:
+            job.close()
+
+
+def results_only(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The numeric metrics that are results: a key that names a config value (a leaf
+    of the logged params, e.g. ``steps``, ``batch_size``, ``seed``) is left to the
+    params, where it already is, so MLflow never shows config as a metric."""
+    config = {k.rsplit(".", 1)[-1] for k in flatten(params)} | {"seed"}
+    return {k: v for k, v in metrics.items() if k not in config
+            and isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def summary(stage: str, metrics: Mapping[str, Any]) -> str:
+    """``stage: key=value, ...`` over the float metrics, for the stage's last line."""
+    if not metrics:
+        return ""
+    return f"{stage}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()
+                                    if isinstance(v, float))
+
+
+def _release_frames(err: BaseException) -> None:
+    """Free the failed frames now, so what they hold (an open progress bar redraws
+    itself when collected) is finalised before the error line, which stays last."""
+    seen: set[int] = set()
+    e: BaseException | None = err
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        e.__traceback__ = None
+        e = e.__cause__ or e.__context__
+    gc.collect()
+    sys.stderr.flush()
+
+
+def _one_line(err: BaseException) -> str:
+    msg = str(err) or type(err).__name__
+    if isinstance(err, OSError) and err.filename and str(err.filename) not in msg:
+        msg = f"{msg}: {err.filename}"
+    return " ".join(msg.split())
