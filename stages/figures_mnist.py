@@ -20,7 +20,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     def body(_) -> runner.Result:
         a = ctx.args
         files = draw_all(Path(a.runs), runs, run_name(study.model, study.seed), out,
-                         memory=Path(a.memory), study=Path(a.study), sweep=Path(a.sweep))
+                         memory=Path(a.memory), study=Path(a.study))
         return runner.Result(files=[(f, "figures") for f in files],
                              summary=f"figures_mnist: {len(files)} figures under {out}")
 
@@ -33,7 +33,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True, help="folder of the runs' logs and metrics")
     p.add_argument("--memory", required=True, help="mnist_memory's JSON")
     p.add_argument("--study", required=True, help="nfe_study's JSON")
-    p.add_argument("--sweep", required=True, help="nfe_study's tolerance CSV")
     p.add_argument("--out", required=True, help="output folder of the figures")
     return p
 

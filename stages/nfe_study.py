@@ -1,5 +1,6 @@
 """Stage nfe_study: the numbers of paper Figure 3 from the saved ODE-Net: (a) NFE vs
-numerical error and (b) time vs NFE over a tolerance sweep, (c) NFE-B vs NFE-F and
+numerical error and (b) time vs NFE over a tolerance sweep per solver family, (c)
+NFE-B vs NFE-F from its training log and per solver family on the trained model, and
 (d) NFE vs epoch from its training log; writes the study's JSON and the sweep's CSV
 (figures_mnist draws the four panels)."""
 
@@ -24,17 +25,26 @@ def prepare(ctx: runner.Context) -> runner.Job:
     def body(tracker) -> runner.Result:
         m = run(cfg, saved, Path(args.train_log), Path(args.data),
                 json_path=Path(args.metrics), csv_path=Path(args.table))
-        for i, row in enumerate(m["sweep"]):
-            tracker.log_metrics({f"sweep_{k}": v for k, v in row.items()}, i)
-        tracker.log_metrics({f"time_vs_nfe_{k}": v for k, v in m["time_vs_nfe_s"].items()})
+        for method, part in m["by_method"].items():
+            for i, row in enumerate(part["sweep"]):
+                tracker.log_metrics({f"{method}_sweep_{k}": v for k, v in row.items()
+                                     if k != "method"}, i)
+            tracker.log_metrics({f"{method}_time_vs_nfe_{k}": v
+                                 for k, v in part["time_vs_nfe_s"].items()})
+            for i, row in enumerate(part["backward_over_forward"]):
+                tracker.log_metrics({f"{method}_ratio_{k}": v for k, v in row.items()
+                                     if k != "method"}, i)
+        ratios = ", ".join(f"{k} {v['backward_over_forward_range'][0]:.2f}-"
+                           f"{v['backward_over_forward_range'][1]:.2f}"
+                           for k, v in m["by_method"].items())
         return runner.Result(
             {k: v for k, v in m.items() if isinstance(v, float)},
             [Path(args.metrics), Path(args.table)],
             summary=f"nfe_study@{run_id}: NFE-F {m['nfe_forward_range']} over the sweep, "
                     f"time/NFE {m['time_vs_nfe_s']['ms_per_nfe']:.2f} ms (R^2 "
                     f"{m['time_vs_nfe_s']['r2']:.3f}), NFE-B/NFE-F "
-                    f"{m['nfe_backward_over_forward_mean']:.2f}, NFE-F slope "
-                    f"{m['nfe_forward_slope_per_epoch']:+.2f}/epoch")
+                    f"{m['nfe_backward_over_forward_mean']:.2f} in training, on the trained "
+                    f"model {ratios}; NFE-F slope {m['nfe_forward_slope_per_epoch']:+.2f}/epoch")
 
     return runner.Job("nfe_study", dataclasses.asdict(cfg), body, seed=cfg.seed,
                       tags={TRAIN_RUN_TAG: saved.meta.get("mlflow_run_id", "")})

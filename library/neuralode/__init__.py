@@ -12,4 +12,4 @@ from .stats import SolverStats, collect_stats
 
 __all__ = ["SOLVERS", "TABLEAUX", "ButcherTableau", "SolverError", "SolverStats",
            "collect_stats", "odeint", "odeint_adjoint"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

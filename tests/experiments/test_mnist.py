@@ -228,7 +228,7 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
     out, _ = odenet_run
     cfg = parse(nfe_study.NfeStudyConfig, {"tolerances": [1e-4, 1e-3, 1e-2, 1e-1],
                                            "reference_tol": 1e-6, "test_subset": 16,
-                                           "repeats": 1})
+                                           "repeats": 1, "ratio_tolerances": [1e-3, 1e-5]})
     study = {"json_path": tmp_path / "nfe_study.json", "csv_path": tmp_path / "sweep.csv"}
     m = nfe_study.run(cfg, load_model(out / "models/odenet-s0.pt"),
                       out / "metrics/odenet-s0_log.csv", root, **study)
@@ -243,6 +243,16 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
         assert math.isfinite(m[key]), key
     assert m["time_vs_nfe_s"]["ms_per_nfe"] > 0 and math.isfinite(m["time_vs_nfe_s"]["r2"])
     assert m["nfe_backward_over_forward_mean"] > 0
+    # every solver family: its own sweep against the same reference, and NFE-B / NFE-F
+    assert list(m["by_method"]) == ["dopri5", "adams", "vode_adams"]
+    for method, part in m["by_method"].items():
+        assert [r["tol"] for r in part["sweep"]] == [1e-4, 1e-3, 1e-2, 1e-1], method
+        assert part["sweep"][0]["error"] < 1e-2, (method, part["sweep"])
+        ratios = part["backward_over_forward"]
+        assert [r["tol"] for r in ratios] == [1e-3, 1e-5], method
+        assert all(r["nfe_backward"] > 0 and r["ratio"] > 0 for r in ratios), (method, ratios)
+    csv = (tmp_path / "sweep.csv").read_text().splitlines()
+    assert csv[0].startswith("method,tol,") and len(csv) == 1 + 3 * 4
     # the figure stage draws Figure 3 from those files alone
     mem = parse(mnist_memory.MnistMemoryConfig, {"batch_size": 2, "steps": [2, 4]})
     mnist_memory.run(mem, _cfg().models["odenet"], json_path=tmp_path / "memory.json",
@@ -250,7 +260,7 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
     (out / "metrics" / "odenet-s0.json").write_text(json.dumps(
         {"steps_per_epoch": 4, "test_error": 50.0}))
     files = figs.draw_all(out / "metrics", ["odenet-s0"], "odenet-s0", tmp_path / "figs",
-                          memory=tmp_path / "memory.json", sweep=tmp_path / "sweep.csv",
+                          memory=tmp_path / "memory.json",
                           study=tmp_path / "nfe_study.json")
     assert sorted(f.name for f in files) == sorted(
         ["odenet-s0_training.png", "memory_vs_nfe.png", *figs.FIG3])

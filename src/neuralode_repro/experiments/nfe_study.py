@@ -6,10 +6,13 @@
 (c) backward NFE against forward NFE, per training iteration (training log);
 (d) forward NFE against training epoch (training log).
 
-The paper found time proportional to NFE, NFE-B about half of NFE-F (its adaptive
-Adams solver) and NFE rising during training. The tolerance sweep integrates only the
-ODE block, on the downsampled features of a fixed test subset, with the model's own
-adaptive method and rtol = atol = tol.
+The paper found time proportional to NFE, NFE-B about half of NFE-F (with scipy's
+VODE in Adams mode) and NFE rising during training. The tolerance sweep integrates
+only the ODE block, on the downsampled features of a fixed test subset, with
+rtol = atol = tol, once per solver family in ``methods`` (the model's own first).
+Panel (c) has a second measurement besides the training log: on the trained model,
+NFE-B / NFE-F of one adjoint gradient of the test loss per method and tolerance, so
+that the report can say whether any solver family gives the paper's 1/2.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neuralode import SolverStats, odeint
-from neuralode.solvers import is_adaptive
+from neuralode import SolverStats, odeint, odeint_adjoint
+from neuralode.solvers import is_adaptive, solver_names
 
 from ..config import SEED_MAX, ConfigError, num
 from ..data.mnist import MnistDataConfig, mnist_datasets
@@ -40,7 +43,9 @@ from .mnist import SavedModel
 class NfeStudyConfig:
     """``nfe_study``: the trained run ``<model>-s<seed>`` of train_mnist; the sweep uses
     ``test_subset`` test images, ``tolerances`` (rtol = atol) against a float64
-    reference at ``reference_tol``; each solve is timed ``repeats`` times (median)."""
+    reference at ``reference_tol``; each solve is timed ``repeats`` times (median).
+    ``methods``: the adaptive solver families swept (the model's own is added first if
+    missing); ``ratio_tolerances``: where NFE-B / NFE-F is measured per method."""
 
     model: str = "odenet"
     seed: int = num(0, ge=0, le=SEED_MAX)
@@ -49,8 +54,20 @@ class NfeStudyConfig:
     test_subset: int = num(256, gt=0)
     repeats: int = num(3, ge=1)
     max_num_steps: int = num(100_000, gt=0)
+    methods: tuple[str, ...] = ("dopri5", "adams", "vode_adams")
+    ratio_tolerances: tuple[float, ...] = (1e-3, 1e-5, 1e-7)
 
     def validate(self) -> None:
+        from .. import vode  # noqa: F401  (registers "vode_adams")
+
+        names = solver_names()
+        bad = [m for m in self.methods if m not in names or not is_adaptive(m)]
+        if bad or not self.methods or len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"methods: expected distinct adaptive solvers among "
+                             f"{[n for n in names if is_adaptive(n)]}, got {list(self.methods)}")
+        if not self.ratio_tolerances or any(not 0 < t <= 1 for t in self.ratio_tolerances):
+            raise ValueError(f"ratio_tolerances: expected values in (0, 1], got "
+                             f"{list(self.ratio_tolerances)}")
         if len(self.tolerances) < 3 or any(not 0 < t <= 1 for t in self.tolerances):
             raise ValueError(f"tolerances: expected at least 3 values in (0, 1], got "
                              f"{list(self.tolerances)} (a line fit needs 3 points)")
@@ -64,16 +81,23 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def tolerance_sweep(block: ODEBlock, z0: Tensor, cfg: NfeStudyConfig, method: str
-                    ) -> tuple[list[dict[str, float]], Tensor]:
-    """One row per tolerance (NFE-F, relative RMS error vs reference, median seconds)
+def reference(block: ODEBlock, z0: Tensor, cfg: NfeStudyConfig) -> Tensor:
+    """z(t1) in float64 at ``reference_tol`` with dopri5, the one reference that every
+    method's error is measured against: (B, C, H, W)."""
+    t = torch.tensor([0.0, block.t1], dtype=torch.float64, device=z0.device)
+    ref_func = copy.deepcopy(block.func).double()
+    with torch.no_grad():
+        return odeint(ref_func, z0.double(), t, method="dopri5", rtol=cfg.reference_tol,
+                      atol=cfg.reference_tol, options={"max_num_steps": cfg.max_num_steps})[-1]
+
+
+def tolerance_sweep(block: ODEBlock, z0: Tensor, cfg: NfeStudyConfig, method: str,
+                    ref: Tensor) -> tuple[list[dict[str, Any]], Tensor]:
+    """One row per tolerance (NFE-F, relative RMS error vs ``ref``, median seconds)
     and the float32 outputs z(t1) of each, shaped (n_tol, B, C, H, W)."""
     t = torch.tensor([0.0, block.t1], device=z0.device)
     opts = {"max_num_steps": cfg.max_num_steps}
-    ref_func = copy.deepcopy(block.func).double()
     with torch.no_grad():
-        ref = odeint(ref_func, z0.double(), t.double(), method=method, rtol=cfg.reference_tol,
-                     atol=cfg.reference_tol, options=opts)[-1]  # (B, C, H, W)
         rows, outs = [], []
         for tol in cfg.tolerances:
             seconds = []
@@ -87,10 +111,32 @@ def tolerance_sweep(block: ODEBlock, z0: Tensor, cfg: NfeStudyConfig, method: st
                 seconds.append(time.perf_counter() - t0)
             err = (torch.linalg.vector_norm(z1.double() - ref)
                    / torch.linalg.vector_norm(ref)).item()
-            rows.append({"tol": tol, "nfe_forward": stats.nfe_forward, "error": err,
-                         "time_s": statistics.median(seconds)})
+            rows.append({"method": method, "tol": tol, "nfe_forward": stats.nfe_forward,
+                         "error": err, "time_s": statistics.median(seconds)})
             outs.append(z1)
     return rows, torch.stack(outs)
+
+
+def backward_ratios(model: torch.nn.Module, z0: Tensor, y: Tensor, cfg: NfeStudyConfig,
+                    method: str) -> list[dict[str, Any]]:
+    """NFE-F and NFE-B of one adjoint gradient of the test cross-entropy (Fig. 3c on
+    the trained model), per tolerance of ``ratio_tolerances``: the ODE block solved
+    with ``method`` forward and backward, rtol = atol = tol."""
+    block = model.features
+    t = torch.tensor([0.0, block.t1], device=z0.device)
+    opts = {"max_num_steps": cfg.max_num_steps}
+    rows = []
+    for tol in cfg.ratio_tolerances:
+        stats = SolverStats()
+        with torch.enable_grad():
+            z1 = odeint_adjoint(block.func, z0, t, method=method, rtol=tol, atol=tol,
+                                options=opts, stats=stats)[-1]
+            loss = torch.nn.functional.cross_entropy(model.head(z1), y)
+            torch.autograd.grad(loss, list(block.func.parameters()))
+        rows.append({"method": method, "tol": tol, "nfe_forward": stats.nfe_forward,
+                     "nfe_backward": stats.nfe_backward,
+                     "ratio": stats.nfe_backward / max(stats.nfe_forward, 1)})
+    return rows
 
 
 def linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -153,28 +199,41 @@ def run(cfg: NfeStudyConfig, saved: SavedModel, log_path: Path, data_root: Path,
     y = torch.tensor([test[i][1] for i in range(len(test))], device=device)  # (B,)
     with torch.no_grad():
         z0 = model.downsample(x)  # (B, C, h, w)
-    rows, outs = tolerance_sweep(model.features, z0, cfg, method)
-    with torch.no_grad():
-        for row, z1 in zip(rows, outs, strict=True):
-            row["test_error"] = 100.0 * float((model.head(z1).argmax(1) != y).float().mean())
-    nfe = np.array([r["nfe_forward"] for r in rows], dtype=float)
-    secs = np.array([r["time_s"] for r in rows])
-    a, b_fit, r2 = linear_fit(nfe, secs)
+    ref = reference(model.features, z0, cfg)
+    methods = [method] + [m for m in cfg.methods if m != method]
+    by_method: dict[str, dict[str, Any]] = {}
+    all_rows: list[dict[str, Any]] = []
+    for m in methods:
+        rows, outs = tolerance_sweep(model.features, z0, cfg, m, ref)
+        with torch.no_grad():
+            for row, z1 in zip(rows, outs, strict=True):
+                row["test_error"] = 100.0 * float((model.head(z1).argmax(1) != y).float().mean())
+        nfe = np.array([r["nfe_forward"] for r in rows], dtype=float)
+        a, b_fit, r2 = linear_fit(nfe, np.array([r["time_s"] for r in rows]))
+        ratios = backward_ratios(model, z0, y, cfg, m)
+        by_method[m] = {
+            "sweep": rows,  # one row per tolerance, in the order of cfg.tolerances
+            # wall-clock numbers: the "_s" suffix marks them as machine-dependent
+            "time_vs_nfe_s": {"ms_per_nfe": 1000 * b_fit, "intercept_ms": 1000 * a, "r2": r2},
+            "nfe_forward_range": [int(nfe.min()), int(nfe.max())],
+            "backward_over_forward": ratios,
+            "backward_over_forward_range": [min(r["ratio"] for r in ratios),
+                                            max(r["ratio"] for r in ratios)],
+        }
+        all_rows += rows
     log = read_log(log_path)
     train = training_stats(log)
     metrics: dict[str, Any] = {
         "model": name, "method": method, "test_subset": len(test),
         "reference_tol": cfg.reference_tol,
-        "sweep": rows,  # one row per tolerance, in the order of cfg.tolerances
-        # wall-clock numbers: the "_s" suffix marks them as machine-dependent
-        "time_vs_nfe_s": {"ms_per_nfe": 1000 * b_fit, "intercept_ms": 1000 * a, "r2": r2},
-        "nfe_forward_range": [int(nfe.min()), int(nfe.max())],
+        **{k: v for k, v in by_method[method].items() if k != "backward_over_forward"},
         **{k: v for k, v in train.items() if not k.startswith("_")},
+        "by_method": by_method,
         "runtime": describe(device),
     }
-    write_csv(csv_path, rows, TOLERANCE_COLUMNS)
+    write_csv(csv_path, all_rows, TOLERANCE_COLUMNS)
     write_json(json_path, metrics)
     return metrics
 
 
-TOLERANCE_COLUMNS = ("tol", "nfe_forward", "error", "time_s", "test_error")
+TOLERANCE_COLUMNS = ("method", "tol", "nfe_forward", "error", "time_s", "test_error")

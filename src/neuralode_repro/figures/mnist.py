@@ -64,52 +64,72 @@ def memory_vs_nfe(nfe: Sequence[int], curves: Mapping[str, Sequence[float]], bat
     save(fig, path)
 
 
-def fig3a_error_vs_nfe(nfe: Sequence[float], error: Sequence[float], tol: Sequence[float],
-                       path: Path) -> None:
+# one colour and marker per solver family in Figure 3 (a-c)
+_SOLVER_STYLE = ((MODEL, "o"), (OBS, "s"), ("#2ca02c", "^"), ("#9467bd", "v"))
+
+
+def fig3a_error_vs_nfe(sweeps: Mapping[str, Sequence[Mapping[str, float]]], path: Path
+                       ) -> None:
     """Fig. 3a: numerical error of z(t1) (log) against forward NFE, one point per
-    tolerance, axes as in the paper."""
+    tolerance and one line per solver family, axes as in the paper."""
     fig, ax = figure(width=4.8)
     a = ax[0, 0]
-    a.plot(nfe, error, "o-", color=MODEL)
-    for e, n, t in zip(error, nfe, tol, strict=True):
-        a.annotate(f"tol {t:.0e}", (n, e), textcoords="offset points", xytext=(4, 3),
-                   fontsize=7)
-    a.set(yscale="log", xlabel="forward NFE",
+    for (method, rows), (color, marker) in zip(sweeps.items(), _SOLVER_STYLE, strict=False):
+        nfe, error = [r["nfe_forward"] for r in rows], [r["error"] for r in rows]
+        a.plot(nfe, error, marker=marker, color=color, label=method)
+        for r in rows[::2]:
+            a.annotate(f"{r['tol']:.0e}", (r["nfe_forward"], r["error"]), color=color,
+                       textcoords="offset points", xytext=(4, 3), fontsize=6)
+    a.set(xscale="log", yscale="log", xlabel="forward NFE (log)",
           ylabel="numerical error of z(t1)\n(relative RMS vs reference)",
-          title="(a) NFE vs numerical error")
+          title="(a) NFE vs numerical error, labels: tol")
+    a.legend(loc="best")
     save(fig, path)
 
 
-def fig3b_time_vs_nfe(nfe: Sequence[float], seconds: Sequence[float], fit: tuple[float, float],
-                      r2: float, path: Path) -> None:
-    """Fig. 3b: wall time of a forward solve against forward NFE, with the LS line."""
+def fig3b_time_vs_nfe(sweeps: Mapping[str, Sequence[Mapping[str, float]]],
+                      fits: Mapping[str, Mapping[str, float]], path: Path) -> None:
+    """Fig. 3b: wall time of a forward solve against forward NFE, with each solver
+    family's least-squares line (``fits``: ms_per_nfe, intercept_ms, r2)."""
     fig, ax = figure(width=4.8)
     a = ax[0, 0]
-    ms = 1000 * np.asarray(seconds)
-    a.plot(nfe, ms, "o", color=MODEL, label="measured (median)")
-    xs = np.linspace(0, max(nfe) * 1.05, 50)
-    a.plot(xs, 1000 * (fit[0] + fit[1] * xs), color=TRUE, lw=1,
-           label=f"linear fit, $R^2$ = {r2:.3f}")
-    a.set(xlabel="forward NFE", ylabel="forward solve wall time (ms)", xlim=(0, None),
-          ylim=(0, None), title="(b) Time vs NFE")
-    a.legend(loc="best")
+    top = max(r["nfe_forward"] for rows in sweeps.values() for r in rows) * 1.05
+    xs = np.linspace(0, top, 50)
+    for (method, rows), (color, marker) in zip(sweeps.items(), _SOLVER_STYLE, strict=False):
+        fit = fits[method]
+        a.plot([r["nfe_forward"] for r in rows], [1000 * r["time_s"] for r in rows], marker,
+               color=color, label=f"{method}: {fit['ms_per_nfe']:.1f} ms/NFE, "
+                                  f"$R^2$ = {fit['r2']:.3f}")
+        a.plot(xs, fit["intercept_ms"] + fit["ms_per_nfe"] * xs, color=color, lw=0.8)
+    a.set(xlabel="forward NFE", ylabel="forward solve wall time (ms, median)",
+          xlim=(0, None), ylim=(0, None), title="(b) Time vs NFE")
+    a.legend(loc="best", fontsize=7)
     save(fig, path)
 
 
 def fig3c_backward_vs_forward(nfe_f: Sequence[float], nfe_b: Sequence[float], ratio: float,
+                              trained: Mapping[str, Sequence[Mapping[str, float]]],
                               path: Path) -> None:
-    """Fig. 3c: NFE-B against NFE-F per training iteration, with y = x and y = x/2."""
+    """Fig. 3c: NFE-B against NFE-F per training iteration (the training log), with
+    y = x and y = x/2; and, as larger markers, one adjoint gradient of the trained
+    model per solver family and tolerance (``trained``: nfe_forward, nfe_backward)."""
     fig, ax = figure(width=4.8)
     a = ax[0, 0]
     f, b = np.asarray(nfe_f, float), np.asarray(nfe_b, float)
     jitter = np.random.default_rng(0).uniform(-0.3, 0.3, (2, len(f)))  # integers overlap
-    a.scatter(f + jitter[0], b + jitter[1], s=4, alpha=0.3, color=MODEL, label="iterations")
-    top = max(f.max(), b.max()) * 1.1
+    a.scatter(f + jitter[0], b + jitter[1], s=4, alpha=0.3, color="#999999",
+              label="training iterations")
+    top = max(f.max(), b.max())
+    for (method, rows), (color, marker) in zip(trained.items(), _SOLVER_STYLE, strict=False):
+        a.scatter([r["nfe_forward"] for r in rows], [r["nfe_backward"] for r in rows], s=30,
+                  marker=marker, color=color, label=f"trained model, {method}")
+        top = max(top, *(max(r["nfe_forward"], r["nfe_backward"]) for r in rows))
+    top *= 1.1
     a.plot([0, top], [0, top], color=TRUE, lw=0.8, ls="--", label="NFE-B = NFE-F")
-    a.plot([0, top], [0, top / 2], color=OBS, lw=0.8, ls=":", label="NFE-B = NFE-F / 2 (paper)")
-    a.set(xlabel="forward NFE per iteration", ylabel="backward NFE per iteration",
-          xlim=(0, top), ylim=(0, top), title=f"(c) NFE-B / NFE-F = {ratio:.2f} (mean)")
-    a.legend(loc="best")
+    a.plot([0, top], [0, top / 2], color=TRUE, lw=0.8, ls=":", label="NFE-B = NFE-F / 2 (paper)")
+    a.set(xlabel="forward NFE", ylabel="backward NFE", xlim=(0, top), ylim=(0, top),
+          title=f"(c) NFE-B / NFE-F: {ratio:.2f} in training (mean)")
+    a.legend(loc="best", fontsize=6)
     save(fig, path)
 
 
@@ -133,12 +153,13 @@ FIG3 = ("fig3a_nfe_vs_error.png", "fig3b_time_vs_nfe.png",
 
 
 def draw_all(metrics: Path, runs: Sequence[str], study_run: str, out: Path, *,
-             memory: Path, study: Path, sweep: Path) -> list[Path]:
+             memory: Path, study: Path) -> list[Path]:
     """Every MNIST figure: each run's training curves (``metrics/<run>_log.csv`` and
     evaluate_mnist's test error in ``<run>.json``), memory vs NFE (mnist_memory's
-    ``memory`` JSON) and Figure 3 (a-d: nfe_study's ``study`` JSON and ``sweep`` CSV,
-    and the studied run's training log). Returns the files."""
-    from ..experiments.nfe_study import linear_fit, read_log, training_stats
+    ``memory`` JSON) and Figure 3 (a-d: nfe_study's ``study`` JSON, every solver
+    family's sweep and ratios in it, and the studied run's training log). Returns the
+    files."""
+    from ..experiments.nfe_study import read_log, training_stats
     from ..io import read_csv, read_json
 
     files = []
@@ -154,17 +175,17 @@ def draw_all(metrics: Path, runs: Sequence[str], study_run: str, out: Path, *,
                                        "RK-Net (backprop through solver)": mem["rknet_mb"]},
                   mem["batch_size"], mem["method"], files[-1])
     facts = read_json(study)
-    rows = read_csv(sweep)
+    by_method = facts["by_method"]
     log = read_log(metrics / f"{study_run}_log.csv")
     train = training_stats(log)
-    nfe = [r["nfe_forward"] for r in rows]
-    secs = np.array([r["time_s"] for r in rows])
-    a, b, r2 = linear_fit(np.array(nfe), secs)
     paths = [out / name for name in FIG3]
-    fig3a_error_vs_nfe(nfe, [r["error"] for r in rows], [r["tol"] for r in rows], paths[0])
-    fig3b_time_vs_nfe(nfe, secs, (a, b), r2, paths[1])
+    fig3a_error_vs_nfe({m: v["sweep"] for m, v in by_method.items()}, paths[0])
+    fig3b_time_vs_nfe({m: v["sweep"] for m, v in by_method.items()},
+                      {m: v["time_vs_nfe_s"] for m, v in by_method.items()}, paths[1])
     fig3c_backward_vs_forward(log["nfe_forward"], log["nfe_backward"],
-                              facts["nfe_backward_over_forward_mean"], paths[2])
+                              facts["nfe_backward_over_forward_mean"],
+                              {m: v["backward_over_forward"] for m, v in by_method.items()},
+                              paths[2])
     fig3d_nfe_vs_epoch(train["_frac"], log["nfe_forward"], train["_means"],
                        facts["nfe_forward_slope_per_epoch"], paths[3])
     return files + paths

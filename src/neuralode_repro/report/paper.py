@@ -28,7 +28,7 @@ TABLE2 = {
 FIG3_CLAIMS = {
     "a": "the numerical error falls as the tolerance (and so the NFE) is tightened",
     "b": "wall time grows linearly with the forward NFE",
-    "c": "the backward NFE is about half the forward NFE (their adaptive Adams solver)",
+    "c": "the backward NFE is about half the forward NFE (scipy's VODE, Adams mode)",
     "d": "the forward NFE increases during training",
 }
 CNF_CLAIM = ("CNF generally reaches a lower loss than a planar NF of the same capacity "

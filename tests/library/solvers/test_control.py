@@ -95,3 +95,59 @@ def test_fixed_grid_output_between_grid_points(f64):
         errors.append(float(torch.linalg.vector_norm(y[1:-1] - exact[1:-1], dim=-1).max()))
     orders = [math.log2(a / b) for a, b in zip(errors, errors[1:], strict=False)]
     assert all(3.7 < p < 4.5 for p in orders), (errors, orders)
+
+
+def test_a_controller_object_is_the_named_one(f64):
+    """``controller="PI"`` with its options and a ``PIController`` instance take the same
+    steps; a custom beta is honoured (a different step sequence)."""
+    from neuralode.solvers import IController, PIController
+
+    t = torch.tensor([0.0, 10.0])
+    runs = {}
+    for key, ctl in {"PI": "PI", "obj": PIController(), "I-obj": IController(),
+                     "beta": PIController(beta=0.08)}.items():
+        with collect_stats() as s:
+            odeint(_stiffish, torch.zeros(1), t, rtol=1e-3, atol=1e-3,
+                   options={"controller": ctl})
+        runs[key] = (s.steps_accepted, s.steps_rejected)
+    with collect_stats() as s:
+        odeint(_stiffish, torch.zeros(1), t, rtol=1e-3, atol=1e-3)
+    assert runs["PI"] == runs["obj"]
+    assert runs["I-obj"] == (s.steps_accepted, s.steps_rejected)  # "I" is the default
+    assert runs["beta"] != runs["PI"]
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    ({"controller": "PI", "safety": 1.5}, "safety <= 1"),
+    ({"controller": "PI", "dfactor": 2.0}, "dfactor < 1 < ifactor"),
+    ({"controller": 3}, "must be one of"),
+])
+def test_bad_controller_options(options, match):
+    from neuralode.solvers import make_solver
+
+    with pytest.raises(ValueError, match=match):
+        make_solver("dopri5", options)
+
+
+def test_controller_instance_with_named_tuning_is_an_error():
+    from neuralode.solvers import IController, PIController, make_solver
+
+    with pytest.raises(ValueError, match=r"options \['safety'\] configure a named controller"):
+        make_solver("dopri5", {"controller": PIController(), "safety": 0.8})
+    with pytest.raises(ValueError, match="IController has beta = 0"):
+        IController(beta=0.1)
+
+
+def test_a_pair_without_fsal_pays_one_evaluation_more_per_step(f64):
+    """Cash-Karp (6 stages, no FSAL): each accepted step costs 6 evaluations (5 new
+    stages, and f(t1, y1) for the next step's first), a rejected one 5; dopri5 (7
+    stages, FSAL) costs 6 either way. Both counted from first evaluation to last."""
+    t = torch.tensor([0.0, 3.0])
+    for method, per_accepted, per_rejected in (("cash_karp", 6, 5), ("dopri5", 6, 6)):
+        with collect_stats() as s:
+            y = odeint(lambda t, y: -y, torch.ones(1), t, method=method, rtol=1e-8,
+                       atol=1e-10, options={"first_step": 0.1})
+        assert abs(float(y[-1, 0]) - math.exp(-3.0)) < 1e-7, method
+        # 1: f(t0, y0) before the first step
+        assert s.nfe_forward == 1 + per_accepted * s.steps_accepted \
+            + per_rejected * s.steps_rejected, (method, s)
