@@ -44,6 +44,8 @@ def test_configs_are_frozen():
     ({"adjoint": "yes"}, r"solver\.adjoint: expected true or false, got 'yes'"),
     ({"max_num_steps": 2.5}, r"max_num_steps: expected an integer, got 2\.5"),
     ({"method": "dopri5", "step_size": 0.1}, r"step_size applies to fixed-grid methods"),
+    ({"method": "vode_adams", "adjoint": False},
+     r"'vode_adams' .* cannot backpropagate through its steps, got adjoint: false"),
 ])
 def test_solver_config_errors(data, msg):
     with pytest.raises(ConfigError, match=msg):

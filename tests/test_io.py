@@ -105,6 +105,16 @@ def test_csv_round_trip_and_the_one_format(tmp_path):
         read_csv(tmp_path / "none.csv")
 
 
+def test_csv_labels(tmp_path):
+    """A label column (the solver of a sweep row) round-trips as a string."""
+    from neuralode_repro.io import read_csv, write_csv
+
+    write_csv(tmp_path / "s.csv", [{"method": "vode_adams", "tol": 1e-3}])
+    assert read_csv(tmp_path / "s.csv") == [{"method": "vode_adams", "tol": 1e-3}]
+    with pytest.raises(ValueError, match=r"CSV label 'a,b' must be non-empty, without commas"):
+        write_csv(tmp_path / "t.csv", [{"method": "a,b"}])
+
+
 def test_model_file_round_trip_and_errors(tmp_path):
     import torch
 

@@ -269,6 +269,10 @@ class SolverConfig:
         if self.method not in solver_names():
             raise ValueError(f"method: unknown solver {self.method!r}; valid: "
                              f"{', '.join(solver_names())}")
+        if self.method == "vode_adams" and not self.adjoint:
+            raise ValueError("method 'vode_adams' (scipy's VODE) cannot backpropagate through "
+                             "its steps, got adjoint: false; set adjoint: true or pick a "
+                             "neuralode method (adams is the same family)")
         if self.step_size is not None and is_adaptive(self.method):
             raise ValueError(f"step_size applies to fixed-grid methods, not {self.method!r}; "
                              "remove it or pick euler, midpoint or rk4")

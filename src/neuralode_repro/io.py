@@ -167,6 +167,11 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, str):  # a label, e.g. the solver of a sweep row
+        if any(c in value for c in ',"\n') or not value:
+            raise ValueError(f"CSV label {value!r} must be non-empty, without commas, "
+                             "quotes or newlines")
+        return value
     if isinstance(value, bool | np.bool_):
         return str(int(value))
     if isinstance(value, int | np.integer):
@@ -174,12 +179,20 @@ def _cell(value: Any) -> str:
     return f"{float(value):.6g}"
 
 
+def _value(cell: str) -> float | str:
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
+
+
 def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],
               columns: Sequence[str] | None = None) -> None:
     """The one CSV writer of every stage (training logs, sweeps, ``dvc plots`` data).
 
     Columns are ``columns`` or the first row's keys; integers are written as such,
-    floats with 6 significant digits, and a key a row lacks as ``nan``."""
+    floats with 6 significant digits, strings (labels) as they are, and a key a row
+    lacks as ``nan``."""
     if columns is None:
         if not rows:
             raise ValueError(f"{path}: no rows to write and no columns given")
@@ -189,9 +202,9 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],
     write_text(path, "\n".join(lines) + "\n")
 
 
-def read_csv(path: str | Path) -> list[dict[str, float]]:
-    """Rows written by :func:`write_csv`, every value as a float; a missing file
-    names its stage."""
+def read_csv(path: str | Path) -> list[dict[str, float | str]]:
+    """Rows written by :func:`write_csv`, every number as a float and labels as
+    strings; a missing file names its stage."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; run `dvc repro` so the stage that "
@@ -206,7 +219,7 @@ def read_csv(path: str | Path) -> list[dict[str, float]]:
         if len(cells) != len(header):
             raise ValueError(f"{path}:{n}: {len(cells)} values for {len(header)} columns; "
                              "rerun the stage that writes it (dvc repro -f)")
-        rows.append({k: float(v) for k, v in zip(header, cells, strict=True)})
+        rows.append({k: _value(v) for k, v in zip(header, cells, strict=True)})
     return rows
 
 

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from neuralode import odeint, odeint_adjoint
 
+from . import vode  # noqa: F401  (registers "vode_adams" for every model)
 from .config import SolverConfig
 
 

@@ -45,8 +45,8 @@ def test_nan_dynamics_raise():
 
 
 def test_unknown_method_and_option():
-    with pytest.raises(ValueError, match="unknown method 'adams'"):
-        odeint(lambda t, y: -y, Y0, T, method="adams")
+    with pytest.raises(ValueError, match="unknown method 'adam'"):
+        odeint(lambda t, y: -y, Y0, T, method="adam")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['stepsize'\]"):
         odeint(lambda t, y: -y, Y0, T, method="rk4", options={"stepsize": 0.1})
     with pytest.raises(ValueError, match="unknown method 'rk45'"):

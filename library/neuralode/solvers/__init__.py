@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .adams import AdamsSolver
 from .base import Solver, SolverError, StepCounts
 from .control import CONTROLLERS, Controller, IController, PIController
 from .rk import AdaptiveSolver, FixedGridSolver
@@ -45,6 +46,7 @@ def _rk(tab: ButcherTableau) -> Factory:
 
 for _tab in TABLEAUX.values():
     register_solver(_tab.name, _rk(_tab), adaptive=_tab.adaptive)
+register_solver("adams", AdamsSolver, adaptive=True)
 
 
 def solver_names() -> tuple[str, ...]:
@@ -72,6 +74,6 @@ def make_solver(method: str, options: dict[str, Any] | None = None) -> Solver:
 
 SOLVERS: tuple[str, ...] = solver_names()  # the built-in methods
 
-__all__ = ["CONTROLLERS", "SOLVERS", "TABLEAUX", "ButcherTableau", "Controller",
+__all__ = ["CONTROLLERS", "AdamsSolver", "SOLVERS", "TABLEAUX", "ButcherTableau", "Controller",
            "IController", "PIController", "Solver", "SolverError", "StepCounts",
            "is_adaptive", "make_solver", "register_solver", "solver_names"]

@@ -50,7 +50,8 @@ class Solver(Protocol):
     * ``segments``: norm each index range of the state on its own and take the max
       (the adjoint passes [z], [a] and, without seminorm, [a_theta]).
     * ``first_step``: a step size to start with (the adjoint passes the previous
-      interval's last step), overriding the solver's own initial-step choice.
+      interval's last step), overriding the solver's own initial-step choice. A wrapper
+      of a foreign code may document that it ignores this hint.
 
     It returns ``(ys, h)``: ``ys`` the states at every time of ``ts`` (``ys[0]`` is
     ``y0`` itself), each (n,); and ``h`` the step size the solver would take next

@@ -11,13 +11,13 @@ is a handful of tensor ops whatever the number of stages.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from ._common import check_step, first_step_of, parse_options, positive
 from .base import REMEDY, FlatFunc, Segments, SolverError, StepCounts, hermite, rms_norm
 from .control import CONTROLLERS, PIController
 from .tableau import ButcherTableau
@@ -69,24 +69,6 @@ def _stages(f: FlatFunc, tab: ButcherTableau, co: _Coeffs, t: float, y: Tensor, 
     return y1, K
 
 
-def _parse(options: dict[str, Any] | None, spec: dict[str, Any], method: str) -> dict[str, Any]:
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(spec))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; "
-                         f"valid options: {sorted(spec)}")
-    return {**spec, **options}
-
-
-def _positive(opts: dict[str, Any], name: str, integer: bool = False) -> None:
-    """Check ``opts[name]`` and store it as a Python int/float (numpy scalars allowed)."""
-    value = opts[name]
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 \
-            or not math.isfinite(value):
-        raise ValueError(f"option {name!r} must be a positive {'integer' if integer else 'number'}"
-                         f", got {value!r}")
-    opts[name] = int(value) if integer else float(value)
 
 
 class FixedGridSolver:
@@ -102,10 +84,10 @@ class FixedGridSolver:
 
     def __init__(self, tableau: ButcherTableau, options: dict[str, Any] | None = None):
         self.tableau, self.name = tableau, tableau.name
-        opts = _parse(options, self.SPEC, tableau.name)
+        opts = parse_options(options, self.SPEC, tableau.name)
         if opts["step_size"] is not None:
-            _positive(opts, "step_size")
-        _positive(opts, "max_num_steps", integer=True)
+            positive(opts, "step_size")
+        positive(opts, "max_num_steps", integer=True)
         self.step_size: float | None = opts["step_size"]
         self.max_num_steps: int = opts["max_num_steps"]
 
@@ -178,38 +160,13 @@ class AdaptiveSolver:
             raise ValueError(f"tableau {tableau.name!r} has no embedded error estimate "
                              "(b_err); use FixedGridSolver")
         self.tableau, self.name = tableau, tableau.name
-        opts = _parse(options, self.SPEC, tableau.name)
-        _positive(opts, "max_num_steps", integer=True)
+        opts = parse_options(options, self.SPEC, tableau.name)
+        positive(opts, "max_num_steps", integer=True)
         if opts["first_step"] is not None:
-            _positive(opts, "first_step")
+            positive(opts, "first_step")
         self.first_step: float | None = opts["first_step"]
         self.max_num_steps: int = opts["max_num_steps"]
         self.controller = _controller(opts, tableau.name)
-
-    def _initial_step(self, f: FlatFunc, t0: float, y0: Tensor, f0: Tensor, direction: float,
-                      rtol: float, atol: float, segments: Segments | None) -> float:
-        scale = atol + rtol * y0.abs()
-        d0, d1 = rms_norm(y0 / scale, segments), rms_norm(f0 / scale, segments)
-        h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
-        f1 = f(t0 + direction * h0, torch.add(y0, f0, alpha=direction * h0))
-        d2 = rms_norm((f1 - f0) / scale, segments) / h0
-        dmax = max(d1, d2)
-        h1 = max(1e-6, h0 * 1e-3) if dmax <= 1e-15 else (0.01 / dmax) ** (1 / self.tableau.order)
-        return min(100 * h0, h1)
-
-    def _check(self, t: float, h: float, counts: StepCounts, t0: float, t_end: float) -> None:
-        """Raise rather than loop forever: a step budget and a step-size floor."""
-        name = self.tableau.name
-        if counts.accepted + counts.rejected >= self.max_num_steps:
-            raise SolverError(f"{name}: max_num_steps={self.max_num_steps} exceeded "
-                              f"at t={t:.6g} (dt={h:.3g}, accepted={counts.accepted}, "
-                              f"rejected={counts.rejected}); it bounds the accepted + "
-                              f"rejected steps of one solve over [{t0:.6g}, {t_end:.6g}]. "
-                              f"{REMEDY}")
-        if not h >= 4 * math.ulp(max(abs(t), 1.0)):  # also catches nan
-            raise SolverError(f"{name}: step size underflow at t={t:.6g} (dt={h:.3g}, "
-                              f"accepted={counts.accepted}, rejected={counts.rejected}); "
-                              f"the state may be non-finite or stiff. {REMEDY}")
 
     def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
                   atol: float, counts: StepCounts, segments: Segments | None = None,
@@ -218,24 +175,17 @@ class AdaptiveSolver:
         co = _Coeffs(tab, y0)
         t0, t_end = ts[0], ts[-1]
         direction = 1.0 if t_end >= t0 else -1.0
-        span = abs(t_end - t0)
         # the local error estimate is O(h^q); q = error_order + 1
         step_factor = self.controller.start(tab.error_order + 1)
 
         t, y = t0, y0
-        k0 = f(t, y)
-        if not bool(torch.isfinite(k0).all() & torch.isfinite(y0).all()):
-            raise SolverError(f"{tab.name}: non-finite state or derivative at t={t0:.6g} "
-                              f"before the first step. {REMEDY}")
-        h = first_step or self.first_step
-        if h is None:
-            with torch.no_grad():
-                h = self._initial_step(f, t0, y0, k0, direction, rtol, atol, segments)
-        h = min(h, span) if span > 0 else h
+        k0, h = first_step_of(self.name, f, y0, t0, t_end, rtol=rtol, atol=atol,
+                              segments=segments, q=tab.error_order + 1,
+                              hint=first_step or self.first_step)
         ys, i_out = [y0], 1
         buf = _Buffer(y0, tab.stages)
         while i_out < len(ts):
-            self._check(t, h, counts, t0, t_end)
+            check_step(self.name, self.max_num_steps, t, h, counts, t0, t_end)
             last = abs(t_end - t) <= h * (1 + 1e-12)
             dt = (t_end - t) if last else direction * h
             y1, K = _stages(f, tab, co, t, y, dt, k0, buf)
@@ -283,5 +233,5 @@ def _controller(opts: dict[str, Any], method: str) -> PIController:
         raise ValueError(f"option 'controller' must be one of {sorted(CONTROLLERS)} or a "
                          f"controller instance (neuralode.solvers.PIController), got {ctl!r}")
     for key in tuning:
-        _positive(tuning, key)
+        positive(tuning, key)
     return CONTROLLERS[ctl](**tuning)
