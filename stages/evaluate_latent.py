@@ -1,5 +1,5 @@
-"""Stage evaluate_latent@<model>-<n_obs>: Table 2's scores of one saved latent ODE or
-RNN on the test spirals (paper sec. 5.1): predictive and reconstruction RMSE; writes
+"""Stage evaluate_latent@<model>-<n_obs>-<seed>: Table 2's scores of one saved latent
+ODE or RNN on the test spirals (paper sec. 5.1): predictive and reconstruction RMSE; writes
 the metrics the report reads (training summary included)."""
 
 import argparse
@@ -20,7 +20,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     model, config, meta = load_model(args.weights, model_from_config, device)
     check_model_data(config, data)  # fail before an MLflow run starts
     facts = read_json(args.summary)
-    variant, n_obs = str(config["variant"]), int(config["n_obs"])
+    variant, n_obs, seed = str(config["variant"]), int(config["n_obs"]), int(config["seed"])
 
     def body(_) -> runner.Result:
         scores = evaluate_saved(model, data, n_obs, device)
@@ -28,9 +28,10 @@ def prepare(ctx: runner.Context) -> runner.Job:
         return runner.Result(scores, [Path(args.metrics)])
 
     # one forward pass over the test spirals: as train_latent, a single thread is fastest
-    return runner.Job(f"evaluate_latent@{variant}-{n_obs}",
-                      {"variant": variant, "n_obs": n_obs, "device": str(device)}, body,
-                      threads=1, tags={TRAIN_RUN_TAG: str(meta.get("mlflow_run_id", ""))})
+    return runner.Job(f"evaluate_latent@{variant}-{n_obs}-{seed}",
+                      {"variant": variant, "n_obs": n_obs, "seed": seed, "device": str(device)},
+                      body, seed=seed, threads=1,
+                      tags={TRAIN_RUN_TAG: str(meta.get("mlflow_run_id", ""))})
 
 
 def parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """Stage figures_latent: Figs. 8-9 (reconstructions and extrapolations, latent
 projection, z_t0 interpolation; paper sec. 5.1) for every train_latent.models key x
-generate_data.spirals.n_obs, from the saved models and the spirals; never trains."""
+generate_data.spirals.n_obs, from the saved models of the first of train_latent.seeds
+and the spirals; never trains."""
 
 import argparse
 import dataclasses
@@ -23,14 +24,15 @@ from neuralode_repro.training import resolve_device
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(LatentFigures, "figures.latent")
-    variants = sorted(ctx.section(LatentTrainConfig, "train_latent").models)
+    train_cfg = ctx.section(LatentTrainConfig, "train_latent")
+    variants, seed = sorted(train_cfg.models), train_cfg.seeds[0]  # figures illustrate
     n_obs = ctx.section(SpiralConfig, "generate_data.spirals").n_obs
     device = resolve_device(ctx.common.device)
     runs = [(v, n) for v in variants for n in n_obs]  # the variants params declare
     data = load_arrays(args.data)
     models = {}
     for v, n in runs:  # every model file loads and fits the data before the run starts
-        models[v, n], config, _ = load_model(Path(args.weights_dir) / f"{v}_n{n}.pt",
+        models[v, n], config, _ = load_model(Path(args.weights_dir) / f"{v}_n{n}-s{seed}.pt",
                                              model_from_config, device)
         check_model_data(config, data)
     out = Path(args.out)
@@ -44,7 +46,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
                                                   f"of {len(runs)} models under {out}")
 
     logged = {"figures": {"latent": dataclasses.asdict(cfg)}, "device": str(device),
-              "runs": [f"{v}_n{n}" for v, n in runs]}
+              "runs": [f"{v}_n{n}-s{seed}" for v, n in runs]}
     # small decoder / ODE solves, as train_latent: one thread is fastest
     return runner.Job("figures_latent", logged, body, threads=1)
 
@@ -53,7 +55,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
     p.add_argument("--weights-dir", required=True,
-                   help="folder of train_latent's model files (<model>_n<n_obs>.pt)")
+                   help="folder of train_latent's model files (<model>_n<n_obs>-s<seed>.pt)")
     p.add_argument("--out", required=True, help="output folder of the figures")
     return p
 

@@ -1,7 +1,7 @@
-"""Stage train_latent@<model>-<n_obs>: train the latent ODE or the RNN baseline on
-irregularly sampled training spirals with n_obs observations each (paper sec. 5.1,
-Table 2); writes the model file, its per-iteration log and the training summary, and
-logs the model to MLflow."""
+"""Stage train_latent@<model>-<n_obs>-<seed>: train the latent ODE or the RNN baseline
+on irregularly sampled training spirals with n_obs observations each (paper sec. 5.1,
+Table 2), with one of train_latent.seeds; writes the model file, its per-iteration log
+and the training summary, and logs the model to MLflow."""
 
 import argparse
 import dataclasses
@@ -19,20 +19,23 @@ def prepare(ctx: runner.Context) -> runner.Job:
     device = resolve_device(ctx.common.device)
     data = load_arrays(args.data)
     check_inputs(args.model, args.n_obs, cfg, data)  # fail before an MLflow run starts
+    if args.seed not in cfg.seeds:
+        raise ValueError(f"--seed {args.seed} is not in train_latent.seeds {list(cfg.seeds)}")
     resolved = dataclasses.asdict(cfg)
-    logged = {**{k: v for k, v in resolved.items() if k != "models"},
+    logged = {**{k: v for k, v in resolved.items() if k not in ("models", "seeds")},
               "model": resolved["models"][args.model], "variant": args.model,
-              "n_obs": args.n_obs, "device": str(device)}
+              "n_obs": args.n_obs, "seed": args.seed, "device": str(device)}
 
     def body(tracker) -> runner.Result:
-        model, facts = train(args.model, args.n_obs, cfg, data, seed=ctx.common.seed,
+        model, facts = train(args.model, args.n_obs, cfg, data, seed=args.seed,
                              device=device, tracker=tracker, weights=Path(args.weights),
                              log=Path(args.train_log), summary=Path(args.summary))
         return runner.Result(facts, [Path(args.train_log), Path(args.summary)], model=model)
 
     # (B, <=100) RNN steps and 4-D ODE solves are tiny ops: extra threads cost more
     # in synchronisation than they save, and DVC may share the cores with other work
-    return runner.Job(f"train_latent@{args.model}-{args.n_obs}", logged, body, threads=1)
+    return runner.Job(f"train_latent@{args.model}-{args.n_obs}-{args.seed}", logged, body,
+                      seed=args.seed, threads=1)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="a key of train_latent.models")
     p.add_argument("--n-obs", type=int, required=True,
                    help="observations per spiral (one of generate_data.spirals.n_obs)")
+    p.add_argument("--seed", type=int, required=True, help="one of train_latent.seeds")
     p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
     p.add_argument("--weights", required=True, help="output: the model file")
     p.add_argument("--train-log", required=True, help="output: per-iteration CSV")

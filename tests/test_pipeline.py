@@ -51,7 +51,7 @@ def test_stages_ran_in_order(repo):
             ("train_toy@linear", "evaluate_toy@linear", "figures_toy"),
             ("train_mnist@odenet-0", "evaluate_mnist@odenet-0", "figures_mnist"),
             ("train_mnist@odenet-0", "nfe_study", "figures_mnist"),
-            ("train_latent@latent_ode-30", "evaluate_latent@latent_ode-30", "figures_latent"),
+            ("train_latent@latent_ode-30-0", "evaluate_latent@latent_ode-30-0", "figures_latent"),
             ("train_cnf_ml@two_moons-cnf", "evaluate_cnf_ml@two_moons-cnf", "figures_cnf"),
             ("train_cnf_capacity@nf-2", "evaluate_cnf_capacity@nf-2", "figures_cnf")):
         assert ran.index(train) < ran.index(evaluate) < ran.index(figures), (train, evaluate)
@@ -75,7 +75,7 @@ def test_metrics_and_figures_are_finite(repo):
     assert math.isfinite(json.loads((dst / "metrics/toy/linear.json").read_text())
                          ["frobenius_error"])
     for model in ("latent_ode", "rnn"):
-        m = json.loads((dst / f"metrics/latent/{model}_n30.json").read_text())
+        m = json.loads((dst / f"metrics/latent/{model}_n30-s0.json").read_text())
         assert math.isfinite(m["pred_rmse"]) and math.isfinite(m["recon_rmse"])
     assert (dst / "reports/figures/latent/latent_ode_n30/latent_projection.png").exists()
     ml = json.loads((dst / "metrics/cnf/ml/two_moons_cnf.json").read_text())
@@ -161,7 +161,7 @@ def test_evaluation_runs_link_to_their_training_run_and_model(repo):
     dst, _, _ = repo
     by_stage = _runs(dst)
     exp_id = mlflow.get_experiment_by_name("neural-ode-reproduction").experiment_id
-    for name in ("toy@linear", "mnist@mlp-0", "latent@rnn-30", "cnf_ml@two_moons-nf"):
+    for name in ("toy@linear", "mnist@mlp-0", "latent@rnn-30-0", "cnf_ml@two_moons-nf"):
         train_id = by_stage[f"train_{name}"]["run_id"]
         linked = mlflow.search_runs(
             experiment_names=["neural-ode-reproduction"],
@@ -187,7 +187,7 @@ def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys
     dst, _, _ = repo
     lock = yaml.safe_load((dst / "dvc.lock").read_text())["stages"]
     for stage in ("evaluate_toy@linear", "evaluate_mnist@odenet-0",
-                  "evaluate_latent@latent_ode-30", "evaluate_cnf_ml@two_moons-cnf",
+                  "evaluate_latent@latent_ode-30-0", "evaluate_cnf_ml@two_moons-cnf",
                   "evaluate_cnf_capacity@nf-2"):
         words, outs = lock[stage]["cmd"].split(), [o["path"] for o in lock[stage]["outs"]]
         (metrics,) = [o for o in outs if o.startswith("metrics/") and o.endswith(".json")]

@@ -36,6 +36,14 @@ class ConfigError(ValueError):
     """A bad value in params.yaml (or an override of it)."""
 
 
+def check_seeds(seeds: tuple[int, ...]) -> None:
+    """A ``seeds`` list that DVC's ``matrix`` expands: non-empty and distinct (the bounds
+    come from ``num``)."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: expected a non-empty list of distinct integers >= 0, "
+                         f"got {list(seeds)}")
+
+
 def num(default: Any = dataclasses.MISSING, *, gt: float | None = None,
         ge: float | None = None, lt: float | None = None, le: float | None = None,
         finite: bool = True) -> Any:

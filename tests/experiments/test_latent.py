@@ -167,6 +167,10 @@ def test_unknown_variant_or_n_obs(variant, n_obs, match, data, tmp_path):
     ({"optim": {"schedule": "multistep", "milestones": [2]}}, r"'multistep' counts epochs"),
     ({"models": {"x": {"model": "lstm"}}}, r"models\.x\.model: expected one of 'latent_ode'"),
     ({"eval": {"every": 2}}, r"unknown key\(s\) 'eval'"),  # evaluation is a stage of its own
+    ({"seeds": [0, 0]}, r"seeds: expected a non-empty list of distinct integers >= 0, "
+                        r"got \[0, 0\]"),
+    ({"seeds": []}, r"seeds: expected a non-empty list of distinct integers"),
+    ({"seeds": [-1]}, r"seeds\[0\]: must be >= 0, got -1"),
 ])
 def test_config_errors(patch, match):
     with pytest.raises(ConfigError, match=match):
@@ -192,34 +196,38 @@ def test_stage_cli_writes_outputs_and_mlflow_runs(data, tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
 
     def stage(name: str, *args: str) -> subprocess.CompletedProcess:
-        args = args or tuple(stage_argv(name, model="rnn", n_obs=30))
+        args = args or tuple(stage_argv(name, model="rnn", n_obs=30, seed=0))
         return subprocess.run([sys.executable, str(ROOT / f"stages/{name}.py"), *args,
                                "--params", str(params)],
                               cwd=tmp_path, env=env, capture_output=True, text=True)
 
-    bad = stage("train_latent", *stage_argv("train_latent", model="rnn", n_obs=30),
+    bad = stage("train_latent", *stage_argv("train_latent", model="rnn", n_obs=30, seed=0),
                 "--model", "lstm")
     assert bad.returncode == 1 and "error: unknown model 'lstm'" in bad.stderr
+    unknown = stage("train_latent", *stage_argv("train_latent", model="rnn", n_obs=30, seed=7))
+    assert unknown.returncode == 1 and \
+        "error: --seed 7 is not in train_latent.seeds [0]" in unknown.stderr
     figures = ("--data", "data/spirals.npz", "--weights-dir", "data/models/latent",
                "--out", "reports/figures/latent")
     early = stage("figures_latent", *figures)  # before training: names the missing file
-    assert early.returncode == 1 and "rnn_n30.pt not found; run `dvc repro`" in early.stderr
+    assert early.returncode == 1 and "rnn_n30-s0.pt not found; run `dvc repro`" in early.stderr
     for name, args in (("train_latent", ()), ("evaluate_latent", ()),
                        ("figures_latent", figures)):
         ok = stage(name, *args)
         assert ok.returncode == 0, ok.stderr[-2000:]
-    assert math.isfinite(json.loads((tmp_path / "metrics/latent/rnn_n30.json").read_text())
+    assert math.isfinite(json.loads((tmp_path / "metrics/latent/rnn_n30-s0.json").read_text())
                          ["pred_rmse"])
     assert [p.name for p in (tmp_path / "reports/figures/latent").rglob("*.png")] == \
         ["reconstructions.png"]  # the RNN has no latent path to project
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = {r["tags.mlflow.runName"]: r for _, r in mlflow.search_runs(
         experiment_names=["neural-ode-reproduction"]).iterrows()}
-    assert set(runs) == {"train_latent@rnn-30", "evaluate_latent@rnn-30", "figures_latent"}
+    assert set(runs) == {"train_latent@rnn-30-0", "evaluate_latent@rnn-30-0", "figures_latent"}
     assert runs["figures_latent"]["status"] == "FINISHED"
-    train_run, eval_run = runs["train_latent@rnn-30"], runs["evaluate_latent@rnn-30"]
+    train_run, eval_run = runs["train_latent@rnn-30-0"], runs["evaluate_latent@rnn-30-0"]
     assert train_run["status"] == eval_run["status"] == "FINISHED"
     assert train_run["params.model.model"] == "rnn" and train_run["params.n_obs"] == "30"
+    assert train_run["params.seed"] == "0" and train_run["tags.seed"] == "0"
     assert eval_run["tags.neuralode.train_run_id"] == train_run["run_id"]
     assert math.isfinite(eval_run["metrics.pred_rmse"])
     client = mlflow.MlflowClient()

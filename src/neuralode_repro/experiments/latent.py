@@ -22,7 +22,7 @@ import torch
 from neuralode import collect_stats
 
 from ..artifacts import save_model
-from ..config import num, parse
+from ..config import SEED_MAX, check_seeds, num, parse
 from ..data.spirals import SpiralBatch, make_batch
 from ..io import write_csv, write_json
 from ..models.latent import LatentConfig, SequenceModel, build_model, evaluate, loss_fn
@@ -39,16 +39,21 @@ class LatentTrainConfig:
     :class:`~neuralode_repro.models.latent.LatentConfig`, whose ``model`` field picks the
     class (``latent_ode`` or ``rnn``). Training is one pass of ``iterations`` minibatches
     of ``batch_size`` training spirals, reshuffled whenever the training set is used up
-    (``batch_size`` above the training-set size means full-batch training).
+    (``batch_size`` above the training-set size means full-batch training). ``seeds``
+    (DVC's ``matrix``) are the training seeds: weights, minibatch order and posterior
+    samples; the spirals are fixed by ``common.seed``, so every seed sees the same data
+    and the comparison with the RNN is paired by seed.
     """
 
     iterations: int = num(3000, ge=1)
+    seeds: tuple[int, ...] = num((0,), ge=0, le=SEED_MAX)
     batch_size: int = num(100, ge=1)
     optim: OptimConfig = OptimConfig(name="adam", lr=0.01)
     models: dict[str, LatentConfig] = dataclasses.field(
         default_factory=lambda: {"latent_ode": LatentConfig(), "rnn": LatentConfig(model="rnn")})
 
     def validate(self) -> None:
+        check_seeds(self.seeds)
         if self.optim.schedule == "multistep":
             raise ValueError("optim.schedule: 'multistep' counts epochs, and this stage trains "
                              "one pass of `iterations` steps; use constant, cosine or onecycle")
@@ -98,6 +103,8 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
     model file, per-iteration log and training summary; reads no test spiral (the
     evaluate_latent stage scores the saved model). Returns (model, summary)."""
     mcfg = check_inputs(variant, n_obs, cfg, data)
+    if seed not in cfg.seeds:
+        raise ValueError(f"seed {seed} is not in train_latent.seeds {list(cfg.seeds)}")
     seed_everything(seed)
     noise_std = float(data["noise_std"])  # the likelihood's sigma is the data's (one source)
     model = build_model(mcfg, noise_std=noise_std).to(device)
@@ -113,17 +120,17 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
     history = fit(model, loss_fn, batches, optim=cfg.optim, epochs=1,
                   steps_per_epoch=cfg.iterations,
                   on_step=lambda step, row: tracker.log_metrics(row, step),
-                  desc=f"train_latent@{variant}-{n_obs}")
+                  desc=f"train_latent@{variant}-{n_obs}-{seed}")
     train_time = time.perf_counter() - t_train
     facts: dict[str, Any] = {
-        "model": variant, "model_class": mcfg.model, "n_obs": n_obs,
+        "model": variant, "model_class": mcfg.model, "n_obs": n_obs, "seed": seed,
         **summarize(history.steps, finals=("elbo",)), "iterations": cfg.iterations,
         "batch_size": batch_size, "noise_std": noise_std,
         "adjoint": mcfg.solver.adjoint if mcfg.model == "latent_ode" else False,
         "n_train": len(train_idx), "train_time_s": train_time,
         "time_per_iteration_s": train_time / cfg.iterations, "runtime": describe(device)}
     config = {"model": dataclasses.asdict(mcfg), "noise_std": noise_std, "variant": variant,
-              "n_obs": n_obs}
+              "n_obs": n_obs, "seed": seed}
     save_model(weights, model, config, meta={"mlflow_run_id": tracker.run_id or ""})
     write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
     write_json(summary, facts)

@@ -29,7 +29,7 @@ from neuralode import collect_stats
 from .. import artifacts, distributed
 from ..artifacts import save_model
 from ..codedeps import code_hash, import_closure
-from ..config import SEED_MAX, ConfigError, num, parse
+from ..config import SEED_MAX, ConfigError, check_seeds, num, parse
 from ..data.mnist import MnistDataConfig, mnist_loaders
 from ..io import write_csv, write_json
 from ..memory import peak_step_memory_mb
@@ -62,10 +62,7 @@ class MnistTrainConfig:
     nproc: int = num(1, ge=1)
 
     def validate(self) -> None:
-        if not self.seeds or any(s < 0 for s in self.seeds) or \
-                len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds: expected a non-empty list of distinct integers >= 0, "
-                             f"got {list(self.seeds)}")
+        check_seeds(self.seeds)
 
 
 def model_config(cfg: MnistTrainConfig, name: str) -> MnistModelConfig:

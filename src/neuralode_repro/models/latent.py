@@ -8,7 +8,7 @@ The latent ODE is a variational autoencoder for irregularly sampled time series:
     x_ti ~ p(x | z_ti) = N(decoder(z_ti), noise_std^2)
 
 trained by maximising the ELBO  E_q[log p(x | z)] - KL(q(z_t0) || N(0, I)) (sec. 5,
-appendix; the original code's known-noise Gaussian likelihood and analytic KL).
+appendix; torchdiffeq's example's known-noise Gaussian likelihood and analytic KL).
 Times are relative to each spiral's window start, and z_t0 is the latent state there.
 
 Models never own a training loop: each exposes ``loss(batch) -> (loss, logs)`` (or the
@@ -38,7 +38,7 @@ class LatentConfig:
     ``encoder`` is the recurrent cell (of the recognition net, or of the RNN baseline).
     The paper: rnn, latent 4, 25 hidden, f and decoder with one 20-unit hidden layer.
     The tutorial notebook's variant: ``encoder: gru, latent_dim: 6, rnn_hidden: 64,
-    ode_hidden: 64, ode_layers: 2, decoder_hidden: 64``. The original code's f has
+    ode_hidden: 64, ode_layers: 2, decoder_hidden: 64``. torchdiffeq's example's f has
     ``ode_layers: 2``.
     """
 

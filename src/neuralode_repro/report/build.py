@@ -16,7 +16,8 @@ from typing import Any
 
 from ..io import write_text
 from .blocks import Block, Bullets, Heading, Para, Table, to_html, to_markdown
-from .common import Claim, ReportConfig, read_json, stage_of
+from .common import SMOKE, Claim, ReportConfig, read_json, stage_of
+from .stats import RULE
 
 Section = Callable[..., tuple[list[Block], list[Claim]]]
 TITLE = "Neural Ordinary Differential Equations — reproduction report"
@@ -131,16 +132,21 @@ def build(sections: Sequence[Section], *, cfg: ReportConfig, info: RunInfo, metr
         body += blocks
         claims += found
     times = wall_times(metrics)
+    smoke = [c.claim for c in claims if c.verdict == SMOKE]
+    banner: list[Block] = [Para(
+        f"**Smoke run: no verdicts.** {len(smoke)} of {len(claims)} claims come from runs "
+        f"that trained fewer than {cfg.smoke_steps} optimizer steps "
+        "(`params.yaml:report.smoke_steps`); their numbers check the mechanics only.")
+    ] if smoke else []
     head: list[Block] = [
         Heading(TITLE, 1),
         Para(f"Profile **{info.profile}**, seed {info.seed}, git commit `{info.git_commit}`. "
              f"Hardware: {hardware()}. Software: {versions()}."),
         Heading("Summary"),
+        *banner,
         Table(("claim of the paper", "this run", "verdict"),
               tuple((c.claim, c.ours, f"**{c.verdict}**") for c in claims)),
-        Para("Verdicts: *reproduced* within the tolerance of `params.yaml:report`; *not "
-             "reproduced*; or *not comparable at this profile* when this run trains far "
-             "less than the paper, so its numbers cannot be held to the paper's."),
+        Para("Verdicts (tolerances ε in `params.yaml:report`): " + RULE),
         Para("Wall time of each trained model, as its stage measured it (process "
              "start-up, data generation, the memory and NFE studies not included):"),
         Bullets(tuple(f"{name}: {t:.0f} s" for name, t in times)

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import num
+from .stats import INCONCLUSIVE, NOT_COMPARABLE, NOT_REPRODUCED, REPRODUCED, SMOKE
 
-REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE = (
-    "reproduced", "not reproduced", "not comparable at this profile")
+__all__ = ["INCONCLUSIVE", "NOT_COMPARABLE", "NOT_REPRODUCED", "REPRODUCED", "SMOKE"]
 
 
 class MissingMetricsError(FileNotFoundError):
@@ -41,7 +41,9 @@ class ReportConfig:
     """``report``: tolerances of the verdicts and when a number is comparable.
 
     A quick CPU profile trains far less than the paper; its numbers are then marked
-    "not comparable at this profile" instead of being judged against the paper's.
+    "not comparable at this profile" instead of being judged against the paper's. A
+    section whose runs trained fewer than ``smoke_steps`` optimizer steps (a smoke run,
+    e.g. the tiny profile) issues no verdict at all.
     """
 
     eps_mnist_error_pp: float = num(0.15, gt=0)   # |ours - paper| in percentage points
@@ -49,6 +51,7 @@ class ReportConfig:
     eps_memory_flat: float = num(0.10, gt=0)      # "flat" memory: max/min - 1 below this
     mnist_comparable_epochs: int = num(100, ge=1)
     latent_comparable_passes: int = num(1_600_000, ge=1)  # iterations x batch size
+    smoke_steps: int = num(100, ge=1)             # fewer optimizer steps: no verdicts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +65,8 @@ class Claim:
 
 # training summaries first: "<name>_train" would also match the evaluation patterns
 _STAGE_OF = ((r"toy/(\w+)_train", r"train_toy@\1"), (r"toy/(\w+)", r"evaluate_toy@\1"),
-             (r"latent/(\w+)_n(\d+)_train", r"train_latent@\1-\2"),
-             (r"latent/(\w+)_n(\d+)", r"evaluate_latent@\1-\2"),
+             (r"latent/(\w+)_n(\d+)-s(\d+)_train", r"train_latent@\1-\2-\3"),
+             (r"latent/(\w+)_n(\d+)-s(\d+)", r"evaluate_latent@\1-\2-\3"),
              (r"mnist/memory", "mnist_memory"), (r"mnist/nfe_study", "nfe_study"),
              (r"mnist/(\w+)-s(\d+)_train", r"train_mnist@\1-\2"),
              (r"mnist/(\w+)-s(\d+)", r"evaluate_mnist@\1-\2"),
@@ -96,15 +99,24 @@ def read_json(path: Path, stage: str) -> Metrics:
                                f"corrupt: rerun its stage: dvc repro -f {stage}") from None
 
 
-def numeric_verdict(ours: float, paper: float, eps: float, comparable: bool) -> str:
-    if not comparable:
-        return NOT_COMPARABLE
-    if not math.isfinite(ours):
-        return NOT_REPRODUCED
-    return REPRODUCED if abs(ours - paper) <= eps else NOT_REPRODUCED
+def trained_steps(m: dict[str, Any]) -> int:
+    """Optimizer steps of one run's metrics: ``iterations`` (latent), ``steps`` (toy,
+    CNF) or ``epochs`` x ``steps_per_epoch`` (MNIST)."""
+    for key in ("iterations", "steps"):
+        if key in m:
+            return int(m[key])
+    return int(m["epochs"]) * int(m["steps_per_epoch"])
 
 
-def ordering_verdict(holds: bool) -> str:
+def is_smoke(runs: list[dict[str, Any]], cfg: ReportConfig) -> bool:
+    """Whether any of a section's runs trained below the smoke floor."""
+    return min(trained_steps(m) for m in runs) < cfg.smoke_steps
+
+
+def ordering_verdict(holds: bool, smoke: bool = False) -> str:
+    """A measured property (not a comparison over seeds): holds or not."""
+    if smoke:
+        return SMOKE
     return REPRODUCED if holds else NOT_REPRODUCED
 
 
