@@ -11,6 +11,7 @@ from neuralode_repro import runner
 from neuralode_repro.config import ConfigError
 from neuralode_repro.data.spirals import SpiralConfig
 from neuralode_repro.experiments.latent import LatentTrainConfig
+from neuralode_repro.experiments.mnist import MnistTrainConfig
 from neuralode_repro.report import cnf, latent, mnist, toy
 from neuralode_repro.report.build import RunInfo, build, write
 from neuralode_repro.report.common import ReportConfig
@@ -28,7 +29,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
         raise ConfigError("generate_data.spirals.n_obs: none of the paper's Table 2 values "
                           f"{sorted(TABLE2['latent_ode'])} is generated; add one")
     seeds = ctx.section(LatentTrainConfig, "train_latent").seeds
-    sections = (mnist.section, functools.partial(latent.section, n_obs=n_obs, seeds=seeds),
+    mnist_seeds = ctx.section(MnistTrainConfig, "train_mnist").seeds
+    sections = (functools.partial(mnist.section, seeds=mnist_seeds),
+                functools.partial(latent.section, n_obs=n_obs, seeds=seeds),
                 cnf.section, toy.section)
 
     def body(_) -> runner.Result:

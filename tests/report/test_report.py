@@ -182,8 +182,9 @@ def test_mnist_table1_memory_and_figure3(tmp_path):
     from neuralode_repro.report import mnist
 
     _mnist_fixture(tmp_path)
+    _write(tmp_path / "mnist" / "odenet-s7.json", {"test_error": 99.0})  # stale: not declared
     blocks, claims = mnist.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
-                                   cfg=ReportConfig())
+                                   cfg=ReportConfig(), seeds=(0, 1, 2))
     md = to_markdown(blocks)
     # ODE-Net: paper 0.42%, ours 0.44-0.46% over 3 seeds, all within 0.15 -> reproduced
     assert ("| ODE-Net | 0.42% | 0.45% [0.44, 0.46] (range, 3 seeds) | +0.03 | reproduced "
@@ -211,15 +212,16 @@ def test_mnist_short_schedule_is_not_comparable(tmp_path):
 
     _mnist_fixture(tmp_path, odenet_error=1.2, epochs=2)
     _, claims = mnist.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
-                              cfg=ReportConfig())
+                              cfg=ReportConfig(), seeds=(0, 1, 2))
     table1 = [c for c in claims if c.claim.startswith("Table 1")]
     assert {c.verdict for c in table1} == {NOT_COMPARABLE}
     # one seed and the full schedule: inconclusive, however close to the paper
     _mnist_fixture(tmp_path / "one", epochs=160, seeds=(1,))
     _, claims = mnist.section(metrics=tmp_path / "one", figures=tmp_path, root=tmp_path,
-                              cfg=ReportConfig())
+                              cfg=ReportConfig(), seeds=(1,))
     assert {c.verdict for c in claims if c.claim.startswith("Table 1")} == {INCONCLUSIVE}
-    with pytest.raises(MissingMetricsError, match=r"evaluate_mnist@mlp-<seed>' must run"):
+    with pytest.raises(MissingMetricsError, match=r"mlp-s0\.json is missing: stage "
+                                                  r"'evaluate_mnist@mlp-0' must run"):
         mnist.section(metrics=tmp_path / "none", figures=tmp_path, root=tmp_path,
                       cfg=ReportConfig())
 
