@@ -23,15 +23,15 @@ def prepare(ctx: runner.Context) -> runner.Job:
     cfg = ctx.section(ReportConfig, "report")
     reports = Path(ctx.args.reports)
     # Table 2's rows: the n_obs this run generated that the paper reports (30, 50, 100)
-    n_obs = tuple(n for n in ctx.section(SpiralConfig, "generate_data.spirals").n_obs
-                  if n in TABLE2["latent_ode"])
+    spirals = ctx.section(SpiralConfig, "generate_data.spirals")
+    n_obs = tuple(n for n in spirals.n_obs if n in TABLE2["latent_ode"])
     if not n_obs:
         raise ConfigError("generate_data.spirals.n_obs: none of the paper's Table 2 values "
                           f"{sorted(TABLE2['latent_ode'])} is generated; add one")
     seeds = ctx.section(LatentTrainConfig, "train_latent").seeds
     mnist_seeds = ctx.section(MnistTrainConfig, "train_mnist").seeds
     sections = (functools.partial(mnist.section, seeds=mnist_seeds),
-                functools.partial(latent.section, n_obs=n_obs, seeds=seeds),
+                functools.partial(latent.section, n_obs=n_obs, seeds=seeds, spirals=spirals),
                 cnf.section, toy.section)
 
     def body(_) -> runner.Result:

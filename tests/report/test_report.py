@@ -95,6 +95,17 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
     assert "| 30 | -0.163 [-0.27, 0.02] (range, 3 seeds) | 2 of 3 | inconclusive at this " \
            "profile |" in md
     assert claims[-1].verdict == INCONCLUSIVE
+    assert "Where each setting comes from" not in md  # no data config given
+    from neuralode_repro.data.spirals import SpiralConfig
+
+    blocks, _ = latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
+                               cfg=ReportConfig(), n_obs=(30, 100), seeds=(0, 1, 2),
+                               spirals=SpiralConfig(n_total=777))
+    md = to_markdown(blocks)
+    assert "| time span and grid | 777 points on [0, 18.8] | span: the example; grid: ours" in md
+    assert "| observation noise σ | 0.1 | the example's function default (its __main__ " \
+           "passes 0.3; paper: not stated) |" in md
+    assert "| training budget | 2000 iterations × batch 800 | ours" in md
     with pytest.raises(MissingMetricsError, match=r"rnn_n30-s3\.json is missing"):
         latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path, cfg=ReportConfig(),
                        n_obs=(30,), seeds=(0, 3))

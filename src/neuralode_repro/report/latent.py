@@ -3,11 +3,13 @@ Table 2, Figs. 8-9)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from ..data.spirals import SpiralConfig
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
-from .paper import TABLE2
+from .paper import LATENT_PROVENANCE, TABLE2
 from .stats import combine, interval, match_verdict, order_verdict
 
 MODELS = ("rnn", "latent_ode")
@@ -15,9 +17,10 @@ LABEL = {"rnn": "RNN", "latent_ode": "Latent ODE"}
 
 
 def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
-            n_obs: tuple[int, ...] = (30, 50, 100), seeds: tuple[int, ...] = (0,)
-            ) -> tuple[list[Block], list[Claim]]:
-    """Table 2 from the runs that params declare: every model x n x seed."""
+            n_obs: tuple[int, ...] = (30, 50, 100), seeds: tuple[int, ...] = (0,),
+            spirals: SpiralConfig | None = None) -> tuple[list[Block], list[Claim]]:
+    """Table 2 from the runs that params declare: every model x n x seed; with the
+    data's config ``spirals``, where each setting comes from."""
     runs = {(k, n, s): read_json(metrics / "latent" / f"{k}_n{n}-s{s}.json",
                                  f"evaluate_latent@{k}-{n}-{s}")
             for k in MODELS for n in n_obs for s in seeds}
@@ -69,6 +72,14 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                      f"{sum(d < 0 for d in diffs[n])} of {len(seeds)}",
                      SMOKE if smoke else below[n]) for n in n_obs)),
     ]
+    if spirals is not None:
+        values = {**dataclasses.asdict(spirals), "n_obs": "/".join(map(str, n_obs)),
+                  "noise_std": first["noise_std"], "iterations": first["iterations"],
+                  "batch_size": first["batch_size"]}
+        blocks += [Para("Where each setting comes from:"),
+                   Table(("setting", "this run", "source"),
+                         tuple((name, value.format(**values), source)
+                               for name, value, source in LATENT_PROVENANCE))]
     for k in MODELS:
         folder = figures / "latent" / f"{k}_n{n_obs[0]}"
         if folder.is_dir():
