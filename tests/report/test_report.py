@@ -119,6 +119,24 @@ def test_cnf_and_toy_claims(fixture_run):
     assert "| nonlinear | – |" in md
 
 
+def test_prose_numbers_come_from_the_run(tmp_path):
+    """No hard-coded counts: the toy observations and MNIST test images of this run."""
+    from neuralode_repro.report import mnist
+
+    metrics = _toy_metrics(tmp_path, json.dumps(
+        {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": 100, "nfe_forward_mean": 1.0,
+         "nfe_backward_mean": 1.0, "train_time_s": 1.0, "frobenius_error": 0.05}))
+    blocks, _ = toy.section(metrics=metrics, figures=tmp_path, root=tmp_path,
+                            cfg=ReportConfig(), n_points=60)
+    assert "learns dz/dt from 60 noisy observations" in to_markdown(blocks)
+    _mnist_fixture(tmp_path / "m", seeds=(0,))
+    path = tmp_path / "m" / "mnist" / "odenet-s0.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "test_images": 100}))
+    blocks, _ = mnist.section(metrics=tmp_path / "m", figures=tmp_path, root=tmp_path,
+                              cfg=ReportConfig())
+    assert "Test error on the 100 test images" in to_markdown(blocks)
+
+
 def test_smoke_run_issues_no_verdicts(tmp_path):
     """A run below report.smoke_steps (the tiny profile trains 3-10 steps) prints its
     numbers but no verdict, and says so at the top."""
@@ -170,7 +188,7 @@ def _mnist_fixture(metrics: Path, odenet_error: float = 0.45, epochs: int = 160,
                     "peak_memory_mb": 100.0, "epoch_time_s": 60.0,
                     "nfe_forward_mean": float(nfe), "steps_per_epoch": 468,
                     "nfe_backward_mean": float(nfe if model == "odenet" else 0),
-                    "epochs": epochs})
+                    "epochs": epochs, "test_images": 10000})
     _write(metrics / "mnist" / "memory.json",
            {"batch_size": 128, "method": "rk4", "device": "cpu", "nfe_forward": [16, 128],
             "odenet_mb": [113.7, 113.7], "rknet_mb": [200.0, 1096.0], "odenet_spread": 0.0,

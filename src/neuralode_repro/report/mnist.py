@@ -56,7 +56,8 @@ def _table1(metrics: Path, cfg: ReportConfig, smoke: bool, seeds: tuple[int, ...
     n_seeds = len(seeds)
     blocks: list[Block] = [
         Heading("MNIST: Table 1"),
-        Para(f"Test error on the 10,000 test images, mean over {n_seeds} seed(s). Memory: "
+        Para(f"Test error on the {fmt(_runs(metrics, 'odenet', seeds)[0]['test_images'])} test "
+             f"images, mean over {n_seeds} seed(s). Memory: "
              "the paper's asymptotic class next to our measured peak of one training step; "
              "time: its class next to our time per training epoch. Verdicts use ε = "
              f"{cfg.eps_mnist_error_pp} percentage points; below "

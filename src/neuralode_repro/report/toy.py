@@ -11,8 +11,9 @@ from .stats import order_verdict
 EXPERIMENTS = ("linear", "nonlinear")
 
 
-def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig
-            ) -> tuple[list[Block], list[Claim]]:
+def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
+            n_points: int | None = None) -> tuple[list[Block], list[Claim]]:
+    """The toy fits; ``n_points``: observations per trajectory (generate_data.toy)."""
     # no tolerances: the notebook reports no numbers; ‖A − A_true‖_F below 0.1 is ours
     rows, blocks = [], [Heading("Toy dynamics (tutorial notebook)")]
     found = {name: read_json(metrics / "toy" / f"{name}.json", f"evaluate_toy@{name}")
@@ -23,7 +24,9 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig
                      fmt(m["nfe_forward_mean"]), fmt(m["nfe_backward_mean"]),
                      fmt(m["train_time_s"])))
     blocks += [
-        Para("Each experiment learns dz/dt from 200 noisy observations of one trajectory with "
+        Para("Each experiment learns dz/dt from "
+             + (f"{n_points} " if n_points is not None else "")
+             + "noisy observations of one trajectory with "
              "the adjoint method (paper sec. 2). Trajectory MSE is measured against the "
              "noise-free truth from z0; extrapolation MSE on the held-out continuation."),
         Table(("experiment", "‖A − A_true‖_F", "trajectory MSE", "extrapolation MSE", "steps",
