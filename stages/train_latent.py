@@ -18,9 +18,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     cfg = ctx.section(LatentTrainConfig, "train_latent")
     device = resolve_device(ctx.common.device)
     data = load_arrays(args.data)
-    check_inputs(args.model, args.n_obs, cfg, data)  # fail before an MLflow run starts
-    if args.seed not in cfg.seeds:
-        raise ValueError(f"--seed {args.seed} is not in train_latent.seeds {list(cfg.seeds)}")
+    check_inputs(args.model, args.n_obs, cfg, data, args.seed)  # before an MLflow run starts
     resolved = dataclasses.asdict(cfg)
     logged = {**{k: v for k, v in resolved.items() if k not in ("models", "seeds")},
               "model": resolved["models"][args.model], "variant": args.model,

@@ -69,8 +69,6 @@ def _stages(f: FlatFunc, tab: ButcherTableau, co: _Coeffs, t: float, y: Tensor, 
     return y1, K
 
 
-
-
 class FixedGridSolver:
     """Fixed-step RK on the uniform grid t0, t0 + h, ..., with the last step ending at
     t[-1] (as torchdiffeq). Outputs between grid points come from the cubic Hermite

@@ -60,11 +60,14 @@ class LatentTrainConfig:
 
 
 def check_inputs(variant: str, n_obs: int, cfg: LatentTrainConfig,
-                 data: dict[str, np.ndarray]) -> LatentConfig:
-    """The variant's model config; a clear error for an unknown variant or n_obs."""
+                 data: dict[str, np.ndarray], seed: int) -> LatentConfig:
+    """The variant's model config; a clear error for an unknown variant, n_obs or seed
+    (one run of the params' matrix)."""
     if variant not in cfg.models:
         raise ValueError(f"unknown model {variant!r}: train_latent.models has "
                          f"{', '.join(sorted(cfg.models))}")
+    if seed not in cfg.seeds:
+        raise ValueError(f"--seed {seed} is not in train_latent.seeds {list(cfg.seeds)}")
     check_n_obs(n_obs, data)
     return cfg.models[variant]
 
@@ -102,9 +105,7 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
     """Train ``variant`` on ``n_obs`` observations per training spiral and write its
     model file, per-iteration log and training summary; reads no test spiral (the
     evaluate_latent stage scores the saved model). Returns (model, summary)."""
-    mcfg = check_inputs(variant, n_obs, cfg, data)
-    if seed not in cfg.seeds:
-        raise ValueError(f"seed {seed} is not in train_latent.seeds {list(cfg.seeds)}")
+    mcfg = check_inputs(variant, n_obs, cfg, data, seed)
     seed_everything(seed)
     noise_std = float(data["noise_std"])  # the likelihood's sigma is the data's (one source)
     model = build_model(mcfg, noise_std=noise_std).to(device)
