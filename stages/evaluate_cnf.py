@@ -1,4 +1,5 @@
-"""Stages evaluate_cnf_ml@<target>-<model> and evaluate_cnf_capacity@<model>-<width>:
+"""Stages evaluate_cnf_ml@<target>-<model>-<seed> and
+evaluate_cnf_capacity@<model>-<width>-<seed>:
 score one saved CNF / planar NF model (paper sec. 4.1, Figs. 4-5) with the tight
 evaluation solver: the held-out NLL (ml) or KL(q || p) with log Z (capacity); writes
 the metrics the report reads ({training summary, evaluation metrics})."""
@@ -25,6 +26,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     facts = read_json(args.summary)
     target = facts.get("target") if args.task == "ml" else None
     width = facts.get("width") if args.task == "capacity" else None
+    sel = {"target": target, "width": width, "seed": config.get("seed", 0)}
 
     def body(_) -> runner.Result:
         if args.task == "ml":
@@ -35,9 +37,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
         return runner.Result(metrics, [Path(args.metrics)])
 
     resolved = {"task": args.task, "model": kind,
-                "run": run_name(args.task, kind, target=target, width=width),
+                "run": run_name(args.task, kind, **sel),
                 "eval": dataclasses.asdict(ev)}
-    suffix = stage_suffix(args.task, kind, target=target, width=width)
+    suffix = stage_suffix(args.task, kind, **sel)
     # 2-D points: one thread, as in training
     return runner.Job(f"evaluate_cnf_{args.task}@{suffix}", resolved, body,
                       seed=config.get("seed"), threads=1,

@@ -1,6 +1,7 @@
 """Stage figures_cnf: every figure of the CNF vs planar NF experiments (paper sec. 4.1,
-Figs. 4-5) for the runs train_cnf declares, from the saved models, the evaluation
-metrics and the training logs; never trains."""
+Figs. 4-5) for the runs train_cnf declares (the panels show the first of
+train_cnf.seeds; Fig. 4 (d) every seed), from the saved models, the evaluation metrics
+and the training logs; never trains."""
 
 import argparse
 import dataclasses
@@ -22,12 +23,13 @@ def prepare(ctx: runner.Context) -> runner.Job:
     out = Path(args.out)
 
     def body(_) -> runner.Result:
-        files = draw_all(targets, widths, figs, solvers, Path(args.weights_dir),
+        files = draw_all(targets, widths, train.seeds, figs, solvers, Path(args.weights_dir),
                          Path(args.metrics_dir), out)
         return runner.Result(files=[(f, f"figures/{f.parent.name}") for f in files],
                              summary=f"figures_cnf: drew {len(files)} figures under {out}")
 
-    resolved = {"targets": targets, "widths": widths, "figures": dataclasses.asdict(figs),
+    resolved = {"targets": targets, "widths": widths, "seeds": list(train.seeds),
+                "figures": dataclasses.asdict(figs),
                 "solvers": {k: dataclasses.asdict(v) for k, v in solvers.items()}}
     # the models run on the CPU, single-threaded: 2-D points, as in training
     return runner.Job("figures_cnf", resolved, body, threads=1)

@@ -11,6 +11,7 @@ from neuralode_repro import runner
 from neuralode_repro.config import ConfigError
 from neuralode_repro.data.spirals import SpiralConfig
 from neuralode_repro.data.toy import ToyDataConfig
+from neuralode_repro.experiments.cnf import CNFTrainConfig
 from neuralode_repro.experiments.latent import LatentTrainConfig
 from neuralode_repro.experiments.mnist import MnistTrainConfig
 from neuralode_repro.report import cnf, latent, mnist, toy
@@ -31,10 +32,12 @@ def prepare(ctx: runner.Context) -> runner.Job:
                           f"{sorted(TABLE2['latent_ode'])} is generated; add one")
     seeds = ctx.section(LatentTrainConfig, "train_latent").seeds
     mnist_seeds = ctx.section(MnistTrainConfig, "train_mnist").seeds
+    cnf_seeds = ctx.section(CNFTrainConfig, "train_cnf").seeds
     toy_points = ctx.section(ToyDataConfig, "generate_data.toy").n_points
     sections = (functools.partial(mnist.section, seeds=mnist_seeds),
                 functools.partial(latent.section, n_obs=n_obs, seeds=seeds, spirals=spirals),
-                cnf.section, functools.partial(toy.section, n_points=toy_points))
+                functools.partial(cnf.section, seeds=cnf_seeds),
+                functools.partial(toy.section, n_points=toy_points))
 
     def body(_) -> runner.Result:
         info = RunInfo(ctx.common.profile, ctx.common.seed, git_commit())

@@ -1,5 +1,5 @@
-"""Stages train_cnf_ml@<target>-<model> and train_cnf_capacity@<model>-<width>: train
-one run of the CNF vs planar NF experiments (paper sec. 4.1, Figs. 4-5); writes the
+"""Stages train_cnf_ml@<target>-<model>-<seed> and train_cnf_capacity@<model>-<width>-<seed>:
+train one run of the CNF vs planar NF experiments (paper sec. 4.1, Figs. 4-5); writes the
 model file, its per-iteration log and the training summary, and logs the model to
 MLflow. Evaluation (evaluate_cnf) and figures (figures_cnf) read the model file."""
 
@@ -22,27 +22,29 @@ from neuralode_repro.training import resolve_device
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(CNFTrainConfig, "train_cnf")
-    check_selection(cfg, args.task, target=args.target, width=args.width)
+    check_selection(cfg, args.task, target=args.target, width=args.width, seed=args.seed)
     device = resolve_device(ctx.common.device)
     task_cfg = getattr(cfg, args.task)
-    resolved = {"task": args.task, "model": args.model,
-                "run": run_name(args.task, args.model, target=args.target, width=args.width),
+    sel = {"target": args.target, "width": args.width, "seed": args.seed}
+    resolved = {"task": args.task, "model": args.model, "seed": args.seed,
+                "run": run_name(args.task, args.model, **sel),
                 "train": dataclasses.asdict(run_spec(cfg, args.task, args.model, args.width)),
                 "target": dataclasses.asdict(task_cfg.targets[args.target] if args.task == "ml"
                                              else task_cfg.target)}
     log, summary = Path(args.train_log), Path(args.summary)
 
     def body(tracker) -> runner.Result:
-        model, facts = train(args.task, args.model, cfg, seed=ctx.common.seed,
+        model, facts = train(args.task, args.model, cfg, seed=args.seed,
                              tracker=tracker, weights=Path(args.weights), log=log,
                              summary=summary, target=args.target, width=args.width,
                              device=device)
         return runner.Result(facts, [log, summary], model=model)
 
-    suffix = stage_suffix(args.task, args.model, target=args.target, width=args.width)
+    suffix = stage_suffix(args.task, args.model, **sel)
     # 2-D batches of <= 512 points: a second thread only adds overhead (measured: same
     # wall time single-threaded, at half the CPU)
-    return runner.Job(f"train_cnf_{args.task}@{suffix}", resolved, body, threads=1)
+    return runner.Job(f"train_cnf_{args.task}@{suffix}", resolved, body, seed=args.seed,
+                      threads=1)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, choices=["cnf", "nf"])
     p.add_argument("--target", help="ml: a key of train_cnf.ml.targets")
     p.add_argument("--width", type=int, help="capacity: one of train_cnf.capacity.widths")
+    p.add_argument("--seed", type=int, required=True, help="one of train_cnf.seeds")
     p.add_argument("--weights", required=True, help="output: the model file (.pt)")
     p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
     p.add_argument("--summary", required=True, help="output: training summary JSON")

@@ -150,10 +150,11 @@ def test_cnf_failure_after_the_loss_curve_removes_it(tmp_path, capsys, monkeypat
 
     monkeypatch.setattr(cnf, "write_json", broken)  # fails after the model and the log
     code, last = run_stage("train_cnf", ["--task", "ml", "--model", "nf", "--target",
-                                         "two_moons", "--weights",
-                                         "data/models/cnf/ml/two_moons_nf.pt",
-                                         "--train-log", "metrics/cnf/ml/two_moons_nf_log.csv",
-                                         "--summary", "metrics/cnf/ml/two_moons_nf_train.json"],
+                                         "two_moons", "--seed", "0", "--weights",
+                                         "data/models/cnf/ml/two_moons_nf-s0.pt",
+                                         "--train-log", "metrics/cnf/ml/two_moons_nf-s0_log.csv",
+                                         "--summary",
+                                         "metrics/cnf/ml/two_moons_nf-s0_train.json"],
                            _cnf_params(), tmp_path, capsys)
     assert code == 1 and "Input/output error" in last, last
-    assert _files(tmp_path) == []  # no model file, no metrics/cnf/ml/two_moons_nf_log.csv
+    assert _files(tmp_path) == []  # no model file, no metrics/cnf/ml/two_moons_nf-s0_log.csv

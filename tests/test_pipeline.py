@@ -52,8 +52,8 @@ def test_stages_ran_in_order(repo):
             ("train_mnist@odenet-0", "evaluate_mnist@odenet-0", "figures_mnist"),
             ("train_mnist@odenet-0", "nfe_study", "figures_mnist"),
             ("train_latent@latent_ode-30-0", "evaluate_latent@latent_ode-30-0", "figures_latent"),
-            ("train_cnf_ml@two_moons-cnf", "evaluate_cnf_ml@two_moons-cnf", "figures_cnf"),
-            ("train_cnf_capacity@nf-2", "evaluate_cnf_capacity@nf-2", "figures_cnf")):
+            ("train_cnf_ml@two_moons-cnf-0", "evaluate_cnf_ml@two_moons-cnf-0", "figures_cnf"),
+            ("train_cnf_capacity@nf-2-0", "evaluate_cnf_capacity@nf-2-0", "figures_cnf")):
         assert ran.index(train) < ran.index(evaluate) < ran.index(figures), (train, evaluate)
     assert {"download_mnist", "mnist_memory", "train_mnist@rknet-0", "train_mnist@resnet-0",
             "train_mnist@mlp-0"} <= set(ran)
@@ -78,7 +78,7 @@ def test_metrics_and_figures_are_finite(repo):
         m = json.loads((dst / f"metrics/latent/{model}_n30-s0.json").read_text())
         assert math.isfinite(m["pred_rmse"]) and math.isfinite(m["recon_rmse"])
     assert (dst / "reports/figures/latent/latent_ode_n30/latent_projection.png").exists()
-    ml = json.loads((dst / "metrics/cnf/ml/two_moons_cnf.json").read_text())
+    ml = json.loads((dst / "metrics/cnf/ml/two_moons_cnf-s0.json").read_text())
     assert math.isfinite(ml["test_nll"])
     for model in ("odenet", "rknet", "resnet", "mlp"):
         m = json.loads((dst / f"metrics/mnist/{model}-s0.json").read_text())
@@ -88,7 +88,7 @@ def test_metrics_and_figures_are_finite(repo):
     mem = json.loads((dst / "metrics/mnist/memory.json").read_text())
     assert mem["rknet_mb"][-1] > mem["rknet_mb"][0]
     cap = json.loads((dst / "metrics/cnf/capacity.json").read_text())
-    assert cap["widths"] == [2] and math.isfinite(cap["kl_cnf"]["2"])
+    assert cap["widths"] == [2] and math.isfinite(cap["kl_cnf"]["2"][0])
 
 
 def test_report_written(repo):
@@ -161,7 +161,7 @@ def test_evaluation_runs_link_to_their_training_run_and_model(repo):
     dst, _, _ = repo
     by_stage = _runs(dst)
     exp_id = mlflow.get_experiment_by_name("neural-ode-reproduction").experiment_id
-    for name in ("toy@linear", "mnist@mlp-0", "latent@rnn-30-0", "cnf_ml@two_moons-nf"):
+    for name in ("toy@linear", "mnist@mlp-0", "latent@rnn-30-0", "cnf_ml@two_moons-nf-0"):
         train_id = by_stage[f"train_{name}"]["run_id"]
         linked = mlflow.search_runs(
             experiment_names=["neural-ode-reproduction"],
@@ -187,8 +187,8 @@ def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys
     dst, _, _ = repo
     lock = yaml.safe_load((dst / "dvc.lock").read_text())["stages"]
     for stage in ("evaluate_toy@linear", "evaluate_mnist@odenet-0",
-                  "evaluate_latent@latent_ode-30-0", "evaluate_cnf_ml@two_moons-cnf",
-                  "evaluate_cnf_capacity@nf-2"):
+                  "evaluate_latent@latent_ode-30-0", "evaluate_cnf_ml@two_moons-cnf-0",
+                  "evaluate_cnf_capacity@nf-2-0"):
         words, outs = lock[stage]["cmd"].split(), [o["path"] for o in lock[stage]["outs"]]
         (metrics,) = [o for o in outs if o.startswith("metrics/") and o.endswith(".json")]
         for i, out in enumerate(outs):

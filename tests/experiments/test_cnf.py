@@ -41,6 +41,7 @@ BASE = {
         "cnf": {"model": {"kind": "cnf", "hidden": 4, "trace": "analytic", "solver": LOOSE},
                 "steps": 3, "batch_size": 32},
         "nf": {"model": {"kind": "nf"}, "steps": 3, "batch_size": 32}},
+    "seeds": [0, 1],
 }
 EVAL = parse(CNFEvalConfig, {"ml": {"size": 64}, "capacity": {"size": 64, "log_z_grid": 100}})
 SMALL_FIG = {"samples": 64, "grid": 8, "fractions": [0.0, 0.5, 1.0]}
@@ -71,10 +72,11 @@ def _paths(out: Path, task: str, name: str) -> dict[str, Path]:
             "summary": out / "metrics" / task / f"{name}_train.json"}
 
 
-def _train(out: Path, task, kind, cfg=None, **sel):
+def _train(out: Path, task, kind, cfg=None, seed=0, **sel):
     tracker = Recorder()
-    paths = _paths(out, task, run_name(task, kind, **sel))
-    model, facts = train(task, kind, cfg or _cfg(), seed=0, tracker=tracker, **paths, **sel)
+    paths = _paths(out, task, run_name(task, kind, seed=seed, **sel))
+    model, facts = train(task, kind, cfg or _cfg(), seed=seed, tracker=tracker, **paths,
+                         **sel)
     return model, facts, paths, tracker
 
 
@@ -97,9 +99,11 @@ def test_ml_train_writes_model_log_and_summary(tmp_path, kind):
     assert [s for s, _ in tracker.steps] == [1, 2, 3]
     assert all({"loss", "nfe_forward", "nfe_backward"} <= set(m) for _, m in tracker.steps)
     metrics = evaluate_ml(model, load_model(paths["weights"], model_from_config)[1], EVAL.ml)
-    for key in ("test_nll", "test_nll_se"):
+    for key in ("test_nll", "test_nll_se", "true_nll"):
         assert math.isfinite(metrics[key]), key
     assert metrics["test_nll_se"] > 0
+    # Gibbs: no model's expected NLL is below the true density's (the floor)
+    assert metrics["test_nll"] > metrics["true_nll"] - 5 * metrics["test_nll_se"]
 
 
 @pytest.mark.parametrize(("task", "kind", "sel"), [
@@ -134,34 +138,43 @@ def test_same_seed_same_files(tmp_path):
 
 
 def test_pipeline_train_evaluate_summary_figures(tmp_path):
-    """Every run trained and evaluated from its file, the capacity summary, then every
-    figure drawn from the files alone (models, metrics, logs, capacity.csv)."""
+    """Every run trained and evaluated from its file, the capacity summary over seeds,
+    then every figure drawn from the files alone (models, metrics, logs, capacity.csv)."""
     cfg = _cfg()
     runs = [("ml", k, {"target": "two_moons"}) for k in ("cnf", "nf")] + \
         [("capacity", k, {"width": w}) for k in ("cnf", "nf") for w in cfg.capacity.widths]
     for task, kind, sel in runs:
-        _, facts, paths, _ = _train(tmp_path, task, kind, cfg, **sel)
-        model, config, _ = load_model(paths["weights"], model_from_config)
-        metrics = _evaluate(model, config, facts, task)
-        write_json(paths["summary"].with_name(f"{run_name(task, kind, **sel)}.json"),
-                   {**facts, **metrics})
-        if task == "capacity":
-            assert facts["width"] == sel["width"]
-            # KL(q || p) >= 0 up to Monte Carlo error; log Z of U1 on [-4, 4]^2 is ~1.88
-            assert metrics["final_kl"] > -5 * metrics["final_kl_se"]
-            assert metrics["log_z"] == pytest.approx(1.878, abs=0.01)
-            assert metrics["train_kl_final"] == pytest.approx(facts["final_loss"] + 1.878,
-                                                              abs=0.01)
+        for seed in cfg.seeds:
+            _, facts, paths, _ = _train(tmp_path, task, kind, cfg, seed=seed, **sel)
+            model, config, _ = load_model(paths["weights"], model_from_config)
+            assert config["seed"] == facts["seed"] == seed
+            metrics = _evaluate(model, config, facts, task)
+            name = run_name(task, kind, seed=seed, **sel)
+            write_json(paths["summary"].with_name(f"{name}.json"), {**facts, **metrics})
+            if task == "capacity":
+                assert facts["width"] == sel["width"]
+                # KL(q || p) >= 0 up to Monte Carlo error; log Z of U1 on [-4, 4]^2 ~1.88
+                assert metrics["final_kl"] > -5 * metrics["final_kl_se"]
+                assert metrics["log_z"] == pytest.approx(1.878, abs=0.01)
+                assert metrics["train_kl_final"] == pytest.approx(facts["final_loss"] + 1.878,
+                                                                  abs=0.01)
     m = tmp_path / "metrics"
-    summary = summarize_capacity(cfg.capacity.widths, m / "capacity", m / "capacity.json",
-                                 m / "capacity.csv")
+    summary = summarize_capacity(cfg.capacity.widths, cfg.seeds, m / "capacity",
+                                 m / "capacity.json", m / "capacity.csv")
     assert set(summary["kl_cnf"]) == {"1", "2"} and 0 <= summary["cnf_lower_count"] <= 2
     assert summary["target"] == "u1_ring" and read_json(m / "capacity.json") == summary
+    # one value per seed, in the order of seeds: the report pairs CNF and NF by index
+    kl = summary["kl_nf"]["2"]
+    assert kl == [read_json(m / "capacity" / f"nf_2-s{s}.json")["final_kl"] for s in (0, 1)]
+    assert kl[0] != kl[1]  # the seeds are different runs
     rows = read_csv(m / "capacity.csv")
-    assert list(rows[0]) == ["width", "cnf", "nf", "cnf_se", "nf_se"] and len(rows) == 2
+    assert list(rows[0]) == ["width", "cnf", "cnf_lo", "cnf_hi", "nf", "nf_lo", "nf_hi"]
+    assert len(rows) == 2
+    assert rows[1]["nf"] == pytest.approx(sum(kl) / 2)
+    assert (rows[1]["nf_lo"], rows[1]["nf_hi"]) == pytest.approx((min(kl), max(kl)))
     solvers = {"ml": EVAL.ml.solver, "capacity": EVAL.capacity.solver}
-    files = draw_all(["two_moons"], cfg.capacity.widths, FIGS, solvers, tmp_path / "models",
-                     m, tmp_path / "figs")
+    files = draw_all(["two_moons"], cfg.capacity.widths, cfg.seeds, FIGS, solvers,
+                     tmp_path / "models", m, tmp_path / "figs")
     expected = {f"ml_two_moons_{k}/{f}" for k in ("cnf", "nf")
                 for f in ("transformation.png", "training.png")}
     expected |= {f"capacity_{k}_{w}/{f}" for k in ("cnf", "nf") for w in (1, 2)
@@ -173,8 +186,8 @@ def test_pipeline_train_evaluate_summary_figures(tmp_path):
 
 
 def test_summary_names_the_missing_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"run the stage evaluate_cnf_capacity@cnf-1"):
-        summarize_capacity([1, 2], tmp_path, tmp_path / "c.json", tmp_path / "c.csv")
+    with pytest.raises(FileNotFoundError, match=r"run the stage evaluate_cnf_capacity@cnf-1-0"):
+        summarize_capacity([1, 2], [0], tmp_path, tmp_path / "c.json", tmp_path / "c.csv")
 
 
 def test_evaluation_refuses_a_model_of_the_other_task(tmp_path):
@@ -185,8 +198,13 @@ def test_evaluation_refuses_a_model_of_the_other_task(tmp_path):
 
 
 def test_run_names():
-    assert run_name("ml", "cnf", target="two_moons") == "two_moons_cnf"
-    assert run_name("capacity", "nf", width=8) == "nf_8"
+    assert run_name("ml", "cnf", target="two_moons", seed=2) == "two_moons_cnf-s2"
+    assert run_name("capacity", "nf", width=8, seed=0) == "nf_8-s0"
+
+
+def test_a_seed_outside_the_params_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"--seed 7 is not in train_cnf\.seeds \[0, 1\]"):
+        _train(tmp_path, "ml", "nf", seed=7, target="two_moons")
 
 
 @pytest.mark.parametrize(("overlay", "match"), [
@@ -196,6 +214,7 @@ def test_run_names():
     ({"capacity": {"widths": []}}, "widths must be increasing positive integers"),
     ({"capacity": {"nf": {"model": {"width": 3}}}}, "width is set per run from widths"),
     ({"ml": {"cnf": {"steps": 0}}}, r"train_cnf\.ml\.cnf\.steps: must be >= 1"),
+    ({"seeds": [1, 1]}, r"seeds: expected a non-empty list of distinct integers"),
     ({"ml": {"targets": {"two_moons": {"name": "spiral"}}}}, "expected one of 'two_moons'"),
     ({"capacity": {"target": {"name": "u9"}}}, "expected one of 'u1_ring'"),
     ({"ml": {"iterations": 5}}, r"unknown key\(s\) 'iterations'"),

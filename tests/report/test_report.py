@@ -43,12 +43,15 @@ def _fixture_run(tmp_path, steps: int = 2000):
                 "noise_std": 0.1, "wall_time_s": 5.0})
     for target in cnf.TARGETS:
         for kind, nll in (("cnf", 0.9), ("nf", 1.0)):
-            _write(metrics / "cnf" / "ml" / f"{target}_{kind}.json",
+            _write(metrics / "cnf" / "ml" / f"{target}_{kind}-s0.json",
                    {"test_nll": nll, "test_nll_se": 0.01, "nfe_forward_mean": 40.0,
-                    "steps": steps, "train_time_s": 3.0})
+                    "steps": steps, "train_time_s": 3.0, "true_nll": 0.5})
     _write(metrics / "cnf" / "capacity.json",
-           {"widths": [2, 8], "target": "u1_ring", "kl_cnf": {"2": 0.5, "8": 0.2},
-            "kl_nf": {"2": 0.4, "8": 0.3}, "cnf_lower_count": 1})
+           {"widths": [2, 8], "target": "u1_ring", "kl_cnf": {"2": [0.5], "8": [0.2]},
+            "kl_nf": {"2": [0.4], "8": [0.3]}, "cnf_lower_count": 1})
+    for kind in ("cnf", "nf"):
+        for w in (2, 8):
+            _write(metrics / "cnf" / "capacity" / f"{kind}_{w}-s0.json", {"steps": steps})
     fig = reports / "figures" / "toy" / "linear" / "trajectory.png"
     fig.parent.mkdir(parents=True)
     fig.write_bytes(PNG)
@@ -111,10 +114,41 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
                        n_obs=(30,), seeds=(0, 3))
 
 
+def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
+    """Three seeds: intervals, the paired difference, the floor, and per-row verdicts;
+    an ordering that flips in one seed is inconclusive."""
+    nll = {"cnf": (0.30, 0.31, 0.29), "nf": (0.33, 0.35, 0.30)}  # CNF lower in every seed
+    for target in cnf.TARGETS:
+        for kind, values in nll.items():
+            for seed, v in enumerate(values):
+                _write(tmp_path / "cnf" / "ml" / f"{target}_{kind}-s{seed}.json",
+                       {"test_nll": v, "steps": 1000, "train_time_s": 10.0 + seed,
+                        "true_nll": 0.277})
+    kl = {"cnf": {"2": [0.5, 0.4, 0.6]}, "nf": {"2": [0.6, 0.3, 0.7]}}  # seed 1 flips
+    _write(tmp_path / "cnf" / "capacity.json",
+           {"widths": [2], "target": "u1_ring", "kl_cnf": kl["cnf"], "kl_nf": kl["nf"],
+            "cnf_lower_count": 1})
+    for kind in ("cnf", "nf"):
+        for seed in range(3):
+            _write(tmp_path / "cnf" / "capacity" / f"{kind}_2-s{seed}.json", {"steps": 1000})
+    blocks, claims = cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(), seeds=(0, 1, 2))
+    md = to_markdown(blocks)
+    assert ("| two_moons | 0.3 [0.29, 0.31] (range, 3 seeds) | 0.327 [0.3, 0.35] (range, "
+            "3 seeds) | -0.027 [-0.04, -0.01] (range, 3 seeds) | 0.277 | 1,000 | 1,000 | "
+            "11 / 11 | reproduced |") in md
+    assert "| 2 | 0.5 [0.4, 0.6] (range, 3 seeds) | 0.533 [0.3, 0.7] (range, 3 seeds) | " \
+           "-0.033 [-0.1, 0.1] (range, 3 seeds) | inconclusive at this profile |" in md
+    assert [c.verdict for c in claims] == [INCONCLUSIVE, REPRODUCED]
+    with pytest.raises(MissingMetricsError, match=r"two_moons_cnf-s3\.json is missing"):
+        cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(), seeds=(0, 3))
+
+
 def test_cnf_and_toy_claims(fixture_run):
     md = (fixture_run / "report.md").read_text()
-    assert "CNF lower at 1 of 2 capacities | **inconclusive at this profile**" in md
-    assert "CNF lower NLL on 2 of 2 targets | **inconclusive at this profile**" in md
+    assert "CNF lower on average at 1 of 2 capacities (1 seed) | **inconclusive at this " \
+           "profile**" in md
+    assert "CNF lower NLL on average on 2 of 2 targets (1 seed) | **inconclusive at this " \
+           "profile**" in md
     assert "‖A − A_true‖_F = 0.05 | **inconclusive at this profile**" in md
     assert "| nonlinear | – |" in md
 

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ..artifacts import save_model
-from ..config import ConfigError, SolverConfig, num, parse
+from ..config import SEED_MAX, ConfigError, SolverConfig, check_seeds, num, parse
 from ..data.toy2d import PotentialConfig, Toy2DConfig
 from ..io import write_csv, write_json
 from ..models.cnf import FlowConfig, build_flow, kl_loss, nll_loss
@@ -76,12 +76,16 @@ class CapacityConfig:
 
 @dataclasses.dataclass(frozen=True)
 class CNFTrainConfig:
-    """``train_cnf``: both tasks; each model's ``kind`` must match its key."""
+    """``train_cnf``: both tasks; each model's ``kind`` must match its key. ``seeds``
+    (DVC's ``matrix``) are the training seeds of every run: weights, training batches
+    and test points; runs of the same seed pair up (CNF vs NF)."""
 
     ml: MLConfig
     capacity: CapacityConfig
+    seeds: tuple[int, ...] = num((0,), ge=0, le=SEED_MAX)
 
     def validate(self) -> None:
+        check_seeds(self.seeds)
         for task in ("ml", "capacity"):
             for kind in ("cnf", "nf"):
                 if getattr(getattr(self, task), kind).model.kind != kind:
@@ -120,20 +124,24 @@ class CNFEvalConfig:
 
 
 def run_name(task: Task, kind: Kind, *, target: str | None = None,
-             width: int | None = None) -> str:
-    """File stem of one run: ``<target>_<kind>`` (ml) or ``<kind>_<width>`` (capacity)."""
-    return f"{target}_{kind}" if task == "ml" else f"{kind}_{width}"
+             width: int | None = None, seed: int = 0) -> str:
+    """File stem of one run: ``<target>_<kind>-s<seed>`` (ml) or ``<kind>_<width>-s<seed>``
+    (capacity)."""
+    return f"{target}_{kind}-s{seed}" if task == "ml" else f"{kind}_{width}-s{seed}"
 
 
 def stage_suffix(task: Task, kind: Kind, *, target: str | None = None,
-                 width: int | None = None) -> str:
-    """The DVC matrix key of one run: ``<target>-<kind>`` or ``<kind>-<width>``."""
-    return f"{target}-{kind}" if task == "ml" else f"{kind}-{width}"
+                 width: int | None = None, seed: int = 0) -> str:
+    """The DVC matrix key of one run: ``<target>-<kind>-<seed>`` or ``<kind>-<width>-<seed>``."""
+    return f"{target}-{kind}-{seed}" if task == "ml" else f"{kind}-{width}-{seed}"
 
 
 def check_selection(cfg: CNFTrainConfig, task: Task, *, target: str | None,
-                    width: int | None) -> None:
+                    width: int | None, seed: int | None = None) -> None:
     """The stage's command-line selection must name a run of the params' matrix."""
+    if seed is not None and seed not in cfg.seeds:
+        raise ConfigError(f"--seed {seed} is not in train_cnf.seeds {list(cfg.seeds)}; "
+                          "pick one of them or add it there")
     if task == "ml" and target not in cfg.ml.targets:
         raise ConfigError(f"train_cnf.ml.targets: no target {target!r}; "
                           f"have: {', '.join(cfg.ml.targets)}")
@@ -166,7 +174,7 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
     ml (Fig. 5): minimise -E_data[log q(x)] on fresh batches of the target's samples;
     capacity (Fig. 4): minimise E_q[log q + U] = KL(q || p) - log Z over base samples
     (log Z is added back by evaluation, which owns its integration box)."""
-    check_selection(cfg, task, target=target, width=width)
+    check_selection(cfg, task, target=target, width=width, seed=seed)
     device = device or torch.device("cpu")
     spec = run_spec(cfg, task, kind, width)
     data: Toy2DConfig | PotentialConfig = (cfg.ml.targets[str(target)] if task == "ml"
@@ -186,7 +194,8 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
                 yield model.sample_base(spec.batch_size)  # (B, 2)
         loss_fn = functools.partial(kl_loss, energy=data.energy())
 
-    stage = f"train_cnf_{task}@{stage_suffix(task, kind, target=target, width=width)}"
+    suffix = stage_suffix(task, kind, target=target, width=width, seed=seed)
+    stage = f"train_cnf_{task}@{suffix}"
     start = time.perf_counter()
     history = fit(model, loss_fn, batches, optim=spec.optim, epochs=1,
                   steps_per_epoch=spec.steps, desc=stage,
@@ -194,7 +203,7 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
     wall = time.perf_counter() - start
     model.eval()
     facts: dict[str, Any] = {
-        "task": task, "model": kind, "width": spec.model.width,
+        "task": task, "model": kind, "width": spec.model.width, "seed": seed,
         "target": target if task == "ml" else data.name,
         **summarize(history.steps), "steps": spec.steps, "batch_size": spec.batch_size,
         "train_time_s": wall, "time_per_iteration_s": wall / spec.steps,

@@ -123,16 +123,21 @@ def capacity_grid(log_p: np.ndarray, log_q: Mapping[str, Sequence[np.ndarray]],
 
 
 def capacity_losses(widths: Sequence[int], kl: Mapping[str, Sequence[float]],
-                    se: Mapping[str, Sequence[float]], path: Path) -> None:
-    """Paper Fig. 4 (d): final KL(q || p) against capacity K = M, one line per model."""
+                    lo: Mapping[str, Sequence[float]], hi: Mapping[str, Sequence[float]],
+                    path: Path, n_seeds: int = 1) -> None:
+    """Paper Fig. 4 (d): final KL(q || p) against capacity K = M, one line per model:
+    the mean over seeds, with bars from the lowest to the highest seed."""
     fig, ax = figure(width=4.6)
     for kind, values in kl.items():
-        ax[0, 0].errorbar(widths, values, yerr=se[kind], marker="o", capsize=3,
+        yerr = np.array([[v - a for v, a in zip(values, lo[kind], strict=True)],
+                         [b - v for v, b in zip(values, hi[kind], strict=True)]])  # (2, W)
+        ax[0, 0].errorbar(widths, values, yerr=yerr, marker="o", capsize=3,
                           color=COLORS.get(kind, TRUE), label=LABELS.get(kind, kind))
     ax[0, 0].set_xscale("log", base=2)
     ax[0, 0].set_xticks(list(widths), [str(w) for w in widths])
     ax[0, 0].set(xlabel="capacity K = M", ylabel="KL(q || p) (nats)",
-                 title="Density matching: final loss")
+                 title=f"Density matching: final loss ({n_seeds} seed"
+                       f"{'s, mean and range' if n_seeds > 1 else ''})")
     ax[0, 0].legend(loc="best")
     save(fig, path)
 
@@ -148,20 +153,21 @@ def _letter(kind: str) -> str:
     return "M" if kind == "cnf" else "K"
 
 
-def draw_all(targets: Sequence[str], widths: Sequence[int], figs: CNFFiguresConfig,
-             solvers: Mapping[str, SolverConfig], weights_dir: Path, metrics_dir: Path,
-             out: Path) -> list[Path]:
+def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int],
+             figs: CNFFiguresConfig, solvers: Mapping[str, SolverConfig], weights_dir: Path,
+             metrics_dir: Path, out: Path) -> list[Path]:
     """Figs. 4-5 for the runs the params declare: ``out/ml_<target>_<kind>/``,
-    ``out/capacity_<kind>_<width>/`` and ``out/capacity/``, from the model files in
+    ``out/capacity_<kind>_<width>/`` (the runs of the first seed: the figures
+    illustrate) and ``out/capacity/`` (every seed), from the model files in
     ``weights_dir/<task>/``, the metrics and logs in ``metrics_dir/<task>/`` and
     ``metrics_dir/capacity.csv``; densities are integrated by ``solvers[task]`` (the
     evaluation solver: the figures show the density the metrics score). Returns the
     files written."""
     written: list[Path] = []
-    ml = figs.ml
+    ml, seed = figs.ml, seeds[0]
     for target in targets:
         for kind in ("cnf", "nf"):
-            name = run_name("ml", kind, target=target)
+            name = run_name("ml", kind, target=target, seed=seed)
             model, config, _ = load_model(weights_dir / "ml" / f"{name}.pt", model_from_config)
             a = transformation_arrays(model, config, ml.fractions, ml.samples, ml.lim,
                                       ml.grid, solvers["ml"])
@@ -169,7 +175,7 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], figs: CNFFiguresConf
             labels = [f"t = {f * config['model']['t1']:.3g}" if kind == "cnf"
                       else f"k = {round(f * width)}" for f in ml.fractions]
             title = f"{target}: {kind.upper()} ({_letter(kind)} = {width})"
-            folder = out / f"ml_{name}"
+            folder = out / f"ml_{target}_{kind}"
             transformation(a["samples"], a["log_q"], labels, a["target"], ml.lim, title,
                            folder / "transformation.png")
             training_curves(read_csv(metrics_dir / "ml" / f"{name}_log.csv"), "NLL (nats)",
@@ -180,7 +186,7 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], figs: CNFFiguresConf
     log_p = np.zeros(0)
     for kind in ("cnf", "nf"):
         for w in widths:
-            name = run_name("capacity", kind, width=w)
+            name = run_name("capacity", kind, width=w, seed=seed)
             model, config, _ = load_model(weights_dir / "capacity" / f"{name}.pt",
                                           model_from_config)
             m: dict[str, Any] = read_json(metrics_dir / "capacity" / f"{name}.json")
@@ -190,7 +196,7 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], figs: CNFFiguresConf
             grids[kind].append(a["log_q"])
             title = (f"{m['target']}: {kind.upper()}, {_letter(kind)} = {w}, "
                      f"KL = {m['final_kl']:.3f}")
-            folder = out / f"capacity_{name}"
+            folder = out / f"capacity_{kind}_{w}"
             density_match(a["log_p"], a["log_q"], a["samples"], cap.lim, title,
                           folder / "density.png")
             training_curves(read_csv(metrics_dir / "capacity" / f"{name}_log.csv"),
@@ -202,8 +208,9 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], figs: CNFFiguresConf
     if missing:
         raise ValueError(f"{metrics_dir / 'capacity.csv'} has no widths {missing}; rerun "
                          "evaluate_cnf_capacity_summary (dvc repro)")
-    capacity_losses(widths, {k: [rows[w][k] for w in widths] for k in ("cnf", "nf")},
-                    {k: [rows[w][f"{k}_se"] for w in widths] for k in ("cnf", "nf")},
-                    out / "capacity" / "loss_vs_capacity.png")
+    kl, lo, hi = ({k: [rows[w][f"{k}{part}"] for w in widths] for k in ("cnf", "nf")}
+                  for part in ("", "_lo", "_hi"))
+    capacity_losses(widths, kl, lo, hi, out / "capacity" / "loss_vs_capacity.png",
+                    n_seeds=len(seeds))
     capacity_grid(log_p, grids, widths, cap.lim, out / "capacity" / "densities.png")
     return written + [out / "capacity" / f for f in SUMMARY_FILES]

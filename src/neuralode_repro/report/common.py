@@ -76,11 +76,11 @@ _STAGE_OF = ((r"toy/(\w+)_train", r"train_toy@\1"), (r"toy/(\w+)", r"evaluate_to
              (r"mnist/memory", "mnist_memory"), (r"mnist/nfe_study", "nfe_study"),
              (r"mnist/(\w+)-s(\d+)_train", r"train_mnist@\1-\2"),
              (r"mnist/(\w+)-s(\d+)", r"evaluate_mnist@\1-\2"),
-             (r"cnf/ml/(\w+)_(cnf|nf)_train", r"train_cnf_ml@\1-\2"),
-             (r"cnf/ml/(\w+)_(cnf|nf)", r"evaluate_cnf_ml@\1-\2"),
+             (r"cnf/ml/(\w+)_(cnf|nf)-s(\d+)_train", r"train_cnf_ml@\1-\2-\3"),
+             (r"cnf/ml/(\w+)_(cnf|nf)-s(\d+)", r"evaluate_cnf_ml@\1-\2-\3"),
              (r"cnf/capacity", "evaluate_cnf_capacity_summary"),
-             (r"cnf/capacity/(cnf|nf)_(\d+)_train", r"train_cnf_capacity@\1-\2"),
-             (r"cnf/capacity/(cnf|nf)_(\d+)", r"evaluate_cnf_capacity@\1-\2"))
+             (r"cnf/capacity/(cnf|nf)_(\d+)-s(\d+)_train", r"train_cnf_capacity@\1-\2-\3"),
+             (r"cnf/capacity/(cnf|nf)_(\d+)-s(\d+)", r"evaluate_cnf_capacity@\1-\2-\3"))
 
 
 def stage_of(name: str) -> str:
