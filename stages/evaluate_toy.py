@@ -1,4 +1,4 @@
-"""Stage evaluate_toy@<experiment>: score the saved toy model against the noise-free
+"""Stage evaluate_toy@<experiment>-<seed>: score the saved toy model against the noise-free
 trajectory, its held-out continuation and (linear) the true matrix; writes the metrics
 the report reads and the evaluated trajectory the figures draw."""
 
@@ -20,6 +20,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     model, config, meta = load_model(args.weights, model_from_config)
     cfg = parse(ToyTrainConfig, config, f"{args.weights}:config")  # its own solver
     facts = read_json(args.summary)
+    seed = int(meta.get("seed", facts.get("seed", 0)))  # the training seed
 
     def body(_) -> runner.Result:
         metrics, traj = evaluate(model, cfg, data)
@@ -27,13 +28,13 @@ def prepare(ctx: runner.Context) -> runner.Job:
         save_arrays(args.predictions, {"trajectory": traj})
         return runner.Result(metrics, [Path(args.metrics)])
 
-    return runner.Job(f"evaluate_toy@{name}", {"solver": dataclasses.asdict(cfg.solver)},
-                      body, tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
+    return runner.Job(f"evaluate_toy@{name}-{seed}", {"solver": dataclasses.asdict(cfg.solver)},
+                      body, seed=seed, tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("experiment", help="a key of train_toy in params.yaml")
+    p.add_argument("experiment", help="a key of train_toy.systems in params.yaml")
     p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
     p.add_argument("--weights", required=True, help="the model file train_toy wrote")
     p.add_argument("--summary", required=True, help="the training summary JSON")

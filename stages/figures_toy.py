@@ -1,13 +1,13 @@
 """Stage figures_toy: every toy figure (observations, trajectories, vector fields,
-training GIF) of each experiment in train_toy, from its data, saved model, evaluated
-trajectory and training snapshots; never trains."""
+training GIF) of each experiment in train_toy.systems, from its data, and the saved
+model, evaluated trajectory and training snapshots of the first seed; never trains."""
 
 import argparse
 from pathlib import Path
 
 from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model
-from neuralode_repro.experiments.toy import load_data, model_from_config
+from neuralode_repro.experiments.toy import ToySectionConfig, load_data, model_from_config, run_name
 from neuralode_repro.figures.toy import draw_all
 from neuralode_repro.io import load_arrays
 
@@ -16,21 +16,23 @@ FILES = ("observations.png", "trajectory.png", "vector_field.png", "training.gif
 
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
-    names = sorted(ctx.params.get("train_toy") or {})
-    out = Path(args.out)
+    toy = ctx.section(ToySectionConfig, "train_toy")
+    names, seed = sorted(toy.systems), toy.seeds[0]
+    out, weights, preds = Path(args.out), Path(args.weights_dir), Path(args.predictions)
 
     def body(_) -> runner.Result:
         for name in names:
             data = load_data(Path(args.data) / f"{name}.npz", name)
-            model, _, _ = load_model(Path(args.weights_dir) / f"{name}.pt", model_from_config)
-            traj = load_arrays(Path(args.predictions) / f"{name}.npz")["trajectory"]
-            snaps = load_arrays(Path(args.weights_dir) / f"{name}_snapshots.npz")
+            run = run_name(name, seed)
+            model, _, _ = load_model(weights / f"{run}.pt", model_from_config)
+            traj = load_arrays(preds / f"{run}.npz")["trajectory"]
+            snaps = load_arrays(weights / f"{run}_snapshots.npz")
             draw_all(data, model, traj, snaps, out / name)
         files = [(out / name / f, f"figures/{name}") for name in names for f in FILES]
         return runner.Result(files=files, summary=f"figures_toy: drew {', '.join(names)} "
-                                                  f"under {out}")
+                                                  f"(seed {seed}) under {out}")
 
-    return runner.Job("figures_toy", {"experiments": names}, body)
+    return runner.Job("figures_toy", {"experiments": names, "seed": seed}, body)
 
 
 def parser() -> argparse.ArgumentParser:

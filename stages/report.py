@@ -14,6 +14,7 @@ from neuralode_repro.data.toy import ToyDataConfig
 from neuralode_repro.experiments.cnf import CNFTrainConfig
 from neuralode_repro.experiments.latent import LatentTrainConfig
 from neuralode_repro.experiments.mnist import MnistTrainConfig
+from neuralode_repro.experiments.toy import ToySectionConfig
 from neuralode_repro.report import cnf, latent, mnist, toy
 from neuralode_repro.report.build import RunInfo, build, write
 from neuralode_repro.report.common import ReportConfig
@@ -34,10 +35,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
     mnist_seeds = ctx.section(MnistTrainConfig, "train_mnist").seeds
     cnf_seeds = ctx.section(CNFTrainConfig, "train_cnf").seeds
     toy_points = ctx.section(ToyDataConfig, "generate_data.toy").n_points
+    toy_seeds = ctx.section(ToySectionConfig, "train_toy").seeds
     sections = (functools.partial(mnist.section, seeds=mnist_seeds),
                 functools.partial(latent.section, n_obs=n_obs, seeds=seeds, spirals=spirals),
                 functools.partial(cnf.section, seeds=cnf_seeds),
-                functools.partial(toy.section, n_points=toy_points))
+                functools.partial(toy.section, n_points=toy_points, seeds=toy_seeds))
 
     def body(_) -> runner.Result:
         info = RunInfo(ctx.common.profile, ctx.common.seed, git_commit())

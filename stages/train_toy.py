@@ -1,35 +1,37 @@
-"""Stage train_toy@<experiment>: fit one toy dynamics experiment with the adjoint
-method (paper sec. 2); writes the model file, its per-iteration log, the training
-summary and the snapshots of the training GIF, and logs the model to MLflow."""
+"""Stage train_toy@<experiment>-<seed>: fit one toy dynamics experiment with the adjoint
+method (paper sec. 2) from one training seed; writes the model file, its per-iteration
+log, the training summary and the snapshots of the training GIF, and logs the model to MLflow."""
 
 import argparse
 import dataclasses
 from pathlib import Path
 
 from neuralode_repro import runner
-from neuralode_repro.experiments.toy import ToyTrainConfig, load_data, train
+from neuralode_repro.experiments.toy import ToySectionConfig, load_data, train
 from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
     args, name = ctx.args, ctx.args.experiment
-    cfg = ctx.section(ToyTrainConfig, f"train_toy.{name}")
+    cfg = ctx.section(ToySectionConfig, "train_toy").experiment(name, args.seed)
     device = resolve_device(ctx.common.device)
     data = load_data(Path(args.data), name)
 
     def body(tracker) -> runner.Result:
-        model, facts = train(name, cfg, data, seed=ctx.common.seed, tracker=tracker,
+        model, facts = train(name, cfg, data, seed=args.seed, tracker=tracker,
                              weights=Path(args.weights), log=Path(args.train_log),
                              summary=Path(args.summary), snapshots=Path(args.snapshots),
                              device=device)
         return runner.Result(facts, [Path(args.train_log), Path(args.summary)], model=model)
 
-    return runner.Job(f"train_toy@{name}", dataclasses.asdict(cfg), body)
+    return runner.Job(f"train_toy@{name}-{args.seed}", dataclasses.asdict(cfg), body,
+                      seed=args.seed)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("experiment", help="a key of train_toy in params.yaml")
+    p.add_argument("experiment", help="a key of train_toy.systems in params.yaml")
+    p.add_argument("--seed", type=int, required=True, help="one of train_toy.seeds")
     p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
     p.add_argument("--weights", required=True, help="output: the model file")
     p.add_argument("--train-log", required=True, help="output: per-iteration CSV")

@@ -33,7 +33,8 @@ def _toy(**patch) -> dict:
     linear = {**TOY, **{k: v for k, v in patch.items() if k != "common"}}
     if "solver" in patch:
         linear["solver"] = {**TOY["solver"], **patch["solver"]}
-    return {"common": {"seed": 0, **patch.get("common", {})}, "train_toy": {"linear": linear}}
+    return {"common": {"seed": 0, **patch.get("common", {})},
+            "train_toy": {"seeds": [0], "systems": {"linear": linear}}}
 
 
 def _truncate(mirror: Path) -> None:
@@ -53,24 +54,29 @@ def _corrupt(mirror: Path) -> None:
 
 
 MNIST = {"common": {"seed": 0}, "download_mnist": {"mirror": None}}
-TOY_ARGS = ["train_toy", *stage_argv("train_toy", key="linear")]  # as dvc.yaml runs it
+TOY_ARGS = ["train_toy", *stage_argv("train_toy", name="linear", seed=0)]  # as dvc.yaml runs it
 DOWNLOAD = ["download_mnist", *stage_argv("download_mnist")]
 
 # id -> (stage args, params, extra env, setup(tmp) or None, regex the error line must match)
 Case = tuple[list[str], dict, dict, Callable[[Path], None] | None, str]
 CASES: dict[str, Case] = {
     "unknown params key": (TOY_ARGS, _toy(stepz=3), {}, None,
-                           r"train_toy\.linear: unknown key\(s\) 'stepz'"),
+                           r"train_toy\.systems\.linear: unknown key\(s\) 'stepz'"),
     "wrong type": (TOY_ARGS, _toy(steps="many"), {}, None,
-                   r"train_toy\.linear\.steps: expected an integer, got 'many'"),
+                   r"train_toy\.systems\.linear\.steps: expected an integer, got 'many'"),
     "out-of-range value": (TOY_ARGS, _toy(steps=-5), {}, None,
-                           r"train_toy\.linear\.steps: must be >= 1, got -5"),
+                           r"train_toy\.systems\.linear\.steps: must be >= 1, got -5"),
     "unknown solver": (TOY_ARGS, _toy(solver={"method": "rk45"}), {}, None,
                        r"method: unknown solver 'rk45'; valid: .*dopri5"),
     "unknown model": (TOY_ARGS, _toy(model="quadratic"), {}, None,
-                      r"train_toy\.linear\.model: expected one of .*'linear'.*got 'quadratic'"),
-    "unknown experiment": (["train_toy", *stage_argv("train_toy", key="cubic")], _toy(), {}, None,
-                           r"missing section 'train_toy\.cubic'"),
+                      r"train_toy\.systems\.linear\.model: expected one of .*'linear'.*got "
+                      r"'quadratic'"),
+    "unknown experiment": (["train_toy", *stage_argv("train_toy", name="cubic", seed=0)], _toy(),
+                           {}, None, r"train_toy\.systems has no experiment 'cubic' \(have: "
+                                     r"linear\); pick one or add it there"),
+    "seed not in the matrix": (["train_toy", *stage_argv("train_toy", name="linear", seed=7)],
+                               _toy(), {}, None,
+                               r"--seed 7 is not in train_toy\.seeds \[0\]; pick one of them"),
     "tolerance <= 0": (TOY_ARGS, _toy(solver={"rtol": 0.0}), {}, None,
                        r"solver\.rtol: must be > 0, got 0\.0"),
     "absurd rtol": (TOY_ARGS, _toy(solver={"rtol": 50.0}), {}, None,
@@ -91,8 +97,8 @@ CASES: dict[str, Case] = {
                                 lambda d: _corrupt(d / "mirror"),
                                 r"t10k-labels.*checksum mismatch"),
 }
-OUTPUTS = ("metrics/toy/linear_train.json", "metrics/toy/linear_log.csv",
-           "data/models/toy/linear.pt", "data/mnist")
+OUTPUTS = ("metrics/toy/linear-s0_train.json", "metrics/toy/linear-s0_log.csv",
+           "data/models/toy/linear-s0.pt", "data/mnist")
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +148,7 @@ def test_blow_up_is_a_failed_mlflow_run_with_params(tmp_path, toy_data, capsys, 
                           monkeypatch)
     assert code == 1 and not any("Traceback" in line for line in err)
     assert err[-1].startswith("error: ") and "max_num_steps" in err[-1], err[-1]
-    assert not (tmp_path / "metrics/toy/linear_train.json").exists()
+    assert not (tmp_path / "metrics/toy/linear-s0_train.json").exists()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/m.db")
     runs = mlflow.search_runs(experiment_names=["neural-ode-reproduction"])
     assert list(runs["status"]) == ["FAILED"]
@@ -155,5 +161,5 @@ def test_unreachable_tracking_server_warns_and_writes(tmp_path, toy_data, capsys
                           {"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}, toy_data, capsys,
                           monkeypatch)
     assert code == 0, err[-20:]
-    assert sum("MLflow tracking disabled for stage train_toy@linear" in e for e in err) == 1
-    assert (tmp_path / "metrics/toy/linear_train.json").exists()
+    assert sum("MLflow tracking disabled for stage train_toy@linear-0" in e for e in err) == 1
+    assert (tmp_path / "metrics/toy/linear-s0_train.json").exists()

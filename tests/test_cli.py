@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _stage(args, tmp_path, **env):
     if args == ["linear"]:  # the command line dvc.yaml gives it
-        args = stage_argv("train_toy", key="linear")
+        args = stage_argv("train_toy", name="linear", seed=0)
     return subprocess.run([sys.executable, str(ROOT / "stages/train_toy.py"), *args],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
@@ -20,18 +20,18 @@ def _stage(args, tmp_path, **env):
 
 
 def test_bad_param_is_one_line(tmp_path):
-    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  linear:\n"
-                                          "    model: linear\n    steps: -5\n")
+    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  systems:\n    linear:\n"
+                                          "      model: linear\n      steps: -5\n")
     out = _stage(["linear"], tmp_path)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1] == \
-        "error: params.yaml:train_toy.linear.steps: must be >= 1, got -5"
+        "error: params.yaml:train_toy.systems.linear.steps: must be >= 1, got -5"
     assert "Traceback" not in out.stderr
 
 
 def test_missing_input_and_debug_traceback(tmp_path):
-    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  linear:\n"
-                                          "    model: linear\n")
+    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  systems:\n    linear:\n"
+                                          "      model: linear\n")
     out = _stage(["linear"], tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "data/toy/linear.npz not found; run `dvc repro`" in out.stderr
@@ -42,9 +42,9 @@ def test_missing_input_and_debug_traceback(tmp_path):
 def test_duplicate_key_in_a_direct_run_is_one_line(tmp_path):
     """DVC refuses a duplicate key itself; a stage run directly must too (PyYAML kept
     the last value silently)."""
-    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  linear:\n"
-                                          "    model: linear\n    steps: 5\n    steps: 500\n")
+    (tmp_path / "params.yaml").write_text("common: {seed: 0}\ntrain_toy:\n  systems:\n    linear:\n"
+                                          "      model: linear\n      steps: 5\n      steps: 500\n")
     out = _stage(["linear"], tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == \
-        "error: params.yaml: duplicate key 'steps' at line 6 (first at line 5); keep one of them"
+        "error: params.yaml: duplicate key 'steps' at line 7 (first at line 6); keep one of them"

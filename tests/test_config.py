@@ -23,8 +23,8 @@ def test_repository_params_load():
     params = load_params(ROOT / "params.yaml")
     load_section(CommonConfig, "common", params=params)
     load_section(ToyDataConfig, "generate_data.toy", params=params)
-    for name in params["train_toy"]:
-        cfg = load_section(ToyTrainConfig, f"train_toy.{name}", params=params)
+    for name in params["train_toy"]["systems"]:
+        cfg = load_section(ToyTrainConfig, f"train_toy.systems.{name}", params=params)
         assert dataclasses.is_dataclass(cfg)
 
 

@@ -30,8 +30,8 @@ def _without_times(obj):
 def _tiny_params(tmp_path: Path) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     tiny = yaml.safe_load((ROOT / "profiles/tiny.yaml").read_text())
-    params["train_toy"]["linear"].update(tiny["train_toy"]["linear"])
-    params["train_toy"]["linear"]["steps"] = 25
+    linear = params["train_toy"]["systems"]["linear"]
+    linear.update(tiny["train_toy"]["systems"]["linear"], steps=25)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
@@ -47,7 +47,8 @@ def test_train_toy_twice_gives_identical_metrics(tmp_path):
     for run in ("a", "b"):
         d = tmp_path / run
         out = subprocess.run([sys.executable, str(ROOT / "stages/train_toy.py"), "linear",
-                              "--params", str(params), "--data", str(data / "toy/linear.npz"),
+                              "--seed", "0", "--params", str(params),
+                              "--data", str(data / "toy/linear.npz"),
                               "--weights", str(d / "linear.pt"), "--train-log", str(d / "log.csv"),
                               "--summary", str(d / "linear_train.json"),
                               "--snapshots", str(d / "snaps.npz")],

@@ -51,12 +51,13 @@ def toy_data(tmp_path_factory) -> Path:
 
 
 def _toy_params() -> dict:
-    return {"common": {"seed": 0}, "train_toy": {"linear": TINY_TOY}}
+    return {"common": {"seed": 0}, "train_toy": {"seeds": [0], "systems": {"linear": TINY_TOY}}}
 
 
 def _toy_argv(toy_data: Path, **outs: str) -> list[str]:
     """train_toy's command line from dvc.yaml, data from ``toy_data``, ``outs`` moved."""
-    argv = stage_argv("train_toy", key="linear") + ["--data", str(toy_data / "toy/linear.npz")]
+    argv = stage_argv("train_toy", name="linear", seed=0) + [
+        "--data", str(toy_data / "toy/linear.npz")]
     for name, path in outs.items():
         argv += [f"--{name.replace('_', '-')}", path]
     return argv

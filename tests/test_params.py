@@ -42,8 +42,9 @@ CASES = {
                         r"systems\.linear\.A\[0\]\[0\]: expected a finite number, got nan"),
     "infinite lr": (("train_mnist", "optim", "lr"), math.inf,
                     r"train_mnist\.optim\.lr: expected a finite number, got inf"),
-    "infinite atol": (("train_toy", "linear", "solver", "atol"), math.inf,
-                      r"train_toy\.linear\.solver\.atol: expected a finite number, got inf"),
+    "infinite atol": (("train_toy", "systems", "linear", "solver", "atol"), math.inf,
+                      r"train_toy\.systems\.linear\.solver\.atol: expected a finite number, "
+                      r"got inf"),
     "system name escapes": (("generate_data", "toy", "systems", "../../escape"), LINEAR,
                             r"toy\.systems: name '\.\./\.\./escape' may use only letters"),
     "target name with a slash": (("train_cnf", "ml", "targets", "a/b"), {"name": "two_moons"},
@@ -51,18 +52,21 @@ CASES = {
     "latent variant with a dash": (("train_latent", "models", "ode-2"), {"model": "rnn"},
                                    r"train_latent\.models: name 'ode-2' may use only"),
     "unknown section": (("trian_toy",), {}, r"unknown section\(s\) 'trian_toy'; allowed: common"),
-    "scalar under a foreach section": (("train_toy", "steps"), 100,
-                                       r"train_toy\.steps: expected a mapping with keys model"),
-    "foreach entry without data": (("train_toy", "cubic"), {"model": "mlp"},
-                                   r"train_toy\.cubic: no toy system 'cubic' in "
+    "scalar under a matrix section": (("train_toy", "systems", "steps"), 100,
+                                      r"train_toy\.systems\.steps: expected a mapping with "
+                                      r"keys model"),
+    "toy seeds repeated": (("train_toy", "seeds"), [0, 0],
+                           r"train_toy: seeds: expected a non-empty list of distinct"),
+    "matrix entry without data": (("train_toy", "systems", "cubic"), {"model": "mlp"},
+                                  r"train_toy\.systems\.cubic: no toy system 'cubic' in "
                                    r"generate_data\.toy\.systems"),
     "seed out of range": (("common", "seed"), 2**40, r"common\.seed: must be <= 2147483647"),
     "negative seed in a list": (("train_mnist", "seeds"), [0, -3],
                                 r"train_mnist\.seeds\[1\]: must be >= 0, got -3"),
-    "zero-width layer": (("train_toy", "nonlinear", "hidden"), [0],
-                         r"train_toy\.nonlinear\.hidden\[0\]: must be >= 1, got 0"),
-    "momentum with adam": (("train_toy", "linear", "optim", "momentum"), 0.9,
-                           r"train_toy\.linear\.optim: momentum=0\.9 is ignored by adam"),
+    "zero-width layer": (("train_toy", "systems", "nonlinear", "hidden"), [0],
+                         r"train_toy\.systems\.nonlinear\.hidden\[0\]: must be >= 1, got 0"),
+    "momentum with adam": (("train_toy", "systems", "linear", "optim", "momentum"), 0.9,
+                           r"train_toy\.systems\.linear\.optim: momentum=0\.9 is ignored"),
     "negative milestone": (("train_mnist", "optim", "milestones"), [-1],
                            r"train_mnist\.optim\.milestones\[0\]: must be >= 1, got -1"),
     "milestones without multistep": (("train_mnist", "optim", "milestones"), [5],
@@ -119,7 +123,8 @@ def profiles(tmp_path):
 
 
 @pytest.mark.parametrize("overlay, pattern", [
-    ("train_toy:\n  linear: {stepz: 3}\n", r"train_toy\.linear: unknown key\(s\) 'stepz'"),
+    ("train_toy:\n  systems:\n    linear: {stepz: 3}\n",
+     r"train_toy\.systems\.linear: unknown key\(s\) 'stepz'"),
     ("train_mnist:\n  optim: {lr: .inf}\n", r"train_mnist\.optim\.lr: expected a finite"),
     ("trian_toy: {}\n", r"unknown section\(s\) 'trian_toy'"),
     ("train_toy: [unclosed\n", r"profiles/bad\.yaml: not valid YAML"),

@@ -48,7 +48,7 @@ def test_stages_ran_in_order(repo):
     assert ran[0] == "generate_data" and ran[-1] == "report"
     # every experiment: train -> evaluate -> figures -> report
     for train, evaluate, figures in (
-            ("train_toy@linear", "evaluate_toy@linear", "figures_toy"),
+            ("train_toy@linear-0", "evaluate_toy@linear-0", "figures_toy"),
             ("train_mnist@odenet-0", "evaluate_mnist@odenet-0", "figures_mnist"),
             ("train_mnist@odenet-0", "nfe_study", "figures_mnist"),
             ("train_latent@latent_ode-30-0", "evaluate_latent@latent_ode-30-0", "figures_latent"),
@@ -62,17 +62,17 @@ def test_stages_ran_in_order(repo):
 def test_metrics_and_figures_are_finite(repo):
     dst, _, _ = repo
     for name in ("linear", "nonlinear"):
-        metrics = json.loads((dst / "metrics/toy" / f"{name}.json").read_text())
+        metrics = json.loads((dst / "metrics/toy" / f"{name}-s0.json").read_text())
         for key in ("traj_mse", "extrap_mse", "final_loss", "nfe_forward_mean"):
             assert math.isfinite(metrics[key]), (name, key)
         assert metrics["nfe_backward_mean"] > 0  # adjoint used
         figs = dst / "reports/figures/toy" / name
         for fig in ("observations.png", "trajectory.png", "vector_field.png", "training.gif"):
             assert (figs / fig).stat().st_size > 1000
-        rows = (dst / "metrics/toy" / f"{name}_log.csv").read_text().splitlines()
+        rows = (dst / "metrics/toy" / f"{name}-s0_log.csv").read_text().splitlines()
         assert rows[0].startswith("step,loss") and len(rows) == 11
-        assert (dst / "data/models/toy" / f"{name}.pt").is_file()
-    assert math.isfinite(json.loads((dst / "metrics/toy/linear.json").read_text())
+        assert (dst / "data/models/toy" / f"{name}-s0.pt").is_file()
+    assert math.isfinite(json.loads((dst / "metrics/toy/linear-s0.json").read_text())
                          ["frobenius_error"])
     for model in ("latent_ode", "rnn"):
         m = json.loads((dst / f"metrics/latent/{model}_n30-s0.json").read_text())
@@ -101,7 +101,7 @@ def test_report_written(repo):
     html = (dst / "reports/report.html").read_text()
     assert "data:image/png;base64," in html and "<script" not in html
     shown = _run(["dvc", "metrics", "show"], dst, env).stdout
-    assert "metrics/toy/linear.json" in shown and "frobenius_error" in shown
+    assert "metrics/toy/linear-s0.json" in shown and "frobenius_error" in shown
 
 
 def _runs(dst: Path) -> dict:
@@ -118,20 +118,20 @@ def test_mlflow_run_per_stage(repo):
 
     dst, _, _ = repo
     by_stage = _runs(dst)
-    assert {"generate_data", "train_toy@linear", "evaluate_toy@linear", "figures_toy",
+    assert {"generate_data", "train_toy@linear-0", "evaluate_toy@linear-0", "figures_toy",
             "report"} <= set(by_stage)
-    lin = by_stage["train_toy@linear"]
+    lin = by_stage["train_toy@linear-0"]
     assert lin["status"] == "FINISHED"
     # the resolved config, defaults included (restarts, solver.max_num_steps: not in YAML)
     assert lin["params.steps"] == "10" and lin["params.optim.lr"] == "0.02"
     assert lin["params.solver.max_num_steps"] == "10000"
     assert lin["tags.profile"] == "tiny" and lin["tags.seed"] == "0"
-    assert math.isfinite(by_stage["evaluate_toy@linear"]["metrics.frobenius_error"])
+    assert math.isfinite(by_stage["evaluate_toy@linear-0"]["metrics.frobenius_error"])
     client = mlflow.MlflowClient()
     history = client.get_metric_history(lin["run_id"], "loss")
     assert [m.step for m in history] == list(range(1, 11))
     artifacts = {a.path for a in client.list_artifacts(lin["run_id"])}
-    assert {"linear_log.csv", "linear_train.json"} <= artifacts  # the model: a logged model
+    assert {"linear-s0_log.csv", "linear-s0_train.json"} <= artifacts  # the model: a logged model
     exp = client.get_experiment_by_name("neural-ode-reproduction")
     assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
 
@@ -161,7 +161,7 @@ def test_evaluation_runs_link_to_their_training_run_and_model(repo):
     dst, _, _ = repo
     by_stage = _runs(dst)
     exp_id = mlflow.get_experiment_by_name("neural-ode-reproduction").experiment_id
-    for name in ("toy@linear", "mnist@mlp-0", "latent@rnn-30-0", "cnf_ml@two_moons-nf-0"):
+    for name in ("toy@linear-0", "mnist@mlp-0", "latent@rnn-30-0", "cnf_ml@two_moons-nf-0"):
         train_id = by_stage[f"train_{name}"]["run_id"]
         linked = mlflow.search_runs(
             experiment_names=["neural-ode-reproduction"],
@@ -169,12 +169,12 @@ def test_evaluation_runs_link_to_their_training_run_and_model(repo):
         assert f"evaluate_{name}" in set(linked["tags.mlflow.runName"]), name
         assert mlflow.search_logged_models(experiment_ids=[exp_id], output_format="list",
                                            filter_string=f"source_run_id = '{train_id}'"), name
-    train_id = by_stage["train_toy@linear"]["run_id"]
+    train_id = by_stage["train_toy@linear-0"]["run_id"]
     model = mlflow.pytorch.load_model(f"runs:/{train_id}/model")
     cfg = parse(ToyTrainConfig, yaml.safe_load((dst / "params.yaml").read_text())
-                ["train_toy"]["linear"])
+                ["train_toy"]["systems"]["linear"])
     got, _ = evaluate(model, cfg, load_arrays(dst / "data/toy/linear.npz"))
-    written = json.loads((dst / "metrics/toy/linear.json").read_text())
+    written = json.loads((dst / "metrics/toy/linear-s0.json").read_text())
     assert got == {k: written[k] for k in got}
 
 
@@ -186,7 +186,7 @@ def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys
 
     dst, _, _ = repo
     lock = yaml.safe_load((dst / "dvc.lock").read_text())["stages"]
-    for stage in ("evaluate_toy@linear", "evaluate_mnist@odenet-0",
+    for stage in ("evaluate_toy@linear-0", "evaluate_mnist@odenet-0",
                   "evaluate_latent@latent_ode-30-0", "evaluate_cnf_ml@two_moons-cnf-0",
                   "evaluate_cnf_capacity@nf-2-0"):
         words, outs = lock[stage]["cmd"].split(), [o["path"] for o in lock[stage]["outs"]]
@@ -263,27 +263,28 @@ def test_evaluation_param_reruns_only_evaluation_figures_and_report(repo):
 def test_model_param_reruns_that_models_train_evaluate_figures_and_report(repo):
     """For real: the edited model's stages run, in order, and nothing else."""
     dst, env, _ = repo
-    _edit_params(dst, lambda d: d["train_toy"]["nonlinear"].update(steps=12))
+    _edit_params(dst, lambda d: d["train_toy"]["systems"]["nonlinear"].update(steps=12))
     ran = _stages_run(_run(["dvc", "repro"], dst, env).stdout)
-    assert ran == ["train_toy@nonlinear", "evaluate_toy@nonlinear", "figures_toy", "report"]
+    assert ran == ["train_toy@nonlinear-0", "evaluate_toy@nonlinear-0", "figures_toy", "report"]
     assert "up to date" in _run(["dvc", "status"], dst, env).stdout
-    rows = (dst / "metrics/toy/nonlinear_log.csv").read_text().splitlines()
+    rows = (dst / "metrics/toy/nonlinear-s0_log.csv").read_text().splitlines()
     assert len(rows) == 1 + 12
 
 
-def test_foreach_entry_without_data_fails_naming_the_key(repo):
-    """A train_toy entry with no toy system used to fail inside DVC on a missing .npz;
+def test_matrix_entry_without_data_fails_naming_the_key(repo):
+    """A train_toy.systems entry with no toy system used to fail inside DVC on a missing .npz;
     now its stage runs (it depends on the data/toy folder) and names the key."""
     dst, env, _ = repo
     params = dst / "params.yaml"
     before = params.read_text()
     data = yaml.safe_load(before)
-    data["train_toy"]["cubic"] = dict(data["train_toy"]["nonlinear"])
+    systems = data["train_toy"]["systems"]
+    systems["cubic"] = dict(systems["nonlinear"])
     params.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
-        out = _run(["dvc", "repro", "train_toy@cubic"], dst, env, check=False)
+        out = _run(["dvc", "repro", "train_toy@cubic-0"], dst, env, check=False)
     finally:
         params.write_text(before)
     assert out.returncode != 0
-    assert ("error: train_toy.cubic: no toy system 'cubic' in generate_data.toy.systems "
+    assert ("error: train_toy.systems.cubic: no toy system 'cubic' in generate_data.toy.systems "
             "(generated: linear, nonlinear)") in out.stderr, out.stderr[-2000:]

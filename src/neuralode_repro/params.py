@@ -26,12 +26,12 @@ def schema() -> dict[str, Any]:
     from .experiments.mnist import MnistTrainConfig
     from .experiments.mnist_memory import MnistMemoryConfig
     from .experiments.nfe_study import NfeStudyConfig
-    from .experiments.toy import ToyTrainConfig
+    from .experiments.toy import ToySectionConfig
     from .figures.config import FiguresConfig
     from .report.common import ReportConfig
 
     out = {"common": CommonConfig, "generate_data": GenerateDataConfig,
-           "train_toy": dict[str, ToyTrainConfig], "download_mnist": MnistDownloadConfig,
+           "train_toy": ToySectionConfig, "download_mnist": MnistDownloadConfig,
            "train_mnist": MnistTrainConfig, "mnist_memory": MnistMemoryConfig,
            "nfe_study": NfeStudyConfig, "train_latent": LatentTrainConfig,
            "train_cnf": CNFTrainConfig, "evaluate_cnf": CNFEvalConfig,
@@ -62,11 +62,11 @@ def validate(params: Mapping[str, Any], where: str = "params.yaml") -> None:
         for key, value in entries.items():
             parse(entry_cls, value, f"{where}:{name}.{key}")
     systems = params.get("generate_data", {}).get("toy", {}).get("systems", {})
-    for key in params.get("train_toy", {}):
-        if systems and key not in systems:  # train_toy@<key> reads data/toy/<key>.npz
-            raise ConfigError(f"{where}:train_toy.{key}: no toy system {key!r} in "
+    for key in params.get("train_toy", {}).get("systems", {}):
+        if systems and key not in systems:  # train_toy@<key>-<seed> reads data/toy/<key>.npz
+            raise ConfigError(f"{where}:train_toy.systems.{key}: no toy system {key!r} in "
                               f"generate_data.toy.systems ({', '.join(systems)}); add it "
-                              f"there or remove train_toy.{key}")
+                              f"there or remove train_toy.systems.{key}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -40,7 +40,7 @@ def _train(cfg, data, out: Path):
 def test_linear_recovers_matrix_at_default_params(tmp_path):
     params = load_params(ROOT / "params.yaml")
     common = load_section(CommonConfig, "common", params=params)
-    cfg = load_section(ToyTrainConfig, "train_toy.linear", params=params)
+    cfg = load_section(ToyTrainConfig, "train_toy.systems.linear", params=params)
     assert common.seed == 0
     model, _, _ = _train(cfg, _data(), tmp_path)
     metrics, _ = evaluate(model, cfg, _data())
@@ -61,7 +61,7 @@ def test_train_evaluate_figures_from_saved_files(tmp_path):
     loaded, config, meta = load_model(paths["weights"], model_from_config)
     again, traj2 = evaluate(loaded, parse(ToyTrainConfig, config), data)
     assert again == direct and (traj2 == traj).all()
-    assert meta == {"mlflow_run_id": "", "system": "linear"}
+    assert meta == {"mlflow_run_id": "", "system": "linear", "seed": 0}
     assert (tmp_path / "log.csv").read_text().splitlines()[0] == \
         "step,loss,nfe_forward,nfe_backward,lr"
     draw_all(data, loaded, traj, load_arrays(paths["snapshots"]), tmp_path / "figs")

@@ -19,6 +19,7 @@ from neuralode_repro.models.latent import (
     build_model,
     evaluate,
     gaussian_log_likelihood,
+    mean_gap,
     rmse,
     time_gaps,
 )
@@ -32,9 +33,9 @@ def data() -> dict[str, np.ndarray]:
     return generate_spirals(cfg, seed=0)
 
 
-def model(**params: object) -> LatentODE | RNNBaseline:
+def model(gap_scale: float = 1.0, **params: object) -> LatentODE | RNNBaseline:
     torch.manual_seed(0)
-    return build_model(parse(LatentConfig, params), noise_std=SIGMA)
+    return build_model(parse(LatentConfig, params), noise_std=SIGMA, gap_scale=gap_scale)
 
 
 def test_shapes(data: dict[str, np.ndarray]) -> None:
@@ -194,6 +195,74 @@ def test_rnn_baseline_is_causal(data: dict[str, np.ndarray]) -> None:
     a, b = m.predict(batch).recon, m.predict(moved).recon
     torch.testing.assert_close(a[:, :21], b[:, :21])
     assert not torch.allclose(a[:, 21:], b[:, 21:])
+
+
+def _rnn_steps(m: RNNBaseline, batch: SpiralBatch) -> int:
+    """Autoregressive steps of one predict: RNN calls on one-step inputs."""
+    calls = []
+    hook = m.rnn.register_forward_hook(lambda _m, inp, _o: calls.append(inp[0].shape[1]))
+    try:
+        m.predict(batch)
+    finally:
+        hook.remove()
+    return sum(1 for length in calls if length == 1)
+
+
+def test_rnn_rolls_out_with_the_gaps_it_was_trained_on(data: dict[str, np.ndarray]) -> None:
+    """The old rollout stepped one grid point at a time (100 steps, each ~1/3 of the
+    mean training gap at n = 30); it now steps by the mean training gap and reads the
+    future times off the path: ~horizon / gap steps, gaps fed normalised."""
+    batch = make_batch(data, 30, np.arange(4))
+    gap = mean_gap(make_batch(data, 30, data["train_idx"]).t_obs)
+    h = float(batch.t_future[1] - batch.t_future[0])
+    assert 2.5 * h < gap < 4.5 * h  # 100 window points, 30 observed
+    m = model(model="rnn", gap_scale=gap)
+    horizon = float((batch.t_future[-1] - batch.t_obs[:, -1]).max())
+    assert _rnn_steps(m, batch) == int(np.ceil(horizon / gap)) < 60
+    grid = model(model="rnn", gap_scale=gap, rollout="grid")
+    assert _rnn_steps(grid, batch) == len(batch.t_future)
+    # the normalised gap: the same net fed gap / gap_scale, whatever the time unit
+    scaled = SpiralBatch(batch.x_obs, 3 * batch.t_obs, batch.x_obs_true, 3 * batch.t_future,
+                         batch.x_future, batch.clockwise)
+    torch.testing.assert_close(model(model="rnn", gap_scale=3 * gap).predict(scaled).future,
+                               m.predict(batch).future)
+
+
+def test_mean_gap_rollout_interpolates_its_own_path(data: dict[str, np.ndarray]) -> None:
+    """With every window point observed the mean gap is one grid step, so the mean-gap
+    rollout lands on every future time: it equals the grid rollout exactly. With a gap
+    of two grid steps, every other future time is the mean of its neighbours (the
+    first: of the last observation and the first step)."""
+    full = make_batch(data, 100, np.arange(4))
+    h = float(full.t_future[1] - full.t_future[0])
+    gap = mean_gap(full.t_obs)
+    assert gap == pytest.approx(h, rel=1e-5)
+    a = model(model="rnn", gap_scale=gap).predict(full).future
+    b = model(model="rnn", gap_scale=gap, rollout="grid").predict(full).future
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    two = model(model="rnn", gap_scale=2 * gap).predict(full).future  # (B, F, D)
+    # future k sits at k + 1 grid steps past the last observation: odd k on the path
+    torch.testing.assert_close(two[:, 2:-1:2], (two[:, 1:-2:2] + two[:, 3::2]) / 2,
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(two[:, 0], (full.x_obs[:, -1] + two[:, 1]) / 2,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_rnn_without_time_input(data: dict[str, np.ndarray]) -> None:
+    """The variant without the time gap: inputs are the observations alone, so moving
+    the observation times changes nothing but the rollout's read-off."""
+    batch = make_batch(data, 30, np.arange(4))
+    m = model(model="rnn", time_input="none")
+    assert m.rnn.input_size == 2 and model(model="rnn").rnn.input_size == 3
+    shifted = SpiralBatch(batch.x_obs, batch.t_obs * 0.9, batch.x_obs_true, batch.t_future,
+                          batch.x_future, batch.clockwise)
+    torch.testing.assert_close(m.predict(batch).recon, m.predict(shifted).recon)
+    assert m.predict(batch).future.shape == (4, 100, 2)
+    with pytest.raises(ConfigError, match=r"rollout: 'grid' steps to each future time, which "
+                                          r"an RNN without a time input"):
+        parse(LatentConfig, {"model": "rnn", "time_input": "none", "rollout": "grid"})
+    with pytest.raises(ValueError, match=r"gap_scale must be > 0 .*got 0\.0"):
+        model(model="rnn", gap_scale=0.0)
 
 
 def test_helpers() -> None:

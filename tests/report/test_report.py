@@ -19,6 +19,7 @@ from neuralode_repro.report.common import (
     MissingMetricsError,
     ReportConfig,
 )
+from neuralode_repro.report.stats import interval
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                     "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
@@ -32,7 +33,7 @@ def _write(path: Path, obj) -> None:
 def _fixture_run(tmp_path, steps: int = 2000):
     metrics, reports = tmp_path / "metrics", tmp_path / "reports"
     for name, extra in (("linear", {"frobenius_error": 0.05}), ("nonlinear", {})):
-        _write(metrics / "toy" / f"{name}.json",
+        _write(metrics / "toy" / f"{name}-s0.json",
                {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": steps, "nfe_forward_mean": 30.0,
                 "nfe_backward_mean": 90.0, "train_time_s": 12.0, **extra})
     rmse = {("latent_ode", 30): 0.17, ("latent_ode", 50): 0.30, ("latent_ode", 100): 0.12,
@@ -87,7 +88,9 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
             for n in (30, 100):
                 _write(tmp_path / "latent" / f"{model}_n{n}-s{seed}.json",
                        {"pred_rmse": value if n == 30 else value - 0.1, "recon_rmse": 0.1,
-                        "iterations": 2000, "batch_size": 800, "noise_std": 0.1})
+                        "iterations": 2000, "batch_size": 800, "noise_std": 0.1,
+                        **({"time_input": "none", "rollout": "mean_gap"}
+                           if model == "rnn" else {})})
     blocks, claims = latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
                                     cfg=ReportConfig(), n_obs=(30, 100), seeds=(0, 1, 2))
     md = to_markdown(blocks)
@@ -109,6 +112,8 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
     assert "| observation noise σ | 0.1 | the example's function default (its __main__ " \
            "passes 0.3; paper: not stated) |" in md
     assert "| training budget | 2000 iterations × batch 800 | ours" in md
+    assert "| RNN baseline | an RNN over x alone (no time input), 25 units; extrapolated in " \
+           "steps of the mean training gap" in md
     with pytest.raises(MissingMetricsError, match=r"rnn_n30-s3\.json is missing"):
         latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path, cfg=ReportConfig(),
                        n_obs=(30,), seeds=(0, 3))
@@ -149,8 +154,31 @@ def test_cnf_and_toy_claims(fixture_run):
            "profile**" in md
     assert "CNF lower NLL on average on 2 of 2 targets (1 seed) | **inconclusive at this " \
            "profile**" in md
-    assert "‖A − A_true‖_F = 0.05 | **inconclusive at this profile**" in md
+    assert "‖A − A_true‖_F = 0.05 (1 seed), below 0.1 (ours) in 1 of 1 | **inconclusive at " \
+           "this profile**" in md
     assert "| nonlinear | – |" in md
+
+
+@pytest.mark.parametrize("frobs, verdict", [((0.05, 0.02, 0.08), REPRODUCED),
+                                            ((0.05, 0.3, 0.02), INCONCLUSIVE)])
+def test_toy_over_seeds_needs_every_seed_below_the_bound(tmp_path, frobs, verdict):
+    metrics = tmp_path / "metrics"
+    for s, frob in enumerate(frobs):
+        for name, extra in (("linear", {"frobenius_error": frob}), ("nonlinear", {})):
+            _write(metrics / "toy" / f"{name}-s{s}.json",
+                   {"traj_mse": 1e-3 * (s + 1), "extrap_mse": 2e-3, "steps": 1000,
+                    "nfe_forward_mean": 30.0, "nfe_backward_mean": 90.0,
+                    "train_time_s": 12.0, **extra})
+    blocks, claims = toy.section(metrics, tmp_path, tmp_path, ReportConfig(), seeds=(0, 1, 2))
+    md = to_markdown(blocks)
+    assert "from 3 training seeds" in md
+    assert "| linear | " + interval(frobs).show(3) + " | 0.002 [0.001, 0.003] (range, 3 " \
+           "seeds) |" in md
+    assert [c.verdict for c in claims] == [verdict]
+    assert f"in {sum(f < 0.1 for f in frobs)} of 3" in claims[0].ours
+    with pytest.raises(MissingMetricsError, match=r"linear-s3\.json is missing: stage "
+                                                  r"'evaluate_toy@linear-3' must run"):
+        toy.section(metrics, tmp_path, tmp_path, ReportConfig(), seeds=(0, 3))
 
 
 def test_prose_numbers_come_from_the_run(tmp_path):
@@ -294,8 +322,8 @@ def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
     an evaluation file repeats its training summary, and that time counts once."""
     from neuralode_repro.report.build import wall_times
 
-    _write(tmp_path / "toy" / "linear_train.json", {"train_time_s": 12.0})
-    _write(tmp_path / "toy" / "linear.json", {"train_time_s": 12.0, "traj_mse": 0.1})
+    _write(tmp_path / "toy" / "linear-s0_train.json", {"train_time_s": 12.0})
+    _write(tmp_path / "toy" / "linear-s0.json", {"train_time_s": 12.0, "traj_mse": 0.1})
     _write(tmp_path / "mnist" / "odenet-s0_train.json", {"epochs": 2, "epoch_time_s": 400.0})
     _write(tmp_path / "mnist" / "odenet-s0.json",
            {"epochs": 2, "epoch_time_s": 400.0, "eval_time_s": 10.0})
@@ -304,25 +332,26 @@ def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
     assert wall_times(tmp_path) == [("mnist/nfe_study", 30.0),
                                     ("mnist/odenet-s0 (evaluation)", 10.0),
                                     ("mnist/odenet-s0_train (training)", 800.0),
-                                    ("toy/linear_train (training)", 12.0)]
+                                    ("toy/linear-s0_train (training)", 12.0)]
 
 
 def _toy_metrics(tmp_path: Path, linear_text: str) -> Path:
     metrics = tmp_path / "metrics"
-    _write(metrics / "toy" / "nonlinear.json",
+    _write(metrics / "toy" / "nonlinear-s0.json",
            {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": 100, "nfe_forward_mean": 30.0,
             "nfe_backward_mean": 90.0, "train_time_s": 12.0})
-    (metrics / "toy" / "linear.json").write_text(linear_text)
+    (metrics / "toy" / "linear-s0.json").write_text(linear_text)
     return metrics
 
 
 @pytest.mark.parametrize("text, pattern", [
-    ('{"traj_mse": 0.001, "extr', r"metrics/toy/linear\.json is not valid JSON .*truncated or "
-                                  r"corrupt: rerun its stage: dvc repro -f evaluate_toy@linear"),
+    ('{"traj_mse": 0.001, "extr', r"metrics/toy/linear-s0\.json is not valid JSON .*truncated "
+                                  r"or corrupt: rerun its stage: dvc repro -f "
+                                  r"evaluate_toy@linear-0"),
     ('{"traj_mse": 0.001, "steps": 100, "nfe_forward_mean": 1.0, "nfe_backward_mean": 1.0, '
      '"train_time_s": 1.0, "frobenius_error": 0.05}',
-     r"metrics/toy/linear\.json has no 'extrap_mse': it was written by other code or edited; "
-     r"rerun its stage: dvc repro -f evaluate_toy@linear"),
+     r"metrics/toy/linear-s0\.json has no 'extrap_mse': it was written by other code or "
+     r"edited; rerun its stage: dvc repro -f evaluate_toy@linear-0"),
 ], ids=["truncated", "missing key"])
 def test_bad_metrics_file_names_the_file_and_the_fix(tmp_path, text, pattern):
     metrics = _toy_metrics(tmp_path, text)

@@ -25,7 +25,7 @@ from ..artifacts import save_model
 from ..config import SEED_MAX, check_seeds, num, parse
 from ..data.spirals import SpiralBatch, make_batch
 from ..io import write_csv, write_json
-from ..models.latent import LatentConfig, SequenceModel, build_model, evaluate, loss_fn
+from ..models.latent import LatentConfig, SequenceModel, build_model, evaluate, loss_fn, mean_gap
 from ..runtime import describe
 from ..tracking import Tracker
 from ..training import OptimConfig, fit, seed_everything, summarize
@@ -108,8 +108,9 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
     mcfg = check_inputs(variant, n_obs, cfg, data, seed)
     seed_everything(seed)
     noise_std = float(data["noise_std"])  # the likelihood's sigma is the data's (one source)
-    model = build_model(mcfg, noise_std=noise_std).to(device)
     train_idx = data["train_idx"]
+    gap_scale = mean_gap(make_batch(data, n_obs, train_idx).t_obs)  # training spirals only
+    model = build_model(mcfg, noise_std=noise_std, gap_scale=gap_scale).to(device)
     batch_size = min(cfg.batch_size, len(train_idx))
     stream = _batches(train_idx, batch_size, np.random.default_rng(seed))
 
@@ -126,12 +127,14 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
     facts: dict[str, Any] = {
         "model": variant, "model_class": mcfg.model, "n_obs": n_obs, "seed": seed,
         **summarize(history.steps, finals=("elbo",)), "iterations": cfg.iterations,
-        "batch_size": batch_size, "noise_std": noise_std,
+        "batch_size": batch_size, "noise_std": noise_std, "gap_scale": gap_scale,
         "adjoint": mcfg.solver.adjoint if mcfg.model == "latent_ode" else False,
+        **({"time_input": mcfg.time_input, "rollout": mcfg.rollout}
+           if mcfg.model == "rnn" else {}),
         "n_train": len(train_idx), "train_time_s": train_time,
         "time_per_iteration_s": train_time / cfg.iterations, "runtime": describe(device)}
     config = {"model": dataclasses.asdict(mcfg), "noise_std": noise_std, "variant": variant,
-              "n_obs": n_obs, "seed": seed}
+              "n_obs": n_obs, "seed": seed, "gap_scale": gap_scale}
     save_model(weights, model, config, meta={"mlflow_run_id": tracker.run_id or ""})
     write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
     write_json(summary, facts)
@@ -141,7 +144,8 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
 def model_from_config(config: dict[str, Any]) -> SequenceModel:
     """The model a saved latent model file describes (its weights are loaded after)."""
     mcfg = parse(LatentConfig, config["model"], "latent model file:config.model")
-    return build_model(mcfg, noise_std=float(config["noise_std"]))
+    return build_model(mcfg, noise_std=float(config["noise_std"]),
+                       gap_scale=float(config["gap_scale"]))
 
 
 def evaluate_saved(model: SequenceModel, data: dict[str, np.ndarray], n_obs: int,

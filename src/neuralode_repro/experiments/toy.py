@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..artifacts import save_model
-from ..config import ConfigError, SolverConfig, num, parse
+from ..config import SEED_MAX, ConfigError, SolverConfig, check_seeds, num, parse
 from ..data.toy import sample_span
 from ..io import load_arrays, save_arrays, write_csv, write_json
 from ..models.toy import LinearField, MLPField
@@ -52,15 +52,50 @@ class ToyTrainConfig:
             raise ValueError(f"min_span={self.min_span} must be <= max_span={self.max_span}")
 
 
+@dataclasses.dataclass(frozen=True)
+class ToySectionConfig:
+    """``train_toy``: the training seeds and one experiment per toy system.
+
+    ``systems`` maps a system of ``generate_data.toy.systems`` (whose one noisy
+    trajectory it fits) to its :class:`ToyTrainConfig`. ``seeds`` (DVC's ``matrix``) are
+    the training seeds: the initialisation and the sampled sub-spans. The observations
+    are fixed by ``common.seed``, so every seed fits the same data.
+    """
+
+    seeds: tuple[int, ...] = num((0,), ge=0, le=SEED_MAX)
+    systems: dict[str, ToyTrainConfig] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        check_seeds(self.seeds)
+        if not self.systems:
+            raise ValueError("systems: expected at least one experiment, e.g. "
+                             "{linear: {model: linear}}, got none")
+
+    def experiment(self, name: str, seed: int) -> ToyTrainConfig:
+        """The config of run ``name``/``seed``; a clear error if the matrix has no such run."""
+        if name not in self.systems:
+            raise ConfigError(f"train_toy.systems has no experiment {name!r} (have: "
+                              f"{', '.join(self.systems)}); pick one or add it there")
+        if seed not in self.seeds:
+            raise ConfigError(f"--seed {seed} is not in train_toy.seeds {list(self.seeds)}; "
+                              "pick one of them or add it there")
+        return self.systems[name]
+
+
+def run_name(name: str, seed: int) -> str:
+    """File stem of one toy run: ``<system>-s<seed>``."""
+    return f"{name}-s{seed}"
+
+
 def load_data(path: Path, name: str) -> dict[str, np.ndarray]:
     """``path`` (``data/toy/<name>.npz``), written by generate_data for system ``name``."""
     path, folder = Path(path), Path(path).parent
     if not path.exists():
         have = sorted(p.stem for p in folder.glob("*.npz")) if folder.is_dir() else []
         if have:
-            raise ConfigError(f"train_toy.{name}: no toy system {name!r} in "
+            raise ConfigError(f"train_toy.systems.{name}: no toy system {name!r} in "
                               f"generate_data.toy.systems (generated: {', '.join(have)}); "
-                              f"add it there or remove train_toy.{name}")
+                              f"add it there or remove train_toy.systems.{name}")
         raise FileNotFoundError(f"{path} not found; run `dvc repro` so generate_data "
                                 "writes it first")
     return load_arrays(path)
@@ -86,21 +121,21 @@ def train(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: 
     summary and the trajectory snapshots of the training GIF. Returns (model, summary)."""
     device = device or torch.device("cpu")
     if cfg.max_span >= float(data["t"][-1]):
-        raise ValueError(f"train_toy.{name}.max_span={cfg.max_span} must be below the "
+        raise ValueError(f"train_toy.systems.{name}.max_span={cfg.max_span} must be below the "
                          f"observed span t_max={float(data['t'][-1])}")
     start = time.perf_counter()
-    fits = [_fit_once(name, cfg, data, seed + 1000 * k, tracker, device,
+    fits = [_fit_once(f"{name}-{seed}", cfg, data, seed + 1000 * k, tracker, device,
                       prefix=f"restart{k}/" if cfg.restarts > 1 else "")
             for k in range(cfg.restarts)]
     obs_mses = [float(np.mean((f["traj"][: len(data["t"])] - data["obs"]) ** 2)) for f in fits]
     best = int(np.argmin(obs_mses))
     model, frames, history = (fits[best][k] for k in ("model", "frames", "history"))
     facts: dict[str, Any] = {
-        **summarize(history.steps), "steps": cfg.steps, "restarts": cfg.restarts,
+        "seed": seed, **summarize(history.steps), "steps": cfg.steps, "restarts": cfg.restarts,
         "selected_restart": best, "restart_obs_mse": obs_mses,
         "train_time_s": time.perf_counter() - start, "runtime": describe(device)}
     save_model(weights, model, dataclasses.asdict(cfg),
-               meta={"mlflow_run_id": tracker.run_id or "", "system": name})
+               meta={"mlflow_run_id": tracker.run_id or "", "system": name, "seed": seed})
     write_csv(log, [{"step": i + 1, **{k: r[k] for k in LOG_COLUMNS}}
                     for i, r in enumerate(history.steps)])
     write_json(summary, facts)

@@ -70,7 +70,8 @@ class Claim:
 
 
 # training summaries first: "<name>_train" would also match the evaluation patterns
-_STAGE_OF = ((r"toy/(\w+)_train", r"train_toy@\1"), (r"toy/(\w+)", r"evaluate_toy@\1"),
+_STAGE_OF = ((r"toy/(\w+)-s(\d+)_train", r"train_toy@\1-\2"),
+             (r"toy/(\w+)-s(\d+)", r"evaluate_toy@\1-\2"),
              (r"latent/(\w+)_n(\d+)-s(\d+)_train", r"train_latent@\1-\2-\3"),
              (r"latent/(\w+)_n(\d+)-s(\d+)", r"evaluate_latent@\1-\2-\3"),
              (r"mnist/memory", "mnist_memory"), (r"mnist/nfe_study", "nfe_study"),

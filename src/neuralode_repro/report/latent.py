@@ -14,6 +14,10 @@ from .stats import combine, interval, match_verdict, order_verdict
 
 MODELS = ("rnn", "latent_ode")
 LABEL = {"rnn": "RNN", "latent_ode": "Latent ODE"}
+RNN_INPUTS = {"gap": "(x, time gap / mean training gap)", "none": "x alone (no time input)"}
+RNN_ROLLOUT = {"mean_gap": "in steps of the mean training gap, read off at the future "
+                           "times by linear interpolation",
+               "grid": "one step per future time (one grid step each)"}
 
 
 def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
@@ -72,9 +76,12 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                      SMOKE if smoke else below[n]) for n in n_obs)),
     ]
     if spirals is not None:
+        rnn = m[("rnn", n_obs[0])]
         values = {**dataclasses.asdict(spirals), "n_obs": "/".join(map(str, n_obs)),
                   "noise_std": first["noise_std"], "iterations": first["iterations"],
-                  "batch_size": first["batch_size"]}
+                  "batch_size": first["batch_size"],
+                  "rnn_inputs": RNN_INPUTS[rnn["time_input"]],
+                  "rnn_rollout": RNN_ROLLOUT[rnn["rollout"]]}
         blocks += [Para("Where each setting comes from:"),
                    Table(("setting", "this run", "source"),
                          tuple((name, value.format(**values), source)

@@ -51,8 +51,9 @@ LATENT_PROVENANCE = (
     ("predictive RMSE", "over the {n_future} future points against the noise-free curve, "
      "test spirals", "ours (paper: not defined)"),
     ("model sizes", "latent 4, RNN 25, f and decoder 20 hidden", "paper (appendix)"),
-    ("RNN baseline", "an RNN over (x, time gap) with 25 units", "paper (its second "
-     "variant; the first has no time gap as input)"),
+    ("RNN baseline", "an RNN over {rnn_inputs}, 25 units; extrapolated {rnn_rollout}",
+     "inputs: paper (two variants, with and without the time gap; `time_input`); the gap "
+     "normalised by the mean training gap and the rollout (`rollout`): ours"),
     ("training budget", "{iterations} iterations × batch {batch_size}",
      "ours (the example: 2000 full-batch steps; paper: not stated)"),
 )

@@ -6,29 +6,45 @@ from pathlib import Path
 
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
-from .stats import order_verdict
+from .stats import interval, order_verdict
 
 EXPERIMENTS = ("linear", "nonlinear")
+FROBENIUS_OK = 0.1  # ours: the notebook reports no numbers to hold the fit to
+
+
+def _col(runs: list, key: str) -> list[float]:
+    return [m[key] for m in runs]  # (seeds,); a missing key names its file
+
+
+def _show(values: list[float]) -> str:
+    return interval(values).show(3)
 
 
 def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
-            n_points: int | None = None) -> tuple[list[Block], list[Claim]]:
-    """The toy fits; ``n_points``: observations per trajectory (generate_data.toy)."""
-    # no tolerances: the notebook reports no numbers; ‖A − A_true‖_F below 0.1 is ours
+            n_points: int | None = None, seeds: tuple[int, ...] = (0,)
+            ) -> tuple[list[Block], list[Claim]]:
+    """The toy fits over ``seeds`` (train_toy.seeds); ``n_points``: observations per
+    trajectory (generate_data.toy)."""
     rows, blocks = [], [Heading("Toy dynamics (tutorial notebook)")]
-    found = {name: read_json(metrics / "toy" / f"{name}.json", f"evaluate_toy@{name}")
-             for name in EXPERIMENTS}
-    for name, m in found.items():
-        frob = fmt(m["frobenius_error"]) if "frobenius_error" in m else "–"
-        rows.append((name, frob, fmt(m["traj_mse"]), fmt(m["extrap_mse"]), fmt(m["steps"]),
-                     fmt(m["nfe_forward_mean"]), fmt(m["nfe_backward_mean"]),
-                     fmt(m["train_time_s"])))
+    found = {(name, s): read_json(metrics / "toy" / f"{name}-s{s}.json",
+                                  f"evaluate_toy@{name}-{s}")
+             for name in EXPERIMENTS for s in seeds}
+    for name in EXPERIMENTS:
+        runs = [found[(name, s)] for s in seeds]
+        frob = _show(_col(runs, "frobenius_error")) if "frobenius_error" in runs[0] else "–"
+        rows.append((name, frob, _show(_col(runs, "traj_mse")),
+                     _show(_col(runs, "extrap_mse")), fmt(runs[0]["steps"]),
+                     *(fmt(interval(_col(runs, k)).mean)
+                       for k in ("nfe_forward_mean", "nfe_backward_mean", "train_time_s"))))
+    n = len(seeds)
     blocks += [
         Para("Each experiment learns dz/dt from "
              + (f"{n_points} " if n_points is not None else "")
-             + "noisy observations of one trajectory with "
-             "the adjoint method (paper sec. 2). Trajectory MSE is measured against the "
-             "noise-free truth from z0; extrapolation MSE on the held-out continuation."),
+             + "noisy observations of one trajectory with the adjoint method (paper "
+             f"sec. 2), from {n} training seed{'s' if n != 1 else ''} (initialisation and "
+             "sampled sub-spans; the observations are the same for every seed). Trajectory "
+             "MSE is measured against the noise-free truth from z0; extrapolation MSE on "
+             "the held-out continuation. NFE and training time are means over seeds."),
         Table(("experiment", "‖A − A_true‖_F", "trajectory MSE", "extrapolation MSE", "steps",
                "NFE-F", "NFE-B", "training time (s)"), tuple(rows))]
     for name in EXPERIMENTS:
@@ -36,10 +52,13 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                              ("vector_field.png", "true vs learned vector field")):
             path = figures / "toy" / name / fig
             if path.exists():
-                blocks.append(Figure(path.relative_to(root), f"Toy {name}: {caption}."))
-    lin = found["linear"]
+                blocks.append(Figure(path.relative_to(root),
+                                     f"Toy {name}: {caption} (seed {seeds[0]})."))
+    frobs = [found[("linear", s)]["frobenius_error"] for s in seeds]  # (seeds,)
+    # the claim "the fit is within 0.1 of the true A": an ordering against a constant
     claims = [Claim("The adjoint method recovers the linear dynamics (notebook)",
-                    f"‖A − A_true‖_F = {fmt(lin['frobenius_error'])}",
+                    f"‖A − A_true‖_F = {_show(frobs)}, below {FROBENIUS_OK} (ours) "
+                    f"in {sum(f < FROBENIUS_OK for f in frobs)} of {n}",
                     SMOKE if is_smoke(list(found.values()), cfg)
-                    else order_verdict([lin["frobenius_error"]], [0.1]))]
+                    else order_verdict(frobs, [FROBENIUS_OK] * n))]
     return blocks, claims
