@@ -2,7 +2,8 @@
 evaluate_cnf_capacity@<model>-<width>-<seed>:
 score one saved CNF / planar NF model (paper sec. 4.1, Figs. 4-5) with the tight
 evaluation solver: the held-out NLL (ml) or KL(q || p) with log Z (capacity); writes
-the metrics the report reads ({training summary, evaluation metrics})."""
+the metrics the report reads ({training summary, evaluation metrics}) and (ml) the
+budget axis: the held-out NLL of each training snapshot."""
 
 import argparse
 import dataclasses
@@ -11,8 +12,9 @@ from pathlib import Path
 from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.experiments.cnf import CNFEvalConfig, model_from_config, run_name, stage_suffix
-from neuralode_repro.experiments.cnf_eval import evaluate_capacity, evaluate_ml
-from neuralode_repro.io import read_json, write_json
+from neuralode_repro.experiments.cnf_eval import evaluate_budget, evaluate_capacity, evaluate_ml
+from neuralode_repro.io import read_json, write_csv, write_json
+from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
 
@@ -27,14 +29,22 @@ def prepare(ctx: runner.Context) -> runner.Job:
     target = facts.get("target") if args.task == "ml" else None
     width = facts.get("width") if args.task == "capacity" else None
     sel = {"target": target, "width": width, "seed": config.get("seed", 0)}
+    if (args.task == "ml") != (args.snapshots is not None and args.budget is not None):
+        need = "required" if args.task == "ml" else "not used"
+        raise ValueError(f"--snapshots and --budget are {need} with --task {args.task}")
+    snapshots = read_snapshots(Path(args.snapshots)) if args.task == "ml" else None
 
     def body(_) -> runner.Result:
+        outs = [Path(args.metrics)]
         if args.task == "ml":
             metrics = evaluate_ml(model, config, ev)
+            write_csv(args.budget, evaluate_budget(model, config, snapshots, ev),
+                      ("step", "train_time_s", "test_nll"))
+            outs.append(Path(args.budget))
         else:
             metrics = evaluate_capacity(model, config, ev, facts["final_loss"])
         write_json(args.metrics, {**facts, **metrics})
-        return runner.Result(metrics, [Path(args.metrics)])
+        return runner.Result(metrics, outs)
 
     resolved = {"task": args.task, "model": kind,
                 "run": run_name(args.task, kind, **sel),
@@ -51,7 +61,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True, choices=["ml", "capacity"])
     p.add_argument("--weights", required=True, help="the model file train_cnf wrote")
     p.add_argument("--summary", required=True, help="the training summary JSON")
+    p.add_argument("--snapshots", help="ml: the training snapshots of the budget axis")
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    p.add_argument("--budget", help="ml: output, held-out NLL per snapshot (CSV)")
     return p
 
 

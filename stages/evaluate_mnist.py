@@ -1,13 +1,16 @@
 """Stage evaluate_mnist@<model>-<seed>: Table 1's held-out numbers of one saved model
 (paper sec. 3): test error, forward NFE per test batch and the peak memory of one
-training step; writes the metrics the report reads (training summary included)."""
+training step; writes the metrics the report reads (training summary included), and
+the learning curve: the test error of each training snapshot."""
 
 import argparse
 from pathlib import Path
 
 from neuralode_repro import runner
 from neuralode_repro.experiments.mnist import MnistTrainConfig, evaluate_saved, load_model
-from neuralode_repro.io import read_json, write_json
+from neuralode_repro.experiments.mnist_curve import evaluate_curve
+from neuralode_repro.io import read_json, write_csv, write_json
+from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
 
@@ -18,20 +21,24 @@ def prepare(ctx: runner.Context) -> runner.Job:
     device = resolve_device(ctx.common.device)
     saved = load_model(Path(args.weights), device)
     facts = read_json(args.summary)
+    snapshots = read_snapshots(Path(args.snapshots))
     stage = f"evaluate_mnist@{facts['model']}-{facts['seed']}"
 
     def body(_) -> runner.Result:
         m = evaluate_saved(saved, cfg, data_root=Path(args.data))
+        curve = evaluate_curve(saved.model, saved.config, snapshots, cfg.curve,
+                               Path(args.data))
         write_json(args.metrics, {**facts, **m})
+        write_csv(args.curve, curve, ("step", "epoch", "test_error"))
         return runner.Result(
-            m, [Path(args.metrics)],
+            m, [Path(args.metrics), Path(args.curve)],
             summary=f"{stage}: test error {m['test_error']:.2f}% on {m['test_images']} "
                     f"images, NFE-F {m['test_nfe_forward']:.1f} per test batch, "
                     f"{m['peak_memory_mb']:.1f} MB per training step")
 
     logged = {"data": {"test_subset": cfg.data.test_subset,
                        "test_batch_size": cfg.data.test_batch_size},
-              "memory_batch": cfg.memory_batch}
+              "memory_batch": cfg.memory_batch, "curve_test_subset": cfg.curve.test_subset}
     return runner.Job(stage, logged, body, seed=int(facts["seed"]),
                       tags={TRAIN_RUN_TAG: saved.meta.get("mlflow_run_id", "")})
 
@@ -41,7 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the MNIST folder (data/mnist)")
     p.add_argument("--weights", required=True, help="the model file train_mnist wrote")
     p.add_argument("--summary", required=True, help="its training summary JSON")
+    p.add_argument("--snapshots", required=True, help="train_mnist's weight snapshots")
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    p.add_argument("--curve", required=True, help="output: learning curve CSV")
     return p
 
 

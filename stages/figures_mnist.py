@@ -1,6 +1,6 @@
 """Stage figures_mnist: every MNIST figure from metrics/mnist: each Table 1 run's
-training curves, peak memory vs NFE (sec. 2) and the four panels of Figure 3; never
-trains or evaluates."""
+training curves, the learning curve against Table 1, peak memory vs NFE (sec. 2) and
+the four panels of Figure 3; never trains or evaluates."""
 
 import argparse
 from pathlib import Path
@@ -9,22 +9,27 @@ from neuralode_repro import runner
 from neuralode_repro.experiments.mnist import MnistTrainConfig, run_name
 from neuralode_repro.experiments.nfe_study import NfeStudyConfig
 from neuralode_repro.figures.mnist import draw_all
+from neuralode_repro.report.paper import TABLE1
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
     cfg = ctx.section(MnistTrainConfig, "train_mnist")
     study = ctx.section(NfeStudyConfig, "nfe_study")
-    runs = [run_name(m, s) for m in cfg.models for s in cfg.seeds]
+    # label -> runs: a model of Table 1 by its label (its paper line), others by name
+    label = {m: TABLE1[m]["label"].rstrip("†") if m in TABLE1 else m for m in cfg.models}
+    runs = {label[m]: [run_name(m, s) for s in cfg.seeds] for m in cfg.models}
+    paper = {label[m]: TABLE1[m]["error"] for m in cfg.models if m in TABLE1}
     out = Path(ctx.args.out)
 
     def body(_) -> runner.Result:
         a = ctx.args
         files = draw_all(Path(a.runs), runs, run_name(study.model, study.seed), out,
-                         memory=Path(a.memory), study=Path(a.study))
+                         memory=Path(a.memory), study=Path(a.study), paper=paper)
         return runner.Result(files=[(f, "figures") for f in files],
                              summary=f"figures_mnist: {len(files)} figures under {out}")
 
-    return runner.Job("figures_mnist", {"runs": runs, "nfe_study_run":
+    return runner.Job("figures_mnist", {"runs": [r for rs in runs.values() for r in rs],
+                                        "nfe_study_run":
                                         run_name(study.model, study.seed)}, body)
 
 

@@ -1,7 +1,8 @@
 """Stages train_cnf_ml@<target>-<model>-<seed> and train_cnf_capacity@<model>-<width>-<seed>:
 train one run of the CNF vs planar NF experiments (paper sec. 4.1, Figs. 4-5); writes the
-model file, its per-iteration log and the training summary, and logs the model to
-MLflow. Evaluation (evaluate_cnf) and figures (figures_cnf) read the model file."""
+model file, its per-iteration log, the training summary and (ml) the budget axis's
+weight snapshots, and logs the model to MLflow. Evaluation (evaluate_cnf) and figures
+(figures_cnf) read the model file."""
 
 import argparse
 import dataclasses
@@ -23,6 +24,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(CNFTrainConfig, "train_cnf")
     check_selection(cfg, args.task, target=args.target, width=args.width, seed=args.seed)
+    if (args.task == "ml") != (args.snapshots is not None):
+        raise ValueError(f"--snapshots is {'required' if args.task == 'ml' else 'not used'} "
+                         f"with --task {args.task}; the ml stages write the budget axis")
     device = resolve_device(ctx.common.device)
     task_cfg = getattr(cfg, args.task)
     sel = {"target": args.target, "width": args.width, "seed": args.seed}
@@ -37,6 +41,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
         model, facts = train(args.task, args.model, cfg, seed=args.seed,
                              tracker=tracker, weights=Path(args.weights), log=log,
                              summary=summary, target=args.target, width=args.width,
+                             snapshots=Path(args.snapshots) if args.snapshots else None,
                              device=device)
         return runner.Result(facts, [log, summary], model=model)
 
@@ -57,6 +62,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help="output: the model file (.pt)")
     p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
     p.add_argument("--summary", required=True, help="output: training summary JSON")
+    p.add_argument("--snapshots", help="ml: output, the budget axis's weight snapshots")
     return p
 
 

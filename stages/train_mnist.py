@@ -19,6 +19,7 @@ from neuralode_repro.experiments.mnist import (
     resolved_config,
     train,
 )
+from neuralode_repro.experiments.mnist_curve import side_file
 from neuralode_repro.training import resolve_device
 
 
@@ -37,7 +38,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
     def body(tracker) -> runner.Result:
         model, m = train(args.model, cfg, seed=args.seed, data_root=Path(args.data),
                          tracker=tracker, weights=Path(args.weights), log=Path(args.train_log),
-                         summary=Path(args.summary), checkpoint_dir=checkpoints, device=device)
+                         summary=Path(args.summary), snapshots=Path(args.snapshots),
+                         checkpoint_dir=checkpoints, device=device)
         if not distributed.is_main():  # rank 0 writes and logs
             return runner.Result()
         ckpt, _ = checkpoint_for(checkpoints, cfg, args.model, args.seed)
@@ -46,7 +48,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
             summary=f"{stage}: {m['n_params']} params, {m['epoch_time_s']:.1f} s/epoch, "
                     f"final loss {m['final_loss']:.4g}, NFE-F {m['nfe_forward_mean']:.1f}, "
                     f"NFE-B {m['nfe_backward_mean']:.1f}",
-            cleanup=lambda: ckpt.unlink(missing_ok=True))  # finished: never resume it
+            cleanup=lambda: [p.unlink(missing_ok=True)  # finished: never resume it
+                             for p in (ckpt, side_file(ckpt))])
 
     return runner.Job(stage, resolved_config(cfg, args.model, args.seed), body,
                       seed=args.seed, close=distributed.shutdown)
@@ -60,6 +63,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help="output: the model file")
     p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
     p.add_argument("--summary", required=True, help="output: training summary JSON")
+    p.add_argument("--snapshots", required=True,
+                   help="output: the learning curve's weight snapshots")
     p.add_argument("--checkpoints", default="checkpoints/mnist",
                    help="resume checkpoints (not an output; default: %(default)s)")
     return p

@@ -150,12 +150,7 @@ def test_cnf_failure_after_the_loss_curve_removes_it(tmp_path, capsys, monkeypat
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(cnf, "write_json", broken)  # fails after the model and the log
-    code, last = run_stage("train_cnf", ["--task", "ml", "--model", "nf", "--target",
-                                         "two_moons", "--seed", "0", "--weights",
-                                         "data/models/cnf/ml/two_moons_nf-s0.pt",
-                                         "--train-log", "metrics/cnf/ml/two_moons_nf-s0_log.csv",
-                                         "--summary",
-                                         "metrics/cnf/ml/two_moons_nf-s0_train.json"],
-                           _cnf_params(), tmp_path, capsys)
+    argv = stage_argv("train_cnf_ml", target="two_moons", model="nf", seed=0)  # as dvc runs it
+    code, last = run_stage("train_cnf", argv, _cnf_params(), tmp_path, capsys)
     assert code == 1 and "Input/output error" in last, last
     assert _files(tmp_path) == []  # no model file, no metrics/cnf/ml/two_moons_nf-s0_log.csv

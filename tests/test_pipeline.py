@@ -80,11 +80,17 @@ def test_metrics_and_figures_are_finite(repo):
     assert (dst / "reports/figures/latent/latent_ode_n30/latent_projection.png").exists()
     ml = json.loads((dst / "metrics/cnf/ml/two_moons_cnf-s0.json").read_text())
     assert math.isfinite(ml["test_nll"])
+    budget = (dst / "metrics/cnf/ml/two_moons_cnf-s0_budget.csv").read_text().splitlines()
+    assert budget[0] == "step,train_time_s,test_nll" and len(budget) == 1 + 2  # 2 points
+    assert (dst / "reports/figures/cnf/ml_budget.png").stat().st_size > 1000
     for model in ("odenet", "rknet", "resnet", "mlp"):
         m = json.loads((dst / f"metrics/mnist/{model}-s0.json").read_text())
         assert 0 <= m["test_error"] <= 100 and m["n_params"] > 0
         assert (m["nfe_backward_mean"] > 0) == (model == "odenet")
     assert (dst / "reports/figures/mnist/fig3a_nfe_vs_error.png").exists()
+    assert (dst / "reports/figures/mnist/learning_curve.png").stat().st_size > 1000
+    curve = (dst / "metrics/mnist/odenet-s0_curve.csv").read_text().splitlines()
+    assert curve[0] == "step,epoch,test_error" and len(curve) == 1 + 2  # curve.points: 2
     mem = json.loads((dst / "metrics/mnist/memory.json").read_text())
     assert mem["rknet_mb"][-1] > mem["rknet_mb"][0]
     cap = json.loads((dst / "metrics/cnf/capacity.json").read_text())

@@ -3,6 +3,7 @@ every kind of run in tmp_path, then evaluation from the saved model file, the ca
 summary and every figure from the files alone; determinism and config errors."""
 
 import copy
+import dataclasses
 import math
 from pathlib import Path
 
@@ -18,11 +19,17 @@ from neuralode_repro.experiments.cnf import (
     run_name,
     train,
 )
-from neuralode_repro.experiments.cnf_eval import evaluate_capacity, evaluate_ml, summarize_capacity
+from neuralode_repro.experiments.cnf_eval import (
+    evaluate_budget,
+    evaluate_capacity,
+    evaluate_ml,
+    summarize_capacity,
+)
 from neuralode_repro.figures.cnf import draw_all
 from neuralode_repro.figures.config import CNFFiguresConfig
-from neuralode_repro.io import read_csv, read_json, write_json
+from neuralode_repro.io import read_csv, read_json, write_csv, write_json
 from neuralode_repro.profile import merge
+from neuralode_repro.snapshots import read_snapshots, snapshot_steps
 from neuralode_repro.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +40,9 @@ BASE = {
                     "two_circles": {"name": "two_circles", "noise": 0.06, "factor": 0.5}},
         "cnf": {"model": {"kind": "cnf", "width": 4, "hidden": 4, "t1": 0.5,
                           "trace": "analytic", "solver": LOOSE},
-                "steps": 3, "batch_size": 32, "optim": {"lr": 1e-2}},
+                "steps": 3, "batch_size": 32, "optim": {"lr": 1e-2}, "budget_points": 2},
         "nf": {"model": {"kind": "nf", "width": 4, "direction": "normalizing"},
-               "steps": 3, "batch_size": 32, "optim": {"lr": 1e-2}}},
+               "steps": 3, "batch_size": 32, "optim": {"lr": 1e-2}, "budget_points": 2}},
     "capacity": {
         "target": {"name": "u1_ring"}, "widths": [1, 2],
         "cnf": {"model": {"kind": "cnf", "hidden": 4, "trace": "analytic", "solver": LOOSE},
@@ -43,7 +50,8 @@ BASE = {
         "nf": {"model": {"kind": "nf"}, "steps": 3, "batch_size": 32}},
     "seeds": [0, 1],
 }
-EVAL = parse(CNFEvalConfig, {"ml": {"size": 64}, "capacity": {"size": 64, "log_z_grid": 100}})
+EVAL = parse(CNFEvalConfig, {"ml": {"size": 64, "budget_size": 32},
+                              "capacity": {"size": 64, "log_z_grid": 100}})
 SMALL_FIG = {"samples": 64, "grid": 8, "fractions": [0.0, 0.5, 1.0]}
 FIGS = parse(CNFFiguresConfig, {"ml": SMALL_FIG, "capacity": {**SMALL_FIG, "lim": 4.0}})
 
@@ -67,9 +75,12 @@ class Recorder(Tracker):
 
 
 def _paths(out: Path, task: str, name: str) -> dict[str, Path]:
-    return {"weights": out / "models" / task / f"{name}.pt",
-            "log": out / "metrics" / task / f"{name}_log.csv",
-            "summary": out / "metrics" / task / f"{name}_train.json"}
+    paths = {"weights": out / "models" / task / f"{name}.pt",
+             "log": out / "metrics" / task / f"{name}_log.csv",
+             "summary": out / "metrics" / task / f"{name}_train.json"}
+    if task == "ml":
+        paths["snapshots"] = out / "models" / task / f"{name}_snapshots.pt"
+    return paths
 
 
 def _train(out: Path, task, kind, cfg=None, seed=0, **sel):
@@ -151,6 +162,17 @@ def test_pipeline_train_evaluate_summary_figures(tmp_path):
             metrics = _evaluate(model, config, facts, task)
             name = run_name(task, kind, seed=seed, **sel)
             write_json(paths["summary"].with_name(f"{name}.json"), {**facts, **metrics})
+            if task == "ml":  # the budget axis: the snapshots' held-out NLL
+                snaps = read_snapshots(paths["snapshots"])
+                rows = evaluate_budget(model, config, snaps, EVAL.ml)
+                assert [r["step"] for r in rows] == snapshot_steps(facts["steps"], 2)
+                times = [r["train_time_s"] for r in rows]
+                assert 0 < times[0] < times[-1] <= facts["train_time_s"]
+                test = evaluate_budget(model, config, {**snaps, "states": snaps["states"][-1:],
+                                                       "steps": [1], "times_s": [0.0]},
+                                       dataclasses.replace(EVAL.ml, budget_size=64))
+                assert test[0]["test_nll"] == pytest.approx(metrics["test_nll"], rel=1e-5)
+                write_csv(paths["summary"].with_name(f"{name}_budget.csv"), rows)
             if task == "capacity":
                 assert facts["width"] == sel["width"]
                 # KL(q || p) >= 0 up to Monte Carlo error; log Z of U1 on [-4, 4]^2 ~1.88
@@ -179,7 +201,7 @@ def test_pipeline_train_evaluate_summary_figures(tmp_path):
                 for f in ("transformation.png", "training.png")}
     expected |= {f"capacity_{k}_{w}/{f}" for k in ("cnf", "nf") for w in (1, 2)
                  for f in ("density.png", "training.png")}
-    expected |= {"capacity/loss_vs_capacity.png", "capacity/densities.png"}
+    expected |= {"capacity/loss_vs_capacity.png", "capacity/densities.png", "ml_budget.png"}
     assert {str(f.relative_to(tmp_path / "figs")) for f in files} == expected
     for f in files:
         assert f.stat().st_size > 1000, f
@@ -219,6 +241,9 @@ def test_a_seed_outside_the_params_is_refused(tmp_path):
     ({"capacity": {"target": {"name": "u9"}}}, "expected one of 'u1_ring'"),
     ({"ml": {"iterations": 5}}, r"unknown key\(s\) 'iterations'"),
     ({"ml": {"eval": {"size": 8}}}, r"unknown key\(s\) 'eval'"),  # moved to evaluate_cnf
+    ({"capacity": {"cnf": {"budget_points": 3}}},
+     r"cnf\.budget_points: the budget axis is of the ml task only"),
+    ({"ml": {"nf": {"model": {"gate": "dimension"}}}}, r"gate applies to kind 'cnf' only"),
 ])
 def test_config_errors(overlay, match):
     with pytest.raises(ConfigError, match=match):
@@ -229,6 +254,8 @@ def test_config_errors(overlay, match):
     ("evaluate_cnf", CNFEvalConfig, {"capacity": {"lim": float("inf")}},
      r"evaluate_cnf\.capacity\.lim: expected a finite number"),
     ("evaluate_cnf", CNFEvalConfig, {"ml": {"size": 1}}, r"evaluate_cnf\.ml\.size: must be >= 2"),
+    ("evaluate_cnf", CNFEvalConfig, {"ml": {"size": 100, "budget_size": 200}},
+     r"budget_size=200 must be <= size=100"),
     ("figures.cnf", CNFFiguresConfig, {"ml": {"fractions": [0.5, 0.2]}},
      "fractions must be strictly increasing"),
 ])

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from neuralode_repro.config import ConfigError, parse
 from neuralode_repro.data.mnist import prepare_mnist, resolve_mirror
@@ -22,7 +23,9 @@ from neuralode_repro.experiments.mnist import (
     load_model,
     train,
 )
+from neuralode_repro.experiments.mnist_curve import CurveConfig, evaluate_curve
 from neuralode_repro.figures import mnist as figs
+from neuralode_repro.snapshots import read_snapshots, snapshot_steps
 from neuralode_repro.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +59,8 @@ def root(tmp_path_factory):
 
 def _paths(out: Path, run: str) -> dict[str, Path]:
     return {"weights": out / "models" / f"{run}.pt", "log": out / "metrics" / f"{run}_log.csv",
-            "summary": out / "metrics" / f"{run}_train.json"}
+            "summary": out / "metrics" / f"{run}_train.json",
+            "snapshots": out / "models" / f"{run}_snapshots.pt"}
 
 
 def _train(name: str, cfg: MnistTrainConfig, root: Path, out: Path, seed: int = 0) -> dict:
@@ -126,6 +130,33 @@ def test_killed_run_resumes_and_matches_uninterrupted(root, tmp_path):
     for key in ("test_error", "final_loss", "nfe_forward_mean"):
         assert resumed[key] == straight[key], key
     assert len((tmp_path / "a/metrics/mlp-s0_log.csv").read_text().splitlines()) == 9
+    # the learning curve's snapshots of epoch 1 survived the resume
+    snaps = [read_snapshots(tmp_path / d / "models/mlp-s0_snapshots.pt") for d in "ab"]
+    assert snaps[0]["steps"] == snaps[1]["steps"] == snapshot_steps(8, 8) == list(range(1, 9))
+    for a, b in zip(snaps[0]["states"], snaps[1]["states"], strict=True):
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_learning_curve_scores_each_snapshot(odenet_run, root):
+    """Snapshots at equal fractions of the run; the last is the final model, so its
+    curve point is the final test error (same 100 test images: seed 0 = the run's)."""
+    out, m = odenet_run
+    snaps = read_snapshots(out / "models" / "odenet-s0_snapshots.pt")
+    assert snaps["steps"] == [1, 2, 3, 4] and snaps["epochs"] == [0.25, 0.5, 0.75, 1.0]
+    saved = load_model(out / "models" / "odenet-s0.pt")
+    rows = evaluate_curve(saved.model, saved.config, snaps, CurveConfig(test_subset=100), root)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert rows[-1]["test_error"] == m["test_error"]
+    assert all(0 <= r["test_error"] <= 100 for r in rows)
+    assert snapshot_steps(1000, 3) == [333, 667, 1000] and snapshot_steps(2, 5) == [1, 2]
+    none = read_snapshots(_train_no_curve(root, out.parent / "nocurve"))
+    assert none["steps"] == [] and evaluate_curve(saved.model, saved.config, none,
+                                                  CurveConfig(), root) == []
+
+
+def _train_no_curve(root: Path, out: Path) -> Path:
+    _train("mlp", _cfg(curve={"points": 0}), root, out)
+    return out / "models" / "mlp-s0_snapshots.pt"
 
 
 def test_changed_config_starts_over(root, tmp_path):
@@ -259,11 +290,13 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
                      csv_path=tmp_path / "memory.csv")
     (out / "metrics" / "odenet-s0.json").write_text(json.dumps(
         {"steps_per_epoch": 4, "test_error": 50.0}))
-    files = figs.draw_all(out / "metrics", ["odenet-s0"], "odenet-s0", tmp_path / "figs",
-                          memory=tmp_path / "memory.json",
-                          study=tmp_path / "nfe_study.json")
+    (out / "metrics" / "odenet-s0_curve.csv").write_text(
+        "step,epoch,test_error\n2,0.5,60.0\n4,1.0,50.0\n")
+    files = figs.draw_all(out / "metrics", {"ODE-Net": ["odenet-s0"]}, "odenet-s0",
+                          tmp_path / "figs", memory=tmp_path / "memory.json",
+                          study=tmp_path / "nfe_study.json", paper={"ODE-Net": 0.42})
     assert sorted(f.name for f in files) == sorted(
-        ["odenet-s0_training.png", "memory_vs_nfe.png", *figs.FIG3])
+        ["odenet-s0_training.png", "learning_curve.png", "memory_vs_nfe.png", *figs.FIG3])
     for f in files:
         assert f.stat().st_size > 1000, f
     resnet_out = tmp_path / "resnet"

@@ -78,13 +78,32 @@ def test_exact_trace_is_the_mean_of_hutchinson(kind):
     assert (est.std(0) > 0).all()  # a real estimator, not the exact trace in disguise
 
 
-def test_planar_field_analytic_trace_equals_autograd_trace():
+@pytest.mark.parametrize(("units", "gate"), [("sum", "unit"), ("mean", "dimension"),
+                                            ("sum", "dimension")])
+def test_planar_field_analytic_trace_equals_autograd_trace(units, gate):
     torch.manual_seed(1)
-    field = PlanarField(2, 16, 8)
+    field = PlanarField(2, 16, 8, units, gate)
     z, t = torch.randn(32, 2, requires_grad=True), torch.tensor(0.6)
     f, div = field.with_divergence(t, z)
     torch.testing.assert_close(f, field(t, z))
     torch.testing.assert_close(div, divergence_exact(field(t, z), z))
+
+
+def test_gist_field_options_are_the_formula():
+    """``units: mean`` is the sum over units / M; ``gate: dimension`` gates u_m per
+    output dimension (the authors' gist), written out from the hypernetwork output."""
+    torch.manual_seed(2)
+    m, d = 6, 2
+    field = PlanarField(d, m, 8, "mean", "dimension")
+    assert field.hyper[-1].out_features == m * (2 * d + 1) + m * d
+    z, t = torch.randn(5, d), torch.tensor(0.3)
+    p = field.hyper(t.reshape(1, 1)).reshape(-1)
+    w, u = p[: m * d].view(m, d), p[m * d: 2 * m * d].view(m, d)
+    b, g = p[2 * m * d: 2 * m * d + m], p[2 * m * d + m:].view(m, d)
+    want = sum(torch.sigmoid(g[k]) * u[k] * torch.tanh(z @ w[k] + b[k])[:, None]
+               for k in range(m)) / m  # (B, D)
+    torch.testing.assert_close(field(t, z), want)
+    assert PlanarField(d, m, 8).hyper[-1].out_features == 2 * m * (d + 1)  # sum, per unit
 
 
 def test_analytic_trace_needs_the_field_to_provide_it():
@@ -207,10 +226,13 @@ def _models():
                 layer.w.copy_(torch.randn(2))
                 layer.u.copy_(0.5 * torch.randn(2))
                 layer.b.copy_(0.3 * torch.randn(()))
+    torch.manual_seed(9)  # the authors' gist: mean over units, per-dimension gates, t1 = 10
+    models["cnf-gist"] = PlanarCNF(2, 4, 8, t1=10.0, solver=solver, units="mean",
+                                   gate="dimension")
     return models
 
 
-@pytest.mark.parametrize("name", ["cnf", "nf-generative", "nf-normalizing"])
+@pytest.mark.parametrize("name", ["cnf", "cnf-gist", "nf-generative", "nf-normalizing"])
 def test_log_prob_integrates_to_one(name):
     model = _models()[name]
     x, area = grid(lim=7.0, n=200)
@@ -293,6 +315,8 @@ def test_kl_loss_is_zero_when_the_flow_is_the_target():
     ({"kind": "realnvp"}, "expected one of 'cnf', 'nf'"),
     ({"solver": {"method": "nope"}}, "unknown solver 'nope'"),
     ({"depth": 3}, "unknown key.*'depth'"),
+    ({"kind": "nf", "units": "mean"}, "units applies to kind 'cnf' only"),
+    ({"gate": "layer"}, "model.gate: expected one of 'unit', 'dimension'"),
 ])
 def test_flow_config_errors(data, match):
     with pytest.raises(ConfigError, match=match):

@@ -29,6 +29,7 @@ from ..io import write_csv, write_json
 from ..models.cnf import FlowConfig, build_flow, kl_loss, nll_loss
 from ..models.flows import Flow
 from ..runtime import describe
+from ..snapshots import Snapshots, snapshot_steps
 from ..tracking import Tracker
 from ..training import OptimConfig, fit, seed_everything, summarize
 
@@ -38,12 +39,15 @@ Kind = Literal["cnf", "nf"]
 
 @dataclasses.dataclass(frozen=True)
 class TrainSpec:
-    """One model's training: the flow, Adam/RMSprop settings, iterations and batch."""
+    """One model's training: the flow, Adam/RMSprop settings, iterations and batch;
+    ``budget_points`` (ml only) weight snapshots at equal fractions of the run, with
+    the training time so far: the budget axis that evaluate_cnf_ml scores."""
 
     model: FlowConfig
     steps: int = num(1000, ge=1)
     batch_size: int = num(512, ge=2)
     optim: OptimConfig = OptimConfig(name="adam", lr=1e-3)
+    budget_points: int = num(0, ge=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +76,9 @@ class CapacityConfig:
         for kind in ("cnf", "nf"):
             if getattr(self, kind).model.width != FlowConfig().width:
                 raise ValueError(f"{kind}.model.width is set per run from widths; remove it")
+            if getattr(self, kind).budget_points:
+                raise ValueError(f"{kind}.budget_points: the budget axis is of the ml task "
+                                 "only; remove it")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,10 +105,17 @@ _TIGHT = SolverConfig(rtol=1e-6, atol=1e-6, adjoint=False)
 @dataclasses.dataclass(frozen=True)
 class MLEvalConfig:
     """``evaluate_cnf.ml``: the held-out NLL over ``size`` test points, integrated by
-    ``solver`` (tight: the training tolerance must not bias the NLL)."""
+    ``solver`` (tight: the training tolerance must not bias the NLL); each budget
+    snapshot's over the first ``budget_size`` of them."""
 
     size: int = num(4096, ge=2)
     solver: SolverConfig = _TIGHT
+    budget_size: int = num(1024, ge=2)  # test points (the first of them) per budget point
+
+    def validate(self) -> None:
+        if self.budget_size > self.size:
+            raise ValueError(f"budget_size={self.budget_size} must be <= size={self.size} "
+                             "(the budget points use the first test points)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,10 +179,11 @@ def model_from_config(config: dict[str, Any]) -> Flow:
 
 def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tracker,
           weights: Path, log: Path, summary: Path, target: str | None = None,
-          width: int | None = None, device: torch.device | None = None
-          ) -> tuple[Flow, dict[str, Any]]:
-    """Train one run of ``task`` and write the model file, the per-iteration log and the
-    training summary. Returns (model, summary). The model file's config holds what
+          width: int | None = None, snapshots: Path | None = None,
+          device: torch.device | None = None) -> tuple[Flow, dict[str, Any]]:
+    """Train one run of ``task`` and write the model file, the per-iteration log, the
+    training summary and (ml, to ``snapshots``) the budget axis's weight snapshots.
+    Returns (model, summary). The model file's config holds what
     rebuilds the flow and what evaluation needs (task, target, seed).
 
     ml (Fig. 5): minimise -E_data[log q(x)] on fresh batches of the target's samples;
@@ -196,10 +211,18 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
 
     suffix = stage_suffix(task, kind, target=target, width=width, seed=seed)
     stage = f"train_cnf_{task}@{suffix}"
+    if task == "ml" and snapshots is None:
+        raise ValueError("an ml run writes its budget snapshots: pass snapshots=<path>")
+    budget = Snapshots(snapshot_steps(spec.steps, spec.budget_points)
+                       if spec.budget_points else [])
     start = time.perf_counter()
+
+    def on_step(step: int, row: dict[str, float]) -> None:
+        tracker.log_metrics(row, step)
+        budget.on_step(step, model, time.perf_counter() - start)
+
     history = fit(model, loss_fn, batches, optim=spec.optim, epochs=1,
-                  steps_per_epoch=spec.steps, desc=stage,
-                  on_step=lambda step, row: tracker.log_metrics(row, step))
+                  steps_per_epoch=spec.steps, desc=stage, on_step=on_step)
     wall = time.perf_counter() - start
     model.eval()
     facts: dict[str, Any] = {
@@ -213,4 +236,6 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
     save_model(weights, model, config, meta={"mlflow_run_id": tracker.run_id or ""})
     write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
     write_json(summary, facts)
+    if snapshots is not None:
+        budget.save(snapshots, spec.steps)
     return model, facts

@@ -61,6 +61,33 @@ def _check_task(config: dict[str, Any], task: str) -> None:
                          f"pass the model of a train_cnf_{task} stage")
 
 
+def _test_points(config: dict[str, Any], ev: MLEvalConfig) -> Tensor:
+    """The held-out points (N, 2), seeded apart from the training stream ([seed, 1])."""
+    return ml_target(config).sample(ev.size, np.random.default_rng([config["seed"], 2]))
+
+
+@torch.no_grad()
+def evaluate_budget(model: Flow, config: dict[str, Any], snapshots: dict[str, Any],
+                    ev: MLEvalConfig) -> list[dict[str, float]]:
+    """The budget axis of one ml run: the held-out NLL of each training snapshot (the
+    first ``ev.budget_size`` test points, tight solver) with its iterations and
+    training seconds so far; rows of step, train_time_s and test_nll."""
+    _check_task(config, "ml")
+    test = _test_points(config, ev)[: ev.budget_size].to(_device(model))
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = []
+    try:
+        for step, secs, weights in zip(snapshots["steps"], snapshots["times_s"],
+                                       snapshots["states"], strict=True):
+            model.load_state_dict(weights)
+            with solver(model, ev.solver):
+                nll = -model.log_prob(test).mean().item()
+            rows.append({"step": int(step), "train_time_s": float(secs), "test_nll": nll})
+    finally:
+        model.load_state_dict(saved)
+    return rows
+
+
 @torch.no_grad()
 def evaluate_ml(model: Flow, config: dict[str, Any], ev: MLEvalConfig) -> dict[str, Any]:
     """Paper Fig. 5: NLL (nats) of ``ev.size`` test points of the target, seeded apart
@@ -70,7 +97,7 @@ def evaluate_ml(model: Flow, config: dict[str, Any], ev: MLEvalConfig) -> dict[s
     _check_task(config, "ml")
     model.eval()
     target = ml_target(config)
-    test = target.sample(ev.size, np.random.default_rng([config["seed"], 2]))  # (N, 2)
+    test = _test_points(config, ev)  # (N, 2)
     metrics: dict[str, Any] = {"true_nll": -target.log_density(test).mean().item()}
     test = test.to(_device(model))
     if isinstance(model, PlanarCNF):

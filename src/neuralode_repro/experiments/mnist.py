@@ -35,8 +35,10 @@ from ..io import write_csv, write_json
 from ..memory import peak_step_memory_mb
 from ..models.mnist import MnistModelConfig, build_model, count_parameters, evaluate, loss_fn
 from ..runtime import describe
+from ..snapshots import Snapshots, snapshot_steps
 from ..tracking import Tracker
 from ..training import OptimConfig, fit, read_checkpoint, seed_everything, summarize
+from .mnist_curve import CurveConfig, side_file
 
 LOG_COLUMNS = ("step", "epoch", "loss", "nfe_forward", "nfe_backward", "lr", "accuracy", "time")
 
@@ -49,7 +51,8 @@ class MnistTrainConfig:
     epoch, None: one pass over the training set) are shared by every model; ``seeds``
     is the list DVC's ``matrix`` expands; ``memory_batch`` is the batch of the peak
     memory measurement (Table 1's "Memory" column); ``nproc`` is the number of
-    data-parallel processes (``torchrun``, DDP) that share each batch.
+    data-parallel processes (``torchrun``, DDP) that share each batch; ``curve`` the
+    learning curve's snapshots (:mod:`~neuralode_repro.experiments.mnist_curve`).
     """
 
     models: dict[str, MnistModelConfig]
@@ -60,6 +63,7 @@ class MnistTrainConfig:
     steps_per_epoch: int | None = num(None, gt=0)
     memory_batch: int = num(128, gt=0)
     nproc: int = num(1, ge=1)
+    curve: CurveConfig = CurveConfig()
 
     def validate(self) -> None:
         check_seeds(self.seeds)
@@ -91,6 +95,7 @@ def config_hash(cfg: MnistTrainConfig, name: str, seed: int) -> str:
     or multistep schedules an interrupted run may be resumed with more epochs."""
     key = resolved_config(cfg, name, seed)
     key.pop("memory_batch")
+    key["curve"].pop("test_subset")  # evaluation only
     if cfg.optim.schedule in ("constant", "multistep"):
         key.pop("epochs")
     key["_code"], key["_torch"] = _code_hash(), torch.__version__
@@ -134,10 +139,11 @@ def _epoch_of(steps: int, steps_per_epoch: int) -> list[int]:
 
 
 def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, tracker: Tracker,
-          weights: Path, log: Path, summary: Path, checkpoint_dir: Path,
+          weights: Path, log: Path, summary: Path, snapshots: Path, checkpoint_dir: Path,
           device: torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train model ``name`` with ``seed``; write its model file (weights + resolved
-    config), its per-iteration log (``LOG_COLUMNS``) and its training summary. No test
+    config), its per-iteration log (``LOG_COLUMNS``), its training summary and the
+    learning curve's weight snapshots (``train_mnist.curve.points``). No test
     data is read: the evaluate_mnist stage scores the saved model. Returns (model,
     summary); under DDP, ranks other than 0 write nothing."""
     device = device or torch.device("cpu")
@@ -149,6 +155,8 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     steps = min(len(train_loader), cfg.steps_per_epoch or math.inf)
     ckpt, older = checkpoint_for(checkpoint_dir, cfg, name, seed)
     resumed = _resume_logs(ckpt, tracker, run, cfg.epochs)
+    curve = Snapshots(snapshot_steps(cfg.epochs * steps, cfg.curve.points)
+                      if cfg.curve.points else [], side_file(ckpt), resumed * steps)
     last = [time.perf_counter()]
     epoch_rows: list[dict[str, float]] = []
 
@@ -158,6 +166,7 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
         # iteration time survives a resume
         row["time"], last[0] = now - last[0], now
         epoch_rows.append(row)
+        curve.on_step(step, model)
         tracker.log_metrics({k: row[k] for k in LOG_COLUMNS[2:]}, step)
 
     def on_epoch(epoch: int, record: dict[str, float]) -> None:
@@ -171,6 +180,7 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
                   f"{100 * means['epoch_accuracy_mean']:.2f}%, {record['epoch_time_s']:.0f} s, "
                   f"NFE-F {means['epoch_nfe_forward_mean']:.1f}")
         epoch_rows.clear()
+        curve.on_epoch()
         last[0] = time.perf_counter()
 
     history = fit(model, loss_fn, _reseeding_batches(train_loader, seed), optim=cfg.optim,
@@ -191,6 +201,7 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     write_csv(log, [{"step": i + 1, "epoch": epoch[i], **row}
                     for i, row in enumerate(history.steps)], LOG_COLUMNS)
     write_json(summary, facts)
+    curve.save(snapshots, steps)
     # not in the summary file: same params, same file, however often a run was killed
     return model, {**facts, "resumed_from_epoch": resumed}
 

@@ -1,6 +1,7 @@
 """Figures of the continuous vs planar normalizing flow experiments (paper sec. 4.1):
-the noise-to-data transformation of Figure 5, the density-matching panels of Figure 4
-(a)-(c) and the loss-versus-capacity comparison of Figure 4 (d).
+the noise-to-data transformation of Figure 5 and its NLL against the training budget,
+the density-matching panels of Figure 4 (a)-(c) and the loss-versus-capacity
+comparison of Figure 4 (d).
 
 :func:`draw_all` (stage figures_cnf) draws every one of them from the saved models,
 the evaluation metrics and the training logs; it never trains."""
@@ -149,6 +150,27 @@ CAPACITY_FILES = ("density.png", "training.png")
 SUMMARY_FILES = ("loss_vs_capacity.png", "densities.png")
 
 
+def budget_curves(curves: Mapping[str, Mapping[str, Sequence[Sequence[Mapping[str, float]]]]],
+                  floors: Mapping[str, float], path: Path) -> None:
+    """Held-out NLL against training seconds, one panel per target (``curves``: target
+    -> kind -> one budget curve per seed): each model's mean over seeds at its mean
+    times, the seed range shaded, and the true density's NLL (the floor) dashed."""
+    fig, ax = figure(ncols=len(curves), width=4.4)
+    for a, (target, by_kind) in zip(ax[0], curves.items(), strict=True):
+        for kind, runs in by_kind.items():
+            if not runs or not runs[0]:
+                continue  # budget_points: 0
+            t = np.array([[r["train_time_s"] for r in run] for run in runs]).mean(0)  # (P,)
+            nll = np.array([[r["test_nll"] for r in run] for run in runs])  # (S, P)
+            a.plot(t, nll.mean(0), "o-", color=COLORS[kind], ms=3, label=kind.upper())
+            if len(runs) > 1:
+                a.fill_between(t, nll.min(0), nll.max(0), color=COLORS[kind], alpha=0.2, lw=0)
+        a.axhline(floors[target], color=TRUE, ls="--", lw=1, label="true density (floor)")
+        a.legend(loc="best")
+        a.set(xlabel="training time (CPU s)", ylabel="held-out NLL (nats)", title=target)
+    save(fig, path)
+
+
 def _letter(kind: str) -> str:
     return "M" if kind == "cnf" else "K"
 
@@ -181,6 +203,15 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
             training_curves(read_csv(metrics_dir / "ml" / f"{name}_log.csv"), "NLL (nats)",
                             title, folder / "training.png")
             written += [folder / f for f in ML_FILES]
+    def ml_file(t: str, k: str, s: int, suffix: str) -> Path:
+        return metrics_dir / "ml" / f"{run_name('ml', k, target=t, seed=s)}{suffix}"
+
+    curves = {t: {k: [read_csv(ml_file(t, k, s, "_budget.csv")) for s in seeds]
+                  for k in ("cnf", "nf")} for t in targets}
+    floors = {t: float(np.mean([read_json(ml_file(t, "cnf", s, ".json"))["true_nll"]
+                                for s in seeds])) for t in targets}
+    written.append(out / "ml_budget.png")
+    budget_curves(curves, floors, written[-1])
     cap = figs.capacity
     grids: dict[str, list[np.ndarray]] = {"nf": [], "cnf": []}  # NF row first, as in Fig. 4
     log_p = np.zeros(0)

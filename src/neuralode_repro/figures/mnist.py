@@ -1,5 +1,6 @@
-"""Figures of the MNIST experiments: training curves (Table 1 runs), peak memory vs
-NFE (paper sec. 2 / Table 1 "Memory") and the four panels of paper Figure 3."""
+"""Figures of the MNIST experiments: training curves (Table 1 runs), the learning curve
+against the paper's Table 1 values, peak memory vs NFE (paper sec. 2 / Table 1
+"Memory") and the four panels of paper Figure 3."""
 
 from __future__ import annotations
 
@@ -45,6 +46,32 @@ def training_curves(steps: Sequence[Mapping[str, float]], steps_per_epoch: int,
     c.axhline(test_error, color=TRUE, ls="--", label=f"test, final model: {test_error:.2f}%")
     c.legend(loc="best")
     c.set(xlabel="epoch", ylabel="error (%)", title="Error")
+    save(fig, path)
+
+
+def learning_curve(curves: Mapping[str, Sequence[Sequence[Mapping[str, float]]]],
+                   paper: Mapping[str, float], path: Path) -> None:
+    """Test error (%) against epochs for each model (``curves``: label -> one curve per
+    seed, rows of epoch and test_error): the mean over seeds, the seed range shaded,
+    and the paper's final Table 1 value (``paper``: label -> error) as a dashed line."""
+    fig, ax = figure(width=6.0, height=4.2)
+    a = ax[0, 0]
+    for i, (label, runs) in enumerate(curves.items()):
+        if not runs or not runs[0]:
+            continue  # train_mnist.curve.points: 0
+        color = f"C{i}"
+        x = np.array([r["epoch"] for r in runs[0]])  # (P,) the same points in every seed
+        err = np.array([[r["test_error"] for r in run] for run in runs])  # (S, P)
+        a.plot(x, err.mean(0), "o-", color=color, ms=3,
+               label=f"{label} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        if len(runs) > 1:
+            a.fill_between(x, err.min(0), err.max(0), color=color, alpha=0.2, lw=0)
+        if label in paper:
+            a.axhline(paper[label], color=color, ls="--", lw=1)
+    a.plot([], [], "k--", lw=1, label="paper, after 160 epochs")
+    a.legend(loc="best")
+    a.set(xlabel="epoch", ylabel="test error (%), log scale", yscale="log",
+          title="Learning curve against Table 1")
     save(fig, path)
 
 
@@ -152,10 +179,12 @@ FIG3 = ("fig3a_nfe_vs_error.png", "fig3b_time_vs_nfe.png",
         "fig3c_nfe_backward_vs_forward.png", "fig3d_nfe_vs_epoch.png")
 
 
-def draw_all(metrics: Path, runs: Sequence[str], study_run: str, out: Path, *,
-             memory: Path, study: Path) -> list[Path]:
+def draw_all(metrics: Path, runs: Mapping[str, Sequence[str]], study_run: str, out: Path, *,
+             memory: Path, study: Path, paper: Mapping[str, float]) -> list[Path]:
     """Every MNIST figure: each run's training curves (``metrics/<run>_log.csv`` and
-    evaluate_mnist's test error in ``<run>.json``), memory vs NFE (mnist_memory's
+    evaluate_mnist's test error in ``<run>.json``; ``runs``: model label -> its runs),
+    the learning curve (``<run>_curve.csv``, against ``paper``: label -> Table 1's
+    error), memory vs NFE (mnist_memory's
     ``memory`` JSON) and Figure 3 (a-d: nfe_study's ``study`` JSON, every solver
     family's sweep and ratios in it, and the studied run's training log). Returns the
     files."""
@@ -163,12 +192,15 @@ def draw_all(metrics: Path, runs: Sequence[str], study_run: str, out: Path, *,
     from ..io import read_csv, read_json
 
     files = []
-    for run in runs:
+    for run in (r for model_runs in runs.values() for r in model_runs):
         steps = read_csv(metrics / f"{run}_log.csv")
         facts = read_json(metrics / f"{run}.json")
         files.append(out / f"{run}_training.png")
         training_curves(steps, int(facts["steps_per_epoch"]), float(facts["test_error"]), run,
                         files[-1])
+    files.append(out / "learning_curve.png")
+    learning_curve({label: [read_csv(metrics / f"{r}_curve.csv") for r in model_runs]
+                    for label, model_runs in runs.items()}, paper, files[-1])
     mem = read_json(memory)
     files.append(out / "memory_vs_nfe.png")
     memory_vs_nfe(mem["nfe_forward"], {"ODE-Net (adjoint)": mem["odenet_mb"],

@@ -29,6 +29,8 @@ from .flows import Flow, PlanarNF, check_fractions
 
 Trace = Literal["exact", "hutchinson", "analytic"]
 Noise = Literal["rademacher", "gaussian"]
+Units = Literal["sum", "mean"]
+Gate = Literal["unit", "dimension"]
 
 
 def _grad(out: Tensor, z: Tensor, v: Tensor | None, create_graph: bool) -> Tensor:
@@ -122,21 +124,28 @@ class PlanarField(nn.Module):
     where a hypernetwork t -> (w, u, b, g) (tanh MLP, 2 hidden layers) makes the M
     units time-dependent and the gate sigmoid(g_m) in (0, 1) decides when unit m acts.
     Its trace is analytic (Appendix A.1, eq. 28): sum_m sigma_m (u_m . w_m) (1 - h_m^2).
+    The authors' autograd gist departs in two ways, both options here: ``units: mean``
+    divides the sum by M, and ``gate: dimension`` gates each unit per output dimension
+    (g_m in R^D, sigmoid(g_m) * u_m elementwise) instead of once (``unit``).
     """
 
-    def __init__(self, dim: int, width: int, hidden: int):
+    def __init__(self, dim: int, width: int, hidden: int, units: Units = "sum",
+                 gate: Gate = "unit"):
         super().__init__()
-        self.dim, self.width = dim, width
+        self.dim, self.width, self.gate = dim, width, gate
+        self.scale = 1.0 / width if units == "mean" else 1.0
+        n_gate = width * (dim if gate == "dimension" else 1)
         self.hyper = nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, hidden),
-                                   nn.Tanh(), nn.Linear(hidden, 2 * width * (dim + 1)))
+                                   nn.Tanh(), nn.Linear(hidden, width * (2 * dim + 1) + n_gate))
 
     def units(self, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """w (M, D), gated u (M, D), b (M,) at time t."""
+        """w (M, D), gated (and, for ``units: mean``, 1/M-scaled) u (M, D), b (M,) at t."""
         m, d = self.width, self.dim
         p = self.hyper(t.reshape(1, 1)).reshape(-1)
         w, u = p[: m * d].view(m, d), p[m * d: 2 * m * d].view(m, d)
-        b, gate = p[2 * m * d: 2 * m * d + m], torch.sigmoid(p[2 * m * d + m:])
-        return w, u * gate[:, None], b
+        b = p[2 * m * d: 2 * m * d + m]
+        gate = torch.sigmoid(p[2 * m * d + m:]).view(m, d if self.gate == "dimension" else 1)
+        return w, u * gate * self.scale, b
 
     def forward(self, t: Tensor, z: Tensor) -> Tensor:
         w, u, b = self.units(t)
@@ -153,10 +162,12 @@ class PlanarCNF(Flow):
 
     def __init__(self, dim: int = 2, width: int = 64, hidden: int = 32, *, t1: float = 1.0,
                  base_std: float = 1.0, solver: SolverConfig | None = None,
-                 trace: Trace = "exact", noise: Noise = "rademacher"):
+                 trace: Trace = "exact", noise: Noise = "rademacher", units: Units = "sum",
+                 gate: Gate = "unit"):
         super().__init__(dim, base_std)
         self.t1 = t1
-        self.cnf = CNF(PlanarField(dim, width, hidden), solver=solver, trace=trace, noise=noise)
+        self.cnf = CNF(PlanarField(dim, width, hidden, units, gate), solver=solver,
+                       trace=trace, noise=noise)
 
     def log_prob(self, x: Tensor, fraction: float = 1.0) -> Tensor:
         t = check_fractions([fraction])[0] * self.t1
@@ -178,14 +189,16 @@ class PlanarCNF(Flow):
 
 # --- configuration, factory and losses -----------------------------------------------
 
-_CNF_ONLY, _NF_ONLY = ("hidden", "t1", "trace", "noise", "solver"), ("direction",)
+_CNF_ONLY = ("hidden", "t1", "trace", "noise", "solver", "units", "gate")
+_NF_ONLY = ("direction",)
 
 
 @dataclasses.dataclass(frozen=True)
 class FlowConfig:
     """A flow model: ``cnf`` (planar CNF with ``width`` = M units) or ``nf`` (planar NF
-    with ``width`` = K layers). ``hidden``, ``t1``, ``trace``, ``noise`` and
-    ``solver`` apply to ``cnf`` only, ``direction`` to ``nf`` only."""
+    with ``width`` = K layers). ``hidden``, ``t1``, ``trace``, ``noise``, ``solver``,
+    ``units`` and ``gate`` (:class:`PlanarField`) apply to ``cnf`` only, ``direction``
+    to ``nf`` only."""
 
     kind: Literal["cnf", "nf"] = "cnf"
     dim: int = num(2, ge=1)
@@ -197,6 +210,8 @@ class FlowConfig:
     noise: Noise = "rademacher"
     direction: Literal["generative", "normalizing"] = "generative"
     solver: SolverConfig = dataclasses.field(default_factory=SolverConfig)
+    units: Units = "sum"
+    gate: Gate = "unit"
 
     def validate(self) -> None:
         defaults = FlowConfig()
@@ -212,7 +227,8 @@ def build_flow(cfg: FlowConfig) -> Flow:
     """The model named by ``cfg.kind``."""
     if cfg.kind == "cnf":
         return PlanarCNF(cfg.dim, cfg.width, cfg.hidden, t1=cfg.t1, base_std=cfg.base_std,
-                         solver=cfg.solver, trace=cfg.trace, noise=cfg.noise)
+                         solver=cfg.solver, trace=cfg.trace, noise=cfg.noise, units=cfg.units,
+                         gate=cfg.gate)
     return PlanarNF(cfg.dim, cfg.width, base_std=cfg.base_std, direction=cfg.direction)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import cnf_budget
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
 from .paper import CNF_CLAIM
@@ -65,6 +66,11 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
         Table(("target", "CNF NLL", "NF NLL", "CNF − NF", "floor", "CNF iterations",
                "NF iterations", "training time CNF / NF (s, mean)", "CNF lower"),
               tuple(rows))]
+    floors = {t: interval([ml[(t, "cnf", s)]["true_nll"] for s in seeds]).mean
+              for t in TARGETS}
+    budget_blocks, budget_claims = cnf_budget.part(metrics, figures, root, TARGETS, seeds,
+                                                   floors, smoke)
+    blocks += budget_blocks
     for t in TARGETS:
         for kind in ("cnf", "nf"):
             blocks += _figures(figures / "cnf" / f"ml_{t}_{kind}", root,
@@ -92,5 +98,5 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                     "(shown qualitatively in the paper)",
                     f"CNF lower NLL on average on {ml_lower} of {len(TARGETS)} targets "
                     f"({_seeds(len(seeds))})",
-                    SMOKE if smoke else combine(ml_verdicts))]
+                    SMOKE if smoke else combine(ml_verdicts)), *budget_claims]
     return blocks, claims
