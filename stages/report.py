@@ -11,7 +11,7 @@ from neuralode_repro import runner
 from neuralode_repro.config import ConfigError
 from neuralode_repro.data.spirals import SpiralConfig
 from neuralode_repro.data.toy import ToyDataConfig
-from neuralode_repro.experiments.cnf import CNFTrainConfig
+from neuralode_repro.experiments.cnf import CNFEvalConfig, CNFTrainConfig
 from neuralode_repro.experiments.latent import LatentTrainConfig
 from neuralode_repro.experiments.mnist import MnistTrainConfig
 from neuralode_repro.experiments.toy import ToySectionConfig
@@ -32,14 +32,17 @@ def prepare(ctx: runner.Context) -> runner.Job:
         raise ConfigError("generate_data.spirals.n_obs: none of the paper's Table 2 values "
                           f"{sorted(TABLE2['latent_ode'])} is generated; add one")
     seeds = ctx.section(LatentTrainConfig, "train_latent").seeds
-    mnist_seeds = ctx.section(MnistTrainConfig, "train_mnist").seeds
-    cnf_seeds = ctx.section(CNFTrainConfig, "train_cnf").seeds
-    toy_points = ctx.section(ToyDataConfig, "generate_data.toy").n_points
-    toy_seeds = ctx.section(ToySectionConfig, "train_toy").seeds
-    sections = (functools.partial(mnist.section, seeds=mnist_seeds),
+    mnist_cfg = ctx.section(MnistTrainConfig, "train_mnist")
+    cnf_cfg = ctx.section(CNFTrainConfig, "train_cnf")
+    toy_data = ctx.section(ToyDataConfig, "generate_data.toy")
+    toy_cfg = ctx.section(ToySectionConfig, "train_toy")
+    # the seeds name the runs to read; the configs fill each "where it comes from" table
+    sections = (functools.partial(mnist.section, seeds=mnist_cfg.seeds, train=mnist_cfg),
                 functools.partial(latent.section, n_obs=n_obs, seeds=seeds, spirals=spirals),
-                functools.partial(cnf.section, seeds=cnf_seeds),
-                functools.partial(toy.section, n_points=toy_points, seeds=toy_seeds))
+                functools.partial(cnf.section, seeds=cnf_cfg.seeds, train=cnf_cfg,
+                                  ev=ctx.section(CNFEvalConfig, "evaluate_cnf")),
+                functools.partial(toy.section, n_points=toy_data.n_points,
+                                  seeds=toy_cfg.seeds, train=toy_cfg, data=toy_data))
 
     def body(_) -> runner.Result:
         info = RunInfo(ctx.common.profile, ctx.common.seed, git_commit())

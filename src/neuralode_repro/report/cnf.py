@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from . import cnf_budget
+from . import cnf_budget, provenance
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
 from .paper import CNF_CLAIM
@@ -18,6 +19,22 @@ def _figures(folder: Path, root: Path, caption: str) -> list[Block]:
             for p in sorted(folder.glob("*.png"))] if folder.is_dir() else []
 
 
+def _values(train: Any, ev: Any) -> dict[str, Any]:
+    """The CNF provenance fields from this run's config."""
+    targets, ml = train.ml.targets, train.ml
+    moons, circles = targets.get("two_moons"), targets.get("two_circles")
+    model = ml.cnf.model
+    return {"moons_noise": moons.noise if moons else "–",
+            "circles_noise": circles.noise if circles else "–",
+            "factor": circles.factor if circles else "–", "M": model.width,
+            "hidden": model.hidden, "t1": model.t1, "base_std": model.base_std,
+            "units": model.units, "gate": model.gate, "K": ml.nf.model.width,
+            "cnf_steps": f"{ml.cnf.steps:,}", "nf_steps": f"{ml.nf.steps:,}",
+            "cap_target": train.capacity.target.name,
+            "widths": "{" + ", ".join(map(str, train.capacity.widths)) + "}",
+            "eval_tol": ev.ml.solver.rtol}
+
+
 def _seeds(n: int) -> str:
     return f"{n} seed{'s' if n != 1 else ''}"
 
@@ -27,9 +44,11 @@ def _paired(a: list[float], b: list[float]) -> list[float]:
 
 
 def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
-            seeds: tuple[int, ...] = (0,)) -> tuple[list[Block], list[Claim]]:
+            seeds: tuple[int, ...] = (0,), train: Any = None, ev: Any = None
+            ) -> tuple[list[Block], list[Claim]]:
     """Figs. 4-5 from the runs params declare: every target x model x seed (ml) and
-    model x width x seed (capacity); CNF and NF are paired by seed."""
+    model x width x seed (capacity); CNF and NF are paired by seed. With the run's
+    ``train`` and ``ev`` (CNFTrainConfig, CNFEvalConfig): where each setting comes from."""
     # the paper gives no CNF numbers to hold ours to; the claims are orderings
     blocks: list[Block] = [Heading("Continuous normalizing flows (sec. 4)")]
     ml = {(t, k, s): read_json(metrics / "cnf" / "ml" / f"{t}_{k}-s{s}.json",
@@ -90,6 +109,8 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
         Table(("K = M", "CNF KL", "NF KL", "CNF − NF", "CNF lower"), tuple(cap_rows)),
     ]
     blocks += _figures(figures / "cnf" / "capacity", root, "Capacity")
+    if train is not None and ev is not None:
+        blocks += provenance.table(provenance.CNF, _values(train, ev))
     lower = int(cap["cnf_lower_count"])
     claims = [Claim(CNF_CLAIM, f"CNF lower on average at {lower} of {len(widths)} "
                                f"capacities ({_seeds(len(seeds))})",

@@ -7,9 +7,10 @@ import dataclasses
 from pathlib import Path
 
 from ..data.spirals import SpiralConfig
+from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
-from .paper import LATENT_PROVENANCE, TABLE2
+from .paper import TABLE2
 from .stats import combine, interval, match_verdict, order_verdict
 
 MODELS = ("rnn", "latent_ode")
@@ -82,10 +83,7 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                   "batch_size": first["batch_size"],
                   "rnn_inputs": RNN_INPUTS[rnn["time_input"]],
                   "rnn_rollout": RNN_ROLLOUT[rnn["rollout"]]}
-        blocks += [Para("Where each setting comes from:"),
-                   Table(("setting", "this run", "source"),
-                         tuple((name, value.format(**values), source)
-                               for name, value, source in LATENT_PROVENANCE))]
+        blocks += provenance.table(provenance.LATENT, values)
     for k in MODELS:
         folder = figures / "latent" / f"{k}_n{n_obs[0]}"
         if folder.is_dir():

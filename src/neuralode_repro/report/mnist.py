@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
+from typing import Any
 
+from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import (
     SMOKE,
@@ -187,10 +189,19 @@ def _figure3(metrics: Path, figures: Path, root: Path, smoke: bool
 
 
 def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
-            seeds: tuple[int, ...] = (0,)) -> tuple[list[Block], list[Claim]]:
-    """Table 1 over ``seeds`` (train_mnist.seeds), the memory claim and Figure 3."""
+            seeds: tuple[int, ...] = (0,), train: Any = None
+            ) -> tuple[list[Block], list[Claim]]:
+    """Table 1 over ``seeds`` (train_mnist.seeds), the memory claim and Figure 3; with
+    the run's ``train`` (a MnistTrainConfig), where each setting comes from."""
     smoke = is_smoke([r for model in MODELS for r in _runs(metrics, model, seeds)], cfg)
     blocks, claims = _table1(metrics, cfg, smoke, seeds)
+    if train is not None:
+        m = train.models
+        values = {**provenance.flat(m["odenet"]), **provenance.flat(train.optim),
+                  **provenance.flat(train.data), "epochs": train.epochs,
+                  "n_seeds": len(seeds), "n_res_blocks": m["resnet"].n_res_blocks,
+                  "mlp_hidden": m["mlp"].mlp_hidden}
+        blocks += provenance.table(provenance.MNIST, values)
     claims += _orderings(metrics, cfg, smoke, seeds)
     curve = figures / "mnist" / "learning_curve.png"
     if curve.exists():

@@ -33,27 +33,3 @@ FIG3_CLAIMS = {
 }
 CNF_CLAIM = ("CNF generally reaches a lower loss than a planar NF of the same capacity "
              "(Figure 4, K = M)")
-
-# Where each setting of the latent-ODE experiment comes from (sec. 5.1). "the example":
-# torchdiffeq's examples/latent_ode.py, a later re-creation by a contributor (the
-# authors' autograd code was never released). {...} fields come from this run.
-LATENT_PROVENANCE = (
-    ("spirals", "{n_spirals}, half clockwise; {n_obs} irregular observations each",
-     "paper (1000 spirals; n = 30, 50, 100)"),
-    ("curves", "counter-clockwise Archimedean r = a + bθ, clockwise hyperbolic "
-     "r = a + {cw_scale} b / θ", "the example (paper: not stated)"),
-    ("time span and grid", "{n_total} points on [{t_start:.3g}, {t_stop:.3g}]",
-     "span: the example; grid: ours (the example uses 500)"),
-    ("observation noise σ", "{noise_std}", "the example's function default (its "
-     "__main__ passes 0.3; paper: not stated)"),
-    ("window", "{n_window} observed + {n_future} future grid points",
-     "paper (100 equally spaced timesteps); the split is ours"),
-    ("predictive RMSE", "over the {n_future} future points against the noise-free curve, "
-     "test spirals", "ours (paper: not defined)"),
-    ("model sizes", "latent 4, RNN 25, f and decoder 20 hidden", "paper (appendix)"),
-    ("RNN baseline", "an RNN over {rnn_inputs}, 25 units; extrapolated {rnn_rollout}",
-     "inputs: paper (two variants, with and without the time gap; `time_input`); the gap "
-     "normalised by the mean training gap and the rollout (`rollout`): ours"),
-    ("training budget", "{iterations} iterations × batch {batch_size}",
-     "ours (the example: 2000 full-batch steps; paper: not stated)"),
-)

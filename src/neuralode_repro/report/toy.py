@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
 from .stats import interval, order_verdict
@@ -21,10 +23,11 @@ def _show(values: list[float]) -> str:
 
 
 def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
-            n_points: int | None = None, seeds: tuple[int, ...] = (0,)
-            ) -> tuple[list[Block], list[Claim]]:
+            n_points: int | None = None, seeds: tuple[int, ...] = (0,),
+            train: Any = None, data: Any = None) -> tuple[list[Block], list[Claim]]:
     """The toy fits over ``seeds`` (train_toy.seeds); ``n_points``: observations per
-    trajectory (generate_data.toy)."""
+    trajectory (generate_data.toy). With the run's ``train`` and ``data``
+    (ToySectionConfig, ToyDataConfig): where each setting comes from."""
     rows, blocks = [], [Heading("Toy dynamics (tutorial notebook)")]
     found = {(name, s): read_json(metrics / "toy" / f"{name}-s{s}.json",
                                   f"evaluate_toy@{name}-{s}")
@@ -54,6 +57,14 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
             if path.exists():
                 blocks.append(Figure(path.relative_to(root),
                                      f"Toy {name}: {caption} (seed {seeds[0]})."))
+    if train is not None and data is not None:
+        lin, non = train.systems["linear"], train.systems["nonlinear"]
+        blocks += provenance.table(provenance.TOY, {
+            **provenance.flat(lin.solver), "systems": ", ".join(data.systems),
+            "n_points": data.n_points, "noise_std": data.noise_std, "t_max": data.t_max,
+            "z0": list(data.z0), "min_span": lin.min_span, "max_span": lin.max_span,
+            "max_points": lin.max_points, "linear_steps": lin.steps,
+            "restarts": lin.restarts, "nonlinear_steps": non.steps})
     frobs = [found[("linear", s)]["frobenius_error"] for s in seeds]  # (seeds,)
     # the claim "the fit is within 0.1 of the true A": an ordering against a constant
     claims = [Claim("The adjoint method recovers the linear dynamics (notebook)",
