@@ -239,12 +239,18 @@ def test_smoke_run_issues_no_verdicts(tmp_path):
     assert md.count(f"**{SMOKE}**") == 11
 
 
-def test_small_training_is_not_comparable(tmp_path, fixture_run):
-    metrics = fixture_run.parent / "metrics"
-    blocks, claims = latent.section(metrics=metrics, figures=fixture_run / "figures",
-                                    root=fixture_run,
-                                    cfg=ReportConfig(latent_comparable_passes=10**9))
-    assert {c.verdict for c in claims[:-1]} == {NOT_COMPARABLE}
+def test_latent_values_are_judged_at_any_budget(tmp_path):
+    """The paper states no latent-ODE budget: a run far below the example's 1.6M
+    training sequences (here 200 x 800) still gets verdicts against the paper's values,
+    never "not comparable" (which rested on the example's budget)."""
+    reports = _fixture_run(tmp_path, steps=200)
+    blocks, claims = latent.section(metrics=reports.parent / "metrics", figures=reports,
+                                    root=reports, cfg=ReportConfig())
+    verdicts = {c.claim: c.verdict for c in claims}
+    assert NOT_COMPARABLE not in verdicts.values()
+    # 0.17 vs the paper's 0.1642 +- 0.03 with one seed: inconclusive (< 3 seeds)
+    assert verdicts["Table 2: Latent ODE predictive RMSE, n = 30"] == INCONCLUSIVE
+    assert "The paper states no training budget for this experiment" in to_markdown(blocks)
 
 
 def test_missing_metrics_name_the_stage(tmp_path):

@@ -56,7 +56,6 @@ class ReportConfig:
     eps_rmse: float = num(0.03, gt=0)             # latent ODE predictive RMSE
     eps_memory_flat: float = num(0.10, gt=0)      # "flat" memory: max/min - 1 below this
     mnist_comparable_epochs: int = num(100, ge=1)
-    latent_comparable_passes: int = num(1_600_000, ge=1)  # iterations x batch size
     smoke_steps: int = num(100, ge=1)             # fewer optimizer steps: no verdicts
 
 

@@ -32,7 +32,9 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
     m = {(k, n): runs[(k, n, seeds[0])] for k in MODELS for n in n_obs}  # facts of a run
     first = m[("latent_ode", n_obs[0])]
     passes = first["iterations"] * first["batch_size"]  # spirals seen in training
-    comparable = passes >= cfg.latent_comparable_passes
+    # no "not comparable" gate: the paper states no budget for this experiment (the
+    # example's 2000 full-batch steps are a contributor's choice), so every value is
+    # judged against the paper's
     smoke = is_smoke(list(runs.values()), cfg)
     rmse = {(k, n): [runs[(k, n, s)]["pred_rmse"] for s in seeds]  # (seeds,), paired
             for k in MODELS for n in n_obs}
@@ -40,8 +42,7 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
     for k in MODELS:
         for n in n_obs:
             ours, paper = interval(rmse[(k, n)]), TABLE2[k][n]
-            verdict = SMOKE if smoke else match_verdict(rmse[(k, n)], paper, cfg.eps_rmse,
-                                                        comparable)
+            verdict = SMOKE if smoke else match_verdict(rmse[(k, n)], paper, cfg.eps_rmse)
             recon = interval([runs[(k, n, s)]["recon_rmse"] for s in seeds]).mean
             rows.append((LABEL[k], str(n), fmt(paper, 4), ours.show(3),
                          f"{ours.mean - paper:+.4f}", fmt(recon, 4),
@@ -62,11 +63,11 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
              f"σ = {fmt(first['noise_std'])}: the paper does not state σ; our default 0.1 is "
              "the function default of torchdiffeq's examples/latent_ode.py, a later "
              "re-creation by a contributor, not the authors' code (its `__main__` passes "
-             f"0.3). Verdicts use ε = {cfg.eps_rmse}, by the rule of the summary. This run "
-             f"trained on {passes:,} spiral sequences (iterations × batch); below "
-             f"{cfg.latent_comparable_passes:,} (that example's 2000 full-batch steps over "
-             "800 training spirals; the paper states no budget) its numbers are marked not "
-             "comparable with the paper's."),
+             f"0.3). Verdicts use ε = {cfg.eps_rmse}, by the rule of the summary. The paper "
+             "states no training budget for this experiment, so every value is judged "
+             f"against the paper's whatever the budget: this run trained on {passes:,} "
+             "spiral sequences (iterations × batch; that example: 2000 full-batch steps "
+             "over 800 spirals, 1,600,000)."),
         Table(("model", "n", "paper RMSE", "ours", "Δ", "recon. RMSE", "iterations",
                "verdict"), tuple(rows)),
         Para("The ordering, paired by seed (same spirals, same seed for both models): "
