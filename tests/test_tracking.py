@@ -70,6 +70,23 @@ def test_failed_stage_is_recorded_as_failed_run(tmp_path, monkeypatch):
     assert list(runs["tags.stage"]) == ["train_x"]
 
 
+def test_artifacts_live_beside_the_store_not_in_the_working_directory(tmp_path, monkeypatch):
+    """MLflow's default artifact root is ./mlruns of the creating process: a DVC
+    temporary workspace (deleted afterwards, the artifacts with it), or the repository
+    when a test points the store at a temporary folder."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'store/m.db'}")
+    (tmp_path / "store").mkdir()
+    (tmp_path / "a.txt").write_text("x")
+    with tracking.stage_run("train_x", "exp", {}, profile="tiny", seed=0) as tracker:
+        tracker.log_artifact(tmp_path / "a.txt")
+    assert not (work / "mlruns").exists()
+    assert [p.name for p in (tmp_path / "store/mlruns").rglob("a.txt")] == ["a.txt"]
+    assert tracking.artifact_root("http://127.0.0.1:5000") is None
+
+
 DROPOUT = """
 import sys
 from mlflow.tracking.client import MlflowClient

@@ -63,6 +63,16 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
 
 
+def artifact_root(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: ``mlruns/`` beside an SQLite store.
+    MLflow's default is ``./mlruns`` of the process that creates the experiment, which
+    is lost when that is a DVC temporary workspace, and lands in the repository when a
+    test points the store at a temporary folder. A server (None) decides for itself."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
+    return None
+
+
 RUN_OUTPUTS = ("dvc.lock", "metrics", "reports")
 
 
@@ -131,7 +141,8 @@ class Tracker:
             _check_writable(tracking_uri())
             client = MlflowClient(tracking_uri())
             exp = client.get_experiment_by_name(self.experiment)
-            exp_id = exp.experiment_id if exp else client.create_experiment(self.experiment)
+            exp_id = exp.experiment_id if exp else client.create_experiment(
+                self.experiment, artifact_location=artifact_root(tracking_uri()))
             if exp is None or exp.tags.get(KIND_TAG) != KIND:
                 # MLflow 3 opens an experiment without this tag in GenAI mode (traces,
                 # "Evaluations"); these are model-training runs
