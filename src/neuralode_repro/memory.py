@@ -23,6 +23,7 @@ allocated just before it (parameters, inputs and anything alive stay out), in MB
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -33,6 +34,10 @@ from torch.profiler import ProfilerActivity, profile
 LossFn = Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]
 K = TypeVar("K")
 MB = 2**20
+# libkineto, which records the events, logs to stderr on every profile: "ERROR: ...
+# gpuGetDeviceCount failed" on a machine without a GPU, and USDT/STAGE lines. None of
+# it is about our measurement; level 6 is above its highest. Read when it first starts.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
 
 def _run_step(model: nn.Module, batch: Any, loss_fn: LossFn) -> None:
