@@ -381,7 +381,7 @@ def test_mnist_short_schedule_is_not_comparable(tmp_path):
 def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
     """Training from the summaries, evaluation and measurements from their own files;
     an evaluation file repeats its training summary, and that time counts once."""
-    from neuralode_repro.report.build import wall_times
+    from neuralode_repro.report.build import run_files, wall_times
 
     _write(tmp_path / "toy" / "linear-s0_train.json", {"train_time_s": 12.0})
     _write(tmp_path / "toy" / "linear-s0.json", {"train_time_s": 12.0, "traj_mse": 0.1})
@@ -390,10 +390,26 @@ def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
            {"epochs": 2, "epoch_time_s": 400.0, "eval_time_s": 10.0})
     _write(tmp_path / "mnist" / "nfe_study.json", {"wall_time_s": 30.0})
     _write(tmp_path / "mnist" / "memory.json", {"batch_size": 128})  # no time: left out
-    assert wall_times(tmp_path) == [("mnist/nfe_study", 30.0),
+    read = [tmp_path / n for n in ("toy/linear-s0.json", "mnist/odenet-s0.json",
+                                   "mnist/nfe_study.json", "mnist/memory.json")]
+    assert wall_times(run_files(read, tmp_path)) == [("mnist/nfe_study", 30.0),
                                     ("mnist/odenet-s0 (evaluation)", 10.0),
                                     ("mnist/odenet-s0_train (training)", 800.0),
                                     ("toy/linear-s0_train (training)", 12.0)]
+
+
+def test_report_lists_only_this_runs_files(tmp_path):
+    """Files another run left in metrics/ (a wider capacity list, another seed) are named
+    by no section of this run's config, so neither its times nor its platforms list them."""
+    rt = {"torch": "2.x", "cpu": "old CPU", "threads": 1, "fingerprint": "stale"}
+    _write(tmp_path / "metrics/cnf/capacity/cnf_32-s0_train.json",
+           {"train_time_s": 999.0, "runtime": rt})
+    _write(tmp_path / "metrics/toy/linear-s7.json", {"train_time_s": 555.0, "runtime": rt})
+    report = (_fixture_run(tmp_path) / "report.md").read_text()
+    assert "toy/linear-s0 (evaluation)" not in report  # toy evaluations record no time
+    assert "cnf_32" not in report and "999" not in report and "linear-s7" not in report
+    assert "stale" not in report and "old CPU" not in report
+    assert "- latent/latent_ode_n30-s0: 5 s" in report  # this run's files are listed
 
 
 def _toy_metrics(tmp_path: Path, linear_text: str) -> Path:
@@ -422,14 +438,14 @@ def test_bad_metrics_file_names_the_file_and_the_fix(tmp_path, text, pattern):
 
 
 def test_platforms_group_the_recorded_runtimes(tmp_path):
-    from neuralode_repro.report.build import platforms
+    from neuralode_repro.report.build import platforms, run_files
 
     rt = {"torch": "2.x", "cpu": "EPYC (family 25)", "capability": "AVX2", "blas": "MKL 1",
           "threads": 1, "env": "", "fingerprint": "abc"}
     _write(tmp_path / "latent" / "rnn_n30.json", {"runtime": rt})
     _write(tmp_path / "mnist" / "mlp-s0.json", {"runtime": {**rt, "threads": 2}})
     _write(tmp_path / "toy" / "linear.json", {"runtime": {**rt, "fingerprint": "def"}})
-    lines = platforms(tmp_path)
+    lines = platforms(run_files(sorted(tmp_path.rglob("*.json")), tmp_path))
     assert len(lines) == 2
     assert "fingerprint `abc`; threads per metrics file: latent/rnn_n30 (1), mnist/mlp-s0 (2)" \
         in lines[0]

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..io import write_text
 from .blocks import Block, Bullets, Heading, Para, Table, to_html, to_markdown
-from .common import SMOKE, Claim, ReportConfig, read_json, stage_of
+from .common import SMOKE, Claim, ReportConfig, read_json, recording, stage_of
 from .stats import RULE
 
 Section = Callable[..., tuple[list[Block], list[Claim]]]
@@ -61,22 +61,25 @@ def versions() -> str:
     return f"Python {platform.python_version()}, " + ", ".join(found)
 
 
-def _metrics_files(metrics: Path) -> list[tuple[str, dict[str, Any]]]:
-    out = []
-    for path in sorted(metrics.rglob("*.json")):
-        name = path.relative_to(metrics).with_suffix("").as_posix()
-        data = read_json(path, stage_of(name))
-        if isinstance(data, dict):
-            out.append((name, data))
-    return out
+def run_files(read: Sequence[Path], metrics: Path) -> dict[str, dict[str, Any]]:
+    """The metrics files the sections ``read`` (each once), with the training summary
+    (``<name>_train.json``) beside each, by name relative to ``metrics``."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in read:
+        for p in (path, path.with_name(f"{path.stem}_train.json")):
+            name = p.relative_to(metrics).with_suffix("").as_posix()
+            if name not in out and p.suffix == ".json" and p.is_file():
+                data = read_json(p, stage_of(name))
+                if isinstance(data, dict):
+                    out[name] = data
+    return dict(sorted(out.items()))
 
 
-def wall_times(metrics: Path) -> list[tuple[str, float]]:
+def wall_times(files: dict[str, dict[str, Any]]) -> list[tuple[str, float]]:
     """(what, seconds) for every stage that records a time: a training summary
     (``*_train.json``: ``train_time_s``, or MNIST's epochs x mean epoch time), an
     evaluation (``eval_time_s``, MNIST's test pass) or a measurement (``wall_time_s``).
     An evaluation file repeats its training summary; those keys count once, there."""
-    files = dict(_metrics_files(metrics))
     out = []
     for name, data in files.items():
         if name.endswith("_train"):
@@ -103,11 +106,11 @@ PLATFORM_NOTE = (
     "of reach; judge comparisons over seeds.")
 
 
-def platforms(metrics: Path) -> list[str]:
+def platforms(files: dict[str, dict[str, Any]]) -> list[str]:
     """One line per numerical platform the metrics files record (``runtime`` blocks),
     with the thread count of each file that ran on it."""
     groups: dict[tuple[str, ...], list[str]] = {}
-    for name, data in _metrics_files(metrics):
+    for name, data in files.items():
         rt = data.get("runtime")
         if not isinstance(rt, dict):
             continue
@@ -126,12 +129,14 @@ def build(sections: Sequence[Section], *, cfg: ReportConfig, info: RunInfo, metr
           reports: Path) -> list[Block]:
     body: list[Block] = []
     claims: list[Claim] = []
-    for section in sections:
-        blocks, found = section(metrics=metrics, figures=reports / "figures", root=reports,
-                                cfg=cfg)
-        body += blocks
-        claims += found
-    times = wall_times(metrics)
+    with recording() as read:
+        for section in sections:
+            blocks, found = section(metrics=metrics, figures=reports / "figures",
+                                    root=reports, cfg=cfg)
+            body += blocks
+            claims += found
+    files = run_files(read, metrics)
+    times = wall_times(files)
     smoke = [c.claim for c in claims if c.verdict == SMOKE]
     banner: list[Block] = [Para(
         f"**Smoke run: no verdicts.** {len(smoke)} of {len(claims)} claims come from runs "
@@ -152,7 +157,7 @@ def build(sections: Sequence[Section], *, cfg: ReportConfig, info: RunInfo, metr
         Bullets(tuple(f"{name}: {t:.0f} s" for name, t in times)
                 + (f"sum: {sum(t for _, t in times):.0f} s",)),
         Para("Numerical platform of the runs, as each stage recorded it:"),
-        Bullets(tuple(platforms(metrics))),
+        Bullets(tuple(platforms(files))),
         Para(PLATFORM_NOTE),
     ]
     return head + body

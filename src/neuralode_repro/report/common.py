@@ -6,6 +6,8 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +93,27 @@ def stage_of(name: str) -> str:
     return "<its stage>"
 
 
+_read: list[Path] | None = None
+
+
+@contextmanager
+def recording() -> Iterator[list[Path]]:
+    """The metrics files :func:`read_json` opens meanwhile, in order. The sections name
+    their files from this run's config, so these are the run's own files: a file another
+    run left in ``metrics/`` (an older seed list, another profile) is never among them."""
+    global _read
+    outer, _read = _read, []
+    try:
+        yield _read
+    finally:
+        _read = outer
+
+
 def read_json(path: Path, stage: str) -> Metrics:
     """The metrics file ``path`` of ``stage``; its mappings, nested ones too, name the
     file when a key is missing. Missing or unreadable files name the stage to run."""
+    if _read is not None:
+        _read.append(path)
     if not path.exists():
         raise MissingMetricsError(f"{path} is missing: stage '{stage}' must run first "
                                   f"(dvc repro {stage})")
