@@ -5,6 +5,8 @@ Source, first that is set: ``--mirror``, params ``download_mnist.mirror``, the
 checked against its MD5 before anything appears at the output.
 """
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 from pathlib import Path
 

@@ -5,6 +5,8 @@ evaluation solver: the held-out NLL (ml) or KL(q || p) with log Z (capacity); wr
 the metrics the report reads ({training summary, evaluation metrics}) and (ml) the
 budget axis: the held-out NLL of each training snapshot."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

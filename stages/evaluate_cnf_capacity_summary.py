@@ -2,6 +2,8 @@
 evaluate_cnf_capacity runs, the final KL(q || p) per capacity K = M and seed for the CNF
 and the planar NF (metrics JSON and the CSV table figures_cnf draws); draws no figure."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 from pathlib import Path
 

@@ -2,6 +2,8 @@
 ODE or RNN on the test spirals (paper sec. 5.1): predictive and reconstruction RMSE; writes
 the metrics the report reads (training summary included)."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 from pathlib import Path
 

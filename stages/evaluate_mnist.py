@@ -3,6 +3,8 @@
 training step; writes the metrics the report reads (training summary included), and
 the learning curve: the test error of each training snapshot."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 from pathlib import Path
 

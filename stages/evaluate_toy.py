@@ -2,6 +2,8 @@
 trajectory, its held-out continuation and (linear) the true matrix; writes the metrics
 the report reads and the evaluated trajectory the figures draw."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

@@ -3,6 +3,8 @@ Figs. 4-5) for the runs train_cnf declares (the panels show the first of
 train_cnf.seeds; Fig. 4 (d) every seed), from the saved models, the evaluation metrics
 and the training logs; never trains."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

@@ -3,6 +3,8 @@ projection, z_t0 interpolation; paper sec. 5.1) for every train_latent.models ke
 generate_data.spirals.n_obs, from the saved models of the first of train_latent.seeds
 and the spirals; never trains."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

@@ -2,6 +2,8 @@
 training curves, the learning curve against Table 1, peak memory vs NFE (sec. 2) and
 the four panels of Figure 3; never trains or evaluates."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 from pathlib import Path
 

@@ -2,6 +2,8 @@
 training GIF) of each experiment in train_toy.systems, from its data, and the saved
 model, evaluated trajectory and training snapshots of the first seed; never trains."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 from pathlib import Path
 

@@ -4,6 +4,8 @@
 Seeded: the same params give byte-identical files.
 """
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

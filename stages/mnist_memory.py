@@ -2,6 +2,8 @@
 fixed solver steps, ODE-Net (adjoint, paper sec. 2: O(1)) vs RK-Net (backprop through
 the solver: O(L~)); writes memory.json and memory.csv (figures_mnist draws them)."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

@@ -4,6 +4,8 @@ NFE-B vs NFE-F from its training log and per solver family on the trained model,
 (d) NFE vs epoch from its training log; writes the study's JSON and the sweep's CSV
 (figures_mnist draws the four panels)."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

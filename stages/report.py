@@ -2,6 +2,8 @@
 metrics files and figures earlier stages wrote (never retrains); both are logged to
 MLflow as artifacts."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 import functools

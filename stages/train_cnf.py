@@ -4,6 +4,8 @@ model file, its per-iteration log, the training summary and (ml) the budget axis
 weight snapshots, and logs the model to MLflow. Evaluation (evaluate_cnf) and figures
 (figures_cnf) read the model file."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

@@ -3,6 +3,8 @@ on irregularly sampled training spirals with n_obs observations each (paper sec.
 Table 2), with one of train_latent.seeds; writes the model file, its per-iteration log
 and the training summary, and logs the model to MLflow."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

@@ -8,6 +8,8 @@ the stage relaunches itself under torchrun (DDP, one shard of every batch per
 process); only rank 0 writes outputs and the MLflow run.
 """
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 from pathlib import Path
 

@@ -2,6 +2,8 @@
 method (paper sec. 2) from one training seed; writes the model file, its per-iteration
 log, the training summary and the snapshots of the training GIF, and logs the model to MLflow."""
 
+import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
+
 import argparse
 import dataclasses
 from pathlib import Path

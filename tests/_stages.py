@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -13,6 +14,8 @@ import yaml
 from neuralode_repro import runner
 
 ROOT = Path(__file__).resolve().parents[1]
+# as `python stages/<name>.py` does: the stage's folder first, for its `import _venv`
+sys.path.insert(0, str(ROOT / "stages"))
 
 
 def stage_module(name: str) -> ModuleType:

@@ -48,3 +48,39 @@ def test_duplicate_key_in_a_direct_run_is_one_line(tmp_path):
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == \
         "error: params.yaml: duplicate key 'steps' at line 7 (first at line 6); keep one of them"
+
+
+def _bare_python() -> str | None:
+    """An interpreter that cannot import the pipeline (the system's), if there is one."""
+    for cand in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if Path(cand).is_file() and subprocess.run(
+                [cand, "-c", "import neuralode_repro"], capture_output=True,
+                env={"PATH": "/usr/bin:/bin"}).returncode != 0:
+            return cand
+    return None
+
+
+def test_stage_under_a_bare_python_reruns_under_the_venv_or_says_what_to_do(tmp_path):
+    """`.venv/bin/dvc exp run` without an activated venv runs `python stages/...` with the
+    system's python: the stage switches to the nearest .venv, or names the fix."""
+    import pytest
+
+    bare = _bare_python()
+    if bare is None:
+        pytest.skip("no interpreter without the pipeline installed")
+    stages = tmp_path / "repo/stages"
+    stages.mkdir(parents=True)
+    for name in ("_venv.py", "report.py"):
+        (stages / name).write_bytes((ROOT / "stages" / name).read_bytes())
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    out = subprocess.run([bare, str(stages / "report.py"), "--help"], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (f"error: {bare} cannot import neuralode_repro; run `make "
+                                  "install`, then `source .venv/bin/activate` (or run `make "
+                                  "repro`, which needs neither)")
+    (tmp_path / "repo/.venv").symlink_to(Path(sys.prefix))  # this test's venv
+    out = subprocess.run([bare, str(stages / "report.py"), "--help"], cwd=tmp_path,
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("usage: report.py")
