@@ -24,9 +24,11 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
-from torchvision import datasets, transforms
 
 from ..config import num
+
+# torchvision (~0.8 s to import) is imported where a dataset is read or downloaded, so a
+# stage that only needs the config classes (the report, the figures) never pays for it
 
 MIRROR_ENV = "MNIST_MIRROR"
 # uncompressed name -> (MD5 of the uncompressed bytes, size in bytes)
@@ -108,6 +110,8 @@ def is_prepared(dest: str | Path) -> bool:
 
 
 def _download(tmp_root: Path) -> None:
+    from torchvision import datasets
+
     try:
         datasets.MNIST(root=str(tmp_root), train=True, download=True)
     except (RuntimeError, OSError) as err:
@@ -192,7 +196,9 @@ class MnistDataConfig:
     num_workers: int = num(0, ge=0)
 
 
-def _transforms(augment: bool, normalize: bool) -> transforms.Compose:
+def _transforms(augment: bool, normalize: bool):  # -> torchvision.transforms.Compose
+    from torchvision import transforms
+
     steps: list = [transforms.RandomCrop(28, padding=4)] if augment else []
     steps.append(transforms.ToTensor())  # (1, 28, 28) in [0, 1]
     if normalize:
@@ -216,6 +222,8 @@ def mnist_datasets(root: str | Path, cfg: MnistDataConfig, *, seed: int = 0
     if not raw_folder(root).is_dir():
         raise MnistError(f"no MNIST under {root}; run prepare_mnist({str(root)!r}) "
                          "first (the download_mnist stage does)")
+    from torchvision import datasets
+
     train = datasets.MNIST(str(root), train=True, download=False,
                            transform=_transforms(cfg.augment, cfg.normalize))
     test = datasets.MNIST(str(root), train=False, download=False,

@@ -1,0 +1,122 @@
+"""Benchmark: stage start-up, the seconds from process start to the first line of a
+stage's own work (its body, inside the MLflow run): Python and the imports, params,
+inputs, the MLflow run. Every `dvc repro` stage pays it once.
+
+Runs one command per stage of a repository whose pipeline has run (its ``dvc.lock``
+names the commands; e.g. the copy that the pipeline test leaves, or the checkout after
+`make repro`), each under a probe that stops it where its body would start, so nothing
+is written but a failed run in a scratch MLflow store. Medians over ``--repeat``.
+
+    python benchmarks/startup.py [--repo .] [--repeat 3] [--out FILE]
+
+A script that prints a table, not a timed test: machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import runpy
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+_T0 = "STARTUP_BENCH_T0"
+
+
+class _Probe(BaseException):
+    """Raised where the stage body would start (BaseException: no stage catches it)."""
+
+
+def probe(script: str, argv: list[str]) -> None:
+    """In the child: run ``script`` as ``__main__``; print the seconds since the parent
+    spawned it when its body is reached, and stop there."""
+    from neuralode_repro import runner
+
+    execute = runner.execute
+
+    def stop(tracker):
+        raise _Probe(time.time() - float(os.environ[_T0]))
+
+    def probed(prepare, args):
+        import dataclasses
+
+        return execute(lambda ctx: dataclasses.replace(prepare(ctx), body=stop), args)
+
+    runner.execute = probed
+    sys.argv = [script, *argv]
+    sys.path.insert(0, str(Path(script).resolve().parent))
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except _Probe as reached:
+        print(f"startup_s={reached.args[0]:.3f}")
+        sys.stdout.flush()
+        os._exit(0)
+    sys.exit("the stage finished without reaching its body: not a runner stage?")
+
+
+def commands(repo: Path) -> dict[str, list[str]]:
+    """One command per stage (the first entry of each foreach/matrix), from dvc.lock."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    out: dict[str, list[str]] = {}
+    for name, entry in lock.items():
+        out.setdefault(name.split("@")[0], shlex.split(entry["cmd"]))
+    return out
+
+
+def measure(repo: Path, cmd: list[str], env: dict[str, str]) -> float:
+    if cmd[0] != "python" or not cmd[1].startswith("stages/"):
+        raise SystemExit(f"unexpected stage command {cmd!r}: expected python stages/<x>.py")
+    env = {**env, _T0: repr(time.time())}
+    out = subprocess.run([sys.executable, __file__, "--probe", *cmd[1:]], cwd=repo,
+                         env=env, capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        if line.startswith("startup_s="):
+            return float(line.split("=", 1)[1])
+    raise SystemExit(f"{' '.join(cmd)} did not reach its body ({out.returncode}):\n"
+                     f"{out.stderr[-2000:]}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repo", type=Path, default=Path("."),
+                   help="a repository whose pipeline has run (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--out", type=Path, help="also write the table here (markdown)")
+    args = p.parse_args()
+    repo = args.repo.resolve()
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/startup.db",
+               "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": f"{repo}/src:{repo}/library"}
+        cmds = commands(repo)
+        measure(repo, next(iter(cmds.values())), env)  # creates the scratch store
+        rows = []
+        for stage, cmd in cmds.items():
+            times = [measure(repo, cmd, env) for _ in range(args.repeat)]
+            rows.append((stage, statistics.median(times), min(times)))
+            print(f"{stage:32s} {rows[-1][1]:6.2f} s", file=sys.stderr)
+    load = os.getloadavg()[0]
+    lines = [f"Stage start-up (process start -> body), median of {args.repeat}; "
+             f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+             f"load average {load:.1f}", "", "| stage | median s | min s |", "|---|---|---|",
+             *[f"| {s} | {m:.2f} | {lo:.2f} |" for s, m, lo in rows],
+             f"| **all {len(rows)}** | {sum(r[1] for r in rows):.1f} | |"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--probe":
+        probe(sys.argv[2], sys.argv[3:])
+    else:
+        main()
