@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import shlex
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,31 @@ def test_profile_is_checked_before_it_is_merged(profiles, overlay, pattern):
     with pytest.raises(ConfigError, match=pattern):
         profile.apply("bad", params, profiles)
     assert params.read_bytes() == before  # nothing merged
+
+
+def test_a_profile_is_not_stacked_on_another(profiles):
+    """Overlaying paper on a workspace that holds tiny (applied, or an experiment
+    brought in) would run a mix of the two under the name paper."""
+    for name in ("tiny", "paper"):
+        (profiles / f"{name}.yaml").write_text((ROOT / "profiles" / f"{name}.yaml").read_text())
+    params = profiles.parent / "params.yaml"
+    profile.apply("tiny", params, profiles)
+    profile.apply("tiny", params, profiles)  # the same one again: a no-op, allowed
+    before = params.read_bytes()
+    with pytest.raises(ConfigError, match=r"params\.yaml already holds profile 'tiny'.*"
+                       r"profile 'paper' on top of it would mix the two.*git checkout"):
+        profile.exp_args("paper", params, profiles)
+    assert params.read_bytes() == before
+
+
+def test_profile_args_survive_the_shell_and_may_add_keys():
+    """`dvc exp run $(profile args paper)`: no shell quotes (they reached DVC's parser
+    as part of the value), and ``++`` so that a key params.yaml lacks can be set."""
+    args = profile.exp_args("paper", ROOT / "params.yaml", ROOT / "profiles")
+    assert shlex.split(" ".join(args)) == args
+    assert "++train_cnf.ml.nf.optim.momentum=0.9" in args  # not in params.yaml
+    assert "++nfe_study.tolerances=[1e-05,3e-05,0.0001,0.0003,0.001,0.003,0.01,0.03,0.1," \
+           "0.3,1.0]" in args
+    assert all(a == "-S" or a.startswith("++") for a in args)
+    with pytest.raises(ConfigError, match=r"x\.y: the value 'a b' cannot pass through"):
+        profile.override("x.y", "a b")
