@@ -16,28 +16,41 @@ export NEURALODE_REPRO_ID
 
 .PHONY: install install-test repro test test-slow deps lint bench ui clean-venv
 
+# torch's CPU-only wheels where no GPU is visible (no nvidia-smi) and PyTorch's CPU index
+# answers: the venv then lacks the CUDA libraries (nvidia-*, 3.2 GB) and triton (0.9 GB).
+# TORCH_INDEX=<url> names another extra index; TORCH_INDEX= turns it off.
+TORCH_INDEX ?= auto
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+torch_index = $(if $(filter auto,$(TORCH_INDEX)),$(shell if ! command -v nvidia-smi \
+	>/dev/null 2>&1 && $(PYTHON) -c "import urllib.request as u; \
+	u.urlopen('$(TORCH_CPU_INDEX)/torch/', timeout=5)" >/dev/null 2>&1; then \
+	echo --extra-index-url $(TORCH_CPU_INDEX); fi),$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)))
+
 # Two packages: the library (library/, torch only) and the pipeline (the root, which
 # depends on it). One pip call installs both, the library from its folder.
 $(VENV)/.stamp-runtime: pyproject.toml library/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ./library -e '.[vode]'
+	$(PY) -m pip install -q $(torch_index) -e ./library -e '.[vode]'
 	@touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-runtime
-	$(PY) -m pip install -q -e ./library -e '.[vode,test]'
+	$(PY) -m pip install -q $(torch_index) -e ./library -e '.[vode,test]'
 	@touch $@
 
 install: $(VENV)/.stamp-runtime
 install-test: $(VENV)/.stamp-test
 
-## repro: run the whole pipeline (PROFILE=name applies profiles/name.yaml first)
+## repro: run the whole pipeline; PROFILE=name runs profiles/name.yaml as a DVC experiment
+## in a temporary workspace (the checkout is left alone; results in runs/<experiment>/)
 repro: install
 ifneq ($(PROFILE),)
-	$(PY) -m neuralode_repro.profile apply $(PROFILE)
-endif
+	$(PY) -m neuralode_repro.profile run $(PROFILE)
+else
 	$(PY) -m neuralode_repro.params check
 	dvc repro
+	$(PY) -m neuralode_repro.stale --prune
+endif
 
 ## test: the default (fast) test suite
 test: install-test
