@@ -1,4 +1,7 @@
-"""A real `dvc repro` of the tiny profile in a temporary copy of the repository."""
+"""A real run of the tiny profile in a temporary copy of the repository, as `make repro
+PROFILE=tiny` runs it: a DVC experiment in a temporary workspace, which leaves the
+checkout alone; then `dvc exp apply` brings its results into the copy's workspace, where
+the other tests read them and rerun stages."""
 
 from __future__ import annotations
 
@@ -15,9 +18,12 @@ import yaml
 from tests._repo import repo_copy
 
 
-def _run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True
-         ) -> subprocess.CompletedProcess:
-    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], check: bool = True,
+         timeout: float | None = 900) -> subprocess.CompletedProcess:
+    """``cmd`` in ``cwd``. The profile's run passes ``timeout=None``: its time grows with
+    the machine's load, and CI's own limit bounds it."""
+    out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                         timeout=timeout)
     if check and out.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({out.returncode}):\n"
                              f"{out.stdout[-4000:]}\n{out.stderr[-4000:]}")
@@ -30,20 +36,32 @@ def _stages_run(output: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    """The committed + untracked (not ignored) files, as a fresh git repo, tiny profile."""
+    """The committed + untracked (not ignored) files as a fresh git repo; the tiny
+    profile run as an experiment, then applied. Also returns `git status` after the run."""
     dst = tmp_path_factory.mktemp("pipeline") / "repo"
+    env = repo_copy(dst)
+    first = _run([sys.executable, "-m", "neuralode_repro.profile", "run", "tiny", "--exp",
+                  "pytest-tiny"], dst, env, timeout=None)
+    status = _run(["git", "status", "--porcelain"], dst, env).stdout
+    _run(["dvc", "exp", "apply", "pytest-tiny"], dst, env)
+    return dst, env, first.stdout + first.stderr, status
 
-    def tiny(dst: Path, env: dict[str, str]) -> None:
-        env["NEURALODE_REPRO_ID"] = "pytest-tiny"
-        _run([sys.executable, "-m", "neuralode_repro.profile", "apply", "tiny"], dst, env)
 
-    env = repo_copy(dst, tiny)
-    first = _run(["dvc", "repro"], dst, env)
-    return dst, env, first.stdout + first.stderr
+def test_profile_run_leaves_the_checkout_alone_and_exports_its_results(repo):
+    dst, env, out, status = repo
+    assert status == ""  # params.yaml, dvc.lock, metrics/ and reports/ untouched
+    assert "MLflow runs tagged reproduction=pytest-tiny" in out
+    runs = dst / "runs/pytest-tiny"
+    assert "Profile **tiny**" in (runs / "reports/report.md").read_text()
+    assert yaml.safe_load((runs / "params.yaml").read_text())["common"]["profile"] == "tiny"
+    lock = yaml.safe_load((runs / "dvc.lock").read_text())["stages"]
+    assert "train_toy@linear-0" in lock and (runs / "metrics/toy/linear-s0.json").is_file()
+    assert _run(["dvc", "exp", "list", "--name-only"], dst, env).stdout.split() == [
+        "pytest-tiny"]
 
 
 def test_stages_ran_in_order(repo):
-    _, _, out = repo
+    _, _, out, _ = repo
     ran = _stages_run(out)
     assert ran[0] == "generate_data" and ran[-1] == "report"
     # every experiment: train -> evaluate -> figures -> report
@@ -60,7 +78,7 @@ def test_stages_ran_in_order(repo):
 
 
 def test_metrics_and_figures_are_finite(repo):
-    dst, _, _ = repo
+    dst, _, _, _ = repo
     for name in ("linear", "nonlinear"):
         metrics = json.loads((dst / "metrics/toy" / f"{name}-s0.json").read_text())
         for key in ("traj_mse", "extrap_mse", "final_loss", "nfe_forward_mean"):
@@ -98,7 +116,7 @@ def test_metrics_and_figures_are_finite(repo):
 
 
 def test_report_written(repo):
-    dst, env, _ = repo
+    dst, env, _, _ = repo
     report = (dst / "reports/report.md").read_text()
     assert "Profile **tiny**" in report and "| linear |" in report
     assert "| Latent ODE | 30 | 0.1642 |" in report and "not comparable at this profile" in report
@@ -122,7 +140,7 @@ def _runs(dst: Path) -> dict:
 def test_mlflow_run_per_stage(repo):
     import mlflow
 
-    dst, _, _ = repo
+    dst, _, _, _ = repo
     by_stage = _runs(dst)
     assert {"generate_data", "train_toy@linear-0", "evaluate_toy@linear-0", "figures_toy",
             "report"} <= set(by_stage)
@@ -143,7 +161,7 @@ def test_mlflow_run_per_stage(repo):
 
 
 def test_no_config_value_is_logged_as_a_metric(repo):
-    dst, _, _ = repo
+    dst, _, _, _ = repo
     for stage, run in _runs(dst).items():
         params = {k.removeprefix("params.").rsplit(".", 1)[-1] for k, v in run.items()
                   if k.startswith("params.") and isinstance(v, str)}
@@ -164,7 +182,7 @@ def test_evaluation_runs_link_to_their_training_run_and_model(repo):
     from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate
     from neuralode_repro.io import load_arrays
 
-    dst, _, _ = repo
+    dst, _, _, _ = repo
     by_stage = _runs(dst)
     exp_id = mlflow.get_experiment_by_name("neural-ode-reproduction").experiment_id
     for name in ("toy@linear-0", "mnist@mlp-0", "latent@rnn-30-0", "cnf_ml@two_moons-nf-0"):
@@ -190,7 +208,7 @@ def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys
     only timings may differ. (In-process, through the stage runner: no start-up cost.)"""
     from tests._stages import run_stage
 
-    dst, _, _ = repo
+    dst, _, _, _ = repo
     lock = yaml.safe_load((dst / "dvc.lock").read_text())["stages"]
     for stage in ("evaluate_toy@linear-0", "evaluate_mnist@odenet-0",
                   "evaluate_latent@latent_ode-30-0", "evaluate_cnf_ml@two_moons-cnf-0",
@@ -210,7 +228,7 @@ def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys
 
 
 def test_second_repro_runs_nothing(repo):
-    dst, env, _ = repo
+    dst, env, _, _ = repo
     out = _run(["dvc", "repro"], dst, env)
     assert _stages_run(out.stdout) == []
 
@@ -242,7 +260,7 @@ def _rerun_set(dst: Path, env: dict[str, str]) -> tuple[set[str], set[str]]:
 
 
 def test_figure_code_edit_reruns_only_figures_and_report(repo):
-    dst, env, _ = repo
+    dst, env, _, _ = repo
     style = dst / "src/neuralode_repro/figures/style.py"
     text = style.read_text()
     assert '"#d62728"' in text  # the shared style's colour of our model
@@ -256,7 +274,7 @@ def test_figure_code_edit_reruns_only_figures_and_report(repo):
 
 
 def test_evaluation_param_reruns_only_evaluation_figures_and_report(repo):
-    dst, env, _ = repo
+    dst, env, _, _ = repo
     before = _edit_params(dst, lambda d: d["train_mnist"].update(memory_batch=8))
     try:
         dry, below = _rerun_set(dst, env)
@@ -268,7 +286,7 @@ def test_evaluation_param_reruns_only_evaluation_figures_and_report(repo):
 
 def test_model_param_reruns_that_models_train_evaluate_figures_and_report(repo):
     """For real: the edited model's stages run, in order, and nothing else."""
-    dst, env, _ = repo
+    dst, env, _, _ = repo
     _edit_params(dst, lambda d: d["train_toy"]["systems"]["nonlinear"].update(steps=12))
     ran = _stages_run(_run(["dvc", "repro"], dst, env).stdout)
     assert ran == ["train_toy@nonlinear-0", "evaluate_toy@nonlinear-0", "figures_toy", "report"]
@@ -280,7 +298,7 @@ def test_model_param_reruns_that_models_train_evaluate_figures_and_report(repo):
 def test_matrix_entry_without_data_fails_naming_the_key(repo):
     """A train_toy.systems entry with no toy system used to fail inside DVC on a missing .npz;
     now its stage runs (it depends on the data/toy folder) and names the key."""
-    dst, env, _ = repo
+    dst, env, _, _ = repo
     params = dst / "params.yaml"
     before = params.read_text()
     data = yaml.safe_load(before)
@@ -294,3 +312,32 @@ def test_matrix_entry_without_data_fails_naming_the_key(repo):
     assert out.returncode != 0
     assert ("error: train_toy.systems.cubic: no toy system 'cubic' in generate_data.toy.systems "
             "(generated: linear, nonlinear)") in out.stderr, out.stderr[-2000:]
+
+
+def test_every_readme_command_runs(repo, tmp_path):
+    """Last (it queues experiments and adds a remote): each ```bash block of the README
+    as one script in the copy, every command as written or as its rewrite in
+    tests/_readme.py. A bare origin makes `git pull` and `dvc exp push` real; after the
+    push and pull, `dvc repro` reruns nothing, and no command leaves an untracked file."""
+    from tests._readme import scripts
+
+    dst, env, _, _ = repo
+    origin = tmp_path / "origin.git"
+    _run(["git", "init", "-q", "--bare", str(origin)], dst, env)
+    _run(["git", "remote", "add", "origin", str(origin)], dst, env)
+    _run(["git", "push", "-q", "-u", "origin", "HEAD"], dst, env)
+    env = {**env, "SCRATCH": str(tmp_path)}
+    # as in a fresh clone: the default params (the fixture applied pytest-tiny; the
+    # README's own `dvc exp apply` brings it back, with its outputs)
+    _run(["git", "checkout", "--", "params.yaml"], dst, env)
+    untracked = _untracked(dst, env)  # the applied run's dvc.lock, metrics/, reports/
+    for script in scripts(dst / "README.md"):
+        out = _run(["bash", "-c", script], dst, env)
+    assert "pytest-tiny" in _run(["git", "ls-remote", str(origin)], dst, env).stdout
+    assert _stages_run(out.stdout) == []  # the last block's `dvc repro`
+    assert _untracked(dst, env) == untracked  # dvc_plots/, runs/: ignored
+
+
+def _untracked(dst: Path, env: dict[str, str]) -> list[str]:
+    status = _run(["git", "status", "--porcelain"], dst, env).stdout.splitlines()
+    return [s for s in status if s.startswith("??")]
