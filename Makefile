@@ -71,9 +71,10 @@ deps: install
 lint: install-test
 	$(PY) -m ruff check src library stages tests benchmarks
 
-## ui: MLflow UI on the embedded store, loopback only
+## ui: MLflow UI on the embedded store, loopback only; prints the URL of the runs view
+## (MLflow 3 opens experiments in its GenAI view otherwise); see src/neuralode_repro/ui.py
 ui: install
-	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+	$(PY) -m neuralode_repro.ui
 
 clean-venv:
 	rm -rf $(VENV)

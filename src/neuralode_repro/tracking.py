@@ -7,7 +7,8 @@ metrics files as artifacts, and, for a training stage, the trained model as an M
 Model. An evaluation or figure run carries its training run's id as the tag
 ``neuralode.train_run_id``, so ``tags.`neuralode.train_run_id` = '<id>'`` finds the
 test metrics of a model from its training run. The experiment's kind is set to model
-training (``mlflow.experimentKind``), so the UI opens on runs, not GenAI traces.
+training (``mlflow.experimentKind``); the UI still needs its URL parameter to open on
+the runs (:mod:`neuralode_repro.ui`).
 Tracking never loses results: when the store cannot be reached, the stage warns once
 and carries on (its metrics files are written by the stage whatever happens here).
 Runs end FAILED when their stage fails, and a run left RUNNING by a killed process is

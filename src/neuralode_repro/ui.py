@@ -1,0 +1,86 @@
+"""``make ui``: the MLflow UI on this repository's store, opened on the runs.
+
+MLflow 3 opens an experiment in its GenAI view ("Traces 0", "No data available") unless
+the page's URL asks for the model-training one (``?workflowType=machine_learning``; the
+UI reads it per page, and the sidebar's *GenAI | Model training* switch stores the
+choice in the browser). The ``mlflow.experimentKind`` tag alone does not change that
+(MLflow 3.17). So this prints the pipeline experiment's URL with that parameter, then
+starts ``mlflow ui`` with one worker and without the job runner, whose huey processes
+serve GenAI jobs only (here: ~4 s and 7 processes to the first page, ~8 s and 20 with
+MLflow's defaults).
+
+    python -m neuralode_repro.ui [--port 5000] [--host 127.0.0.1] [--params params.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from urllib.parse import unquote
+
+from .config import CommonConfig, ConfigError, load_params, load_section
+from .tracking import tracking_uri
+
+VIEW = "workflowType=machine_learning"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` store (SQLAlchemy's form: three slashes,
+    then the path, so an absolute one has four); None for a server."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(unquote(uri.removeprefix("sqlite:///")))
+
+
+def experiment_id(db: Path, name: str) -> str | None:
+    """The id of the active experiment ``name`` in the sqlite store ``db`` (read with
+    sqlite3: no mlflow import, so the URL prints at once); None if it has none yet."""
+    if not db.is_file():
+        return None
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+        try:
+            row = con.execute("SELECT experiment_id FROM experiments WHERE name = ? AND "
+                              "lifecycle_stage = 'active'", (name,)).fetchone()
+        except sqlite3.DatabaseError:  # not an MLflow store (yet)
+            return None
+    return None if row is None else str(row[0])
+
+
+def runs_url(base: str, exp_id: str | None) -> str:
+    """The experiment's runs in the model-training view (the experiments list if none)."""
+    page = f"experiments/{exp_id}" if exp_id is not None else "experiments"
+    return f"{base.rstrip('/')}/#/{page}?{VIEW}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m neuralode_repro.ui", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = p.parse_args(argv)
+    try:
+        params = load_params(args.params)
+        name = load_section(CommonConfig, "common", args.params, params).mlflow_experiment
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
+    uri = tracking_uri()
+    db = sqlite_path(uri)
+    if db is None:  # a shared server: already running; just say where to look
+        print(f"MLFLOW_TRACKING_URI is a server; open {runs_url(uri, None)} and pick {name!r}")
+        return
+    exp_id = experiment_id(db, name)
+    print(f"MLflow UI: {runs_url(f'http://{args.host}:{args.port}', exp_id)}"
+          + ("" if exp_id else f"  (no {name!r} experiment yet: `make repro` logs its runs)"),
+          flush=True)
+    mlflow = Path(sys.executable).parent / "mlflow"
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    os.execve(mlflow, [str(mlflow), "ui", "--workers", "1", "--backend-store-uri", uri,
+                       "--host", args.host, "--port", str(args.port)], env)
+
+
+if __name__ == "__main__":
+    main()

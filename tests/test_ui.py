@@ -1,0 +1,107 @@
+"""`make ui` opens the pipeline's experiment on its runs: the URL it prints, and (slow,
+with Debian's chromium) a real browser's view of the runs list and of one run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from neuralode_repro import tracking, ui
+
+ROOT = Path(__file__).resolve().parents[1]
+EXP = "neural-ode-reproduction"  # common.mlflow_experiment in params.yaml
+
+
+def _store(tmp_path: Path, monkeypatch) -> Path:
+    """A store with one finished training run, logged by the pipeline's tracking code."""
+    db = tmp_path / "store/mlflow.db"
+    db.parent.mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    with tracking.stage_run("train_toy@linear-0", EXP, {"steps": 10}, profile="tiny",
+                            seed=0) as tracker:
+        for step, loss in enumerate((0.5, 0.2, 0.1), 1):
+            tracker.log_metrics({"loss": loss}, step=step)
+        tracker.log_results({"traj_mse": 0.01}, [])
+    return db
+
+
+def test_url_opens_the_experiment_in_the_model_training_view(tmp_path, monkeypatch):
+    import mlflow
+
+    db = _store(tmp_path, monkeypatch)
+    mlflow.set_tracking_uri(f"sqlite:///{db}")
+    want = mlflow.get_experiment_by_name(EXP).experiment_id
+    assert ui.sqlite_path(f"sqlite:///{db}") == db
+    assert ui.experiment_id(db, EXP) == want
+    assert ui.runs_url("http://127.0.0.1:5000", want) == \
+        f"http://127.0.0.1:5000/#/experiments/{want}?workflowType=machine_learning"
+    assert ui.experiment_id(db, "no-such-experiment") is None
+    assert ui.experiment_id(tmp_path / "none.db", EXP) is None
+    (tmp_path / "plain.db").write_bytes(b"not a database")
+    assert ui.experiment_id(tmp_path / "plain.db", EXP) is None
+    assert ui.sqlite_path("http://127.0.0.1:5000") is None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _shot(url: str, png: Path) -> str:
+    """The page's DOM after its scripts ran, and a screenshot of it."""
+    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+            "--window-size=1400,900", "--virtual-time-budget=20000"]
+    subprocess.run([*base, f"--screenshot={png}", url], capture_output=True, timeout=120,
+                   check=True)
+    return subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True,
+                          timeout=120, check=True).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium "
+                    "(Debian: apt-get install chromium)")
+def test_ui_shows_the_runs_in_a_real_browser(tmp_path, monkeypatch):
+    """Screenshots land in $UI_SHOTS (default: this test's temporary folder)."""
+    db = _store(tmp_path, monkeypatch)
+    shots = Path(os.environ.get("UI_SHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    start = time.monotonic()
+    server = subprocess.Popen([sys.executable, "-m", "neuralode_repro.ui", "--port", str(port),
+                               "--params", str(ROOT / "params.yaml")], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              start_new_session=True, env={**os.environ,
+                                                           "MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
+    try:
+        url = re.search(r"MLflow UI: (\S+)", server.stdout.readline()).group(1)
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() - start < 120
+                time.sleep(0.3)
+        ready = time.monotonic() - start
+        runs = _shot(url, shots / "runs.png")
+        assert "train_toy@linear-0" in runs and "No data available" not in runs
+        import mlflow
+
+        mlflow.set_tracking_uri(f"sqlite:///{db}")
+        run_id = mlflow.search_runs(experiment_names=[EXP])["run_id"][0]
+        page = _shot(url.replace("?", f"/runs/{run_id}?"), shots / "run.png")
+        assert "traj_mse" in page and "steps" in page
+        print(f"UI ready in {ready:.1f} s; screenshots: {shots}")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
