@@ -51,6 +51,8 @@ def test_profile_run_leaves_the_checkout_alone_and_exports_its_results(repo):
     dst, env, out, status = repo
     assert status == ""  # params.yaml, dvc.lock, metrics/ and reports/ untouched
     assert "MLflow runs tagged reproduction=pytest-tiny" in out
+    # no successful run prints ERROR (torch.profiler's kineto did, on a CPU-only machine)
+    assert not [line for line in out.splitlines() if "ERROR" in line], out[-3000:]
     runs = dst / "runs/pytest-tiny"
     assert "Profile **tiny**" in (runs / "reports/report.md").read_text()
     assert yaml.safe_load((runs / "params.yaml").read_text())["common"]["profile"] == "tiny"
@@ -126,6 +128,14 @@ def test_report_written(repo):
     assert "data:image/png;base64," in html and "<script" not in html
     shown = _run(["dvc", "metrics", "show"], dst, env).stdout
     assert "metrics/toy/linear-s0.json" in shown and "frobenius_error" in shown
+    # a training summary is an output, not a DVC metric: its evaluation repeats its keys
+    assert "_train.json" not in shown
+    summaries = sorted((dst / "metrics").rglob("*_train.json"))
+    assert len(summaries) == 14
+    for path in summaries:
+        train = json.loads(path.read_text())
+        evaluation = json.loads(path.with_name(path.name.replace("_train", "")).read_text())
+        assert {k: evaluation.get(k) for k in train} == train, path
 
 
 def _runs(dst: Path) -> dict:
