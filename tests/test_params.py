@@ -166,3 +166,16 @@ def test_profile_args_survive_the_shell_and_may_add_keys():
     assert all(a == "-S" or a.startswith("++") for a in args)
     with pytest.raises(ConfigError, match=r"x\.y: the value 'a b' cannot pass through"):
         profile.override("x.y", "a b")
+
+
+def test_profile_command_maps_interrupts_and_errors_to_one_line(monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(profile, "run", interrupted)
+    with pytest.raises(SystemExit) as stop:
+        profile.main(["run", "tiny"])
+    assert stop.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+    with pytest.raises(SystemExit) as stop:
+        profile.main(["args", "no-such-profile"])
+    assert stop.value.code == 1
+    assert capsys.readouterr().err.startswith("error: unknown profile 'no-such-profile'")

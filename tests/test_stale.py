@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 BIN = Path(sys.executable).parent
@@ -56,3 +57,22 @@ def test_prune_removes_only_the_dropped_stages_entries_and_outputs(tmp_path):
     assert set(lock) == {"fit@2", "fit@8", "keep"}
     assert "Running stage" not in _sh(["dvc", "repro"], tmp_path)  # the rest is up to date
     assert _sh(cmd, tmp_path).startswith("no stale stages")
+
+
+def test_prune_refuses_without_the_pipeline_it_compares_against(tmp_path, monkeypatch, capsys):
+    """A dvc.lock beside no dvc.yaml would make every entry look stale: --prune would
+    delete every output it records."""
+    from neuralode_repro import stale
+
+    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages:\n  fit:\n    cmd: x\n    outs:\n"
+                                       "    - path: metrics/keep.json\n")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/keep.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match=r"error: .*dvc\.yaml not found beside .*dvc\.lock; "
+                       r"run this from the repository root"):
+        stale.main(["--prune"])
+    assert (tmp_path / "metrics/keep.json").is_file()
+    (tmp_path / "dvc.lock").unlink()
+    stale.main([])
+    assert "no dvc.lock here" in capsys.readouterr().out

@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # Ctrl-C reaches dvc too; it cleans its temp workspace up
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     except subprocess.CalledProcessError as err:
         print(f"error: {' '.join(map(str, err.cmd))} failed ({err.returncode}): "
               f"{(err.stderr or b'').decode(errors='replace').strip()[-500:]}", file=sys.stderr)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from .config import ConfigError
 from .io import write_text
 
 
@@ -76,8 +77,14 @@ def prune(root: Path, write: bool) -> tuple[list[str], list[str]]:
     lock = root / "dvc.lock"
     if not lock.is_file():
         return [], []
+    if not (root / "dvc.yaml").is_file():  # no pipeline: every lock entry would look stale
+        raise ConfigError(f"{root / 'dvc.yaml'} not found beside {lock}; run this from the "
+                          "repository root")
     text = lock.read_text(encoding="utf-8")
     current = pipeline(root)
+    if not current.stages:
+        raise ConfigError(f"{root / 'dvc.yaml'} defines no stages; refusing to treat every "
+                          "dvc.lock entry as stale")
     gone, outs = stale(text, current)
     if write and gone:
         for rel in outs:
@@ -96,7 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prune", action="store_true", help="delete them and drop their "
                         "dvc.lock entries")
     args = parser.parse_args(argv)
-    gone, outs = prune(Path("."), args.prune)
+    if not Path("dvc.lock").is_file():
+        print("no dvc.lock here: nothing has run (run this from the repository root)")
+        return
+    try:
+        gone, outs = prune(Path("."), args.prune)
+    except ConfigError as err:
+        sys.exit(f"error: {err}")
     if not gone:
         print("no stale stages: dvc.lock holds only stages of the pipeline")
         return
