@@ -51,8 +51,8 @@ def lock_entries(lock_text: str) -> dict[str, dict]:
 def stale(lock_text: str, current: Pipeline) -> tuple[list[str], list[str]]:
     """(stage names in ``dvc.lock`` that the pipeline lacks, their outputs that no
     current stage writes)."""
-    gone = sorted(set(lock_entries(lock_text)) - current.stages)
     entries = lock_entries(lock_text)
+    gone = sorted(set(entries) - current.stages)
     outs = sorted({o["path"] for name in gone for o in entries[name].get("outs") or ()}
                   - current.outs)
     return gone, outs
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
           f"longer in the pipeline ({', '.join(gone[:5])}{', ...' if len(gone) > 5 else ''}) "
           f"and {len(outs)} of their outputs")
     for rel in outs:
-        print(f"  {rel}", file=sys.stdout)
+        print(f"  {rel}")
 
 
 if __name__ == "__main__":
