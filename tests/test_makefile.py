@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
-import socket
 import subprocess
 import threading
 
 import pytest
 
+from tests._net import free_port
 from tests._repo import ROOT
 
 
@@ -38,9 +38,7 @@ def test_cpu_wheels_where_the_cpu_index_answers(tmp_path):
 
 
 def test_no_extra_index_where_it_does_not_answer_or_is_turned_off(tmp_path):
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"  # a port nothing listens on
     assert "--extra-index-url" not in _install_commands(tmp_path, TORCH_CPU_INDEX=dead)
     assert "--extra-index-url" not in _install_commands(tmp_path, TORCH_INDEX="")
     assert "--extra-index-url https://x.example/cpu -e" in _install_commands(

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from neuralode_repro import tracking, ui
+from tests._net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 EXP = "neural-ode-reproduction"  # common.mlflow_experiment in params.yaml
@@ -52,12 +52,6 @@ def test_url_opens_the_experiment_in_the_model_training_view(tmp_path, monkeypat
     assert ui.sqlite_path("http://127.0.0.1:5000") is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _shot(url: str, png: Path) -> str:
     """The page's DOM after its scripts ran, and a screenshot of it."""
     base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu",
@@ -76,7 +70,7 @@ def test_ui_shows_the_runs_in_a_real_browser(tmp_path, monkeypatch):
     db = _store(tmp_path, monkeypatch)
     shots = Path(os.environ.get("UI_SHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     start = time.monotonic()
     server = subprocess.Popen([sys.executable, "-m", "neuralode_repro.ui", "--port", str(port),
                                "--params", str(ROOT / "params.yaml")], cwd=ROOT,
