@@ -87,6 +87,15 @@ def test_artifacts_live_beside_the_store_not_in_the_working_directory(tmp_path, 
     assert tracking.artifact_root("http://127.0.0.1:5000") is None
 
 
+def test_store_paths_are_url_decoded(tmp_path):
+    """A store in a folder with a space is written ``%20`` in the URI: its artifacts
+    go beside the real folder, as SQLAlchemy opens it, not into one named ``a%20b``."""
+    folder = tmp_path / "a b"
+    uri = f"sqlite:///{tmp_path}/a%20b/m.db"
+    assert tracking.sqlite_path(uri) == folder / "m.db"
+    assert tracking.artifact_root(uri) == (folder / "mlruns").as_uri()
+
+
 DROPOUT = """
 import sys
 from mlflow.tracking.client import MlflowClient

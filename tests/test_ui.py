@@ -41,7 +41,7 @@ def test_url_opens_the_experiment_in_the_model_training_view(tmp_path, monkeypat
     db = _store(tmp_path, monkeypatch)
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     want = mlflow.get_experiment_by_name(EXP).experiment_id
-    assert ui.sqlite_path(f"sqlite:///{db}") == db
+    assert tracking.sqlite_path(f"sqlite:///{db}") == db
     assert ui.experiment_id(db, EXP) == want
     assert ui.runs_url("http://127.0.0.1:5000", want) == \
         f"http://127.0.0.1:5000/#/experiments/{want}?workflowType=machine_learning"
@@ -49,7 +49,7 @@ def test_url_opens_the_experiment_in_the_model_training_view(tmp_path, monkeypat
     assert ui.experiment_id(tmp_path / "none.db", EXP) is None
     (tmp_path / "plain.db").write_bytes(b"not a database")
     assert ui.experiment_id(tmp_path / "plain.db", EXP) is None
-    assert ui.sqlite_path("http://127.0.0.1:5000") is None
+    assert tracking.sqlite_path("http://127.0.0.1:5000") is None
 
 
 def _shot(url: str, png: Path) -> str:

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import torch
 
@@ -64,14 +65,22 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` store (SQLAlchemy's form: three slashes,
+    then the path, so an absolute one has four; URL-escapes decoded); None for a
+    server."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(unquote(uri.removeprefix("sqlite:///")))
+
+
 def artifact_root(uri: str) -> str | None:
     """Where a new experiment keeps its artifacts: ``mlruns/`` beside an SQLite store.
     MLflow's default is ``./mlruns`` of the process that creates the experiment, which
     is lost when that is a DVC temporary workspace, and lands in the repository when a
     test points the store at a temporary folder. A server (None) decides for itself."""
-    if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").resolve().as_uri()
-    return None
+    db = sqlite_path(uri)
+    return None if db is None else (db.parent / "mlruns").resolve().as_uri()
 
 
 RUN_OUTPUTS = ("dvc.lock", "metrics", "reports")
@@ -145,8 +154,9 @@ class Tracker:
             exp_id = exp.experiment_id if exp else client.create_experiment(
                 self.experiment, artifact_location=artifact_root(tracking_uri()))
             if exp is None or exp.tags.get(KIND_TAG) != KIND:
-                # MLflow 3 opens an experiment without this tag in GenAI mode (traces,
-                # "Evaluations"); these are model-training runs
+                # these are model-training runs; MLflow 3.17's UI still opens its GenAI
+                # view unless the URL asks for this kind (ui.py), so the tag alone is
+                # not enough, but the UI's experiment list and search read it
                 client.set_experiment_tag(exp_id, KIND_TAG, KIND)
             _mark_killed(client, exp_id, self.stage)
             tags = {**self.tags, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
@@ -252,9 +262,9 @@ KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 def _check_writable(uri: str) -> None:
     """A read-only SQLite store fails here at once, instead of after MLflow's retries
     (sqlite writes a journal beside the file, so its folder must be writable too)."""
-    if not uri.startswith("sqlite:///"):
+    path = sqlite_path(uri)
+    if path is None:
         return
-    path = Path(uri.removeprefix("sqlite:///"))
     for target in (path, path.parent) if path.exists() else (path.parent,):
         if target.exists() and not os.access(target, os.W_OK):
             raise PermissionError(f"{target} is read-only; point MLFLOW_TRACKING_URI at a "

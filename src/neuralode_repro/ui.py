@@ -19,20 +19,12 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from urllib.parse import unquote
 
 from .config import CommonConfig, ConfigError, load_params, load_section
-from .tracking import tracking_uri
+from .tracking import sqlite_path, tracking_uri
 
 VIEW = "workflowType=machine_learning"
 
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` store (SQLAlchemy's form: three slashes,
-    then the path, so an absolute one has four); None for a server."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(unquote(uri.removeprefix("sqlite:///")))
 
 
 def experiment_id(db: Path, name: str) -> str | None:
