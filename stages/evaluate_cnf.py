@@ -15,6 +15,7 @@ from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.experiments.cnf import CNFEvalConfig, model_from_config, run_name, stage_suffix
 from neuralode_repro.experiments.cnf_eval import evaluate_budget, evaluate_capacity, evaluate_ml
+from neuralode_repro.metrics import compose
 from neuralode_repro.io import read_json, write_csv, write_json
 from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
@@ -45,7 +46,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
             outs.append(Path(args.budget))
         else:
             metrics = evaluate_capacity(model, config, ev, facts["final_loss"])
-        write_json(args.metrics, {**facts, **metrics})
+        write_json(args.metrics, compose(facts, metrics))
         return runner.Result(metrics, outs)
 
     resolved = {"task": args.task, "model": kind,

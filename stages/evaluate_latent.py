@@ -10,6 +10,7 @@ from pathlib import Path
 from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.experiments.latent import check_model_data, evaluate_saved, model_from_config
+from neuralode_repro.metrics import compose
 from neuralode_repro.io import load_arrays, read_json, write_json
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -26,7 +27,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
     def body(_) -> runner.Result:
         scores = evaluate_saved(model, data, n_obs, device)
-        write_json(args.metrics, {**facts, **scores})
+        write_json(args.metrics, compose(facts, scores))
         return runner.Result(scores, [Path(args.metrics)])
 
     # one forward pass over the test spirals: as train_latent, a single thread is fastest

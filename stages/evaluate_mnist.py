@@ -11,6 +11,7 @@ from pathlib import Path
 from neuralode_repro import runner
 from neuralode_repro.experiments.mnist import MnistTrainConfig, evaluate_saved, load_model
 from neuralode_repro.experiments.mnist_curve import evaluate_curve
+from neuralode_repro.metrics import compose
 from neuralode_repro.io import read_json, write_csv, write_json
 from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
@@ -30,7 +31,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
         m = evaluate_saved(saved, cfg, data_root=Path(args.data))
         curve = evaluate_curve(saved.model, saved.config, snapshots, cfg.curve,
                                Path(args.data))
-        write_json(args.metrics, {**facts, **m})
+        write_json(args.metrics, compose(facts, m))
         write_csv(args.curve, curve, ("step", "epoch", "test_error"))
         return runner.Result(
             m, [Path(args.metrics), Path(args.curve)],

@@ -12,6 +12,7 @@ from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.config import parse
 from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate, load_data, model_from_config
+from neuralode_repro.metrics import compose
 from neuralode_repro.io import read_json, save_arrays, write_json
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 
@@ -26,7 +27,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
     def body(_) -> runner.Result:
         metrics, traj = evaluate(model, cfg, data)
-        write_json(args.metrics, {**facts, **metrics})
+        write_json(args.metrics, compose(facts, metrics))
         save_arrays(args.predictions, {"trajectory": traj})
         return runner.Result(metrics, [Path(args.metrics)])
 

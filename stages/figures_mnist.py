@@ -10,6 +10,7 @@ from pathlib import Path
 from neuralode_repro import runner
 from neuralode_repro.experiments.mnist import MnistTrainConfig, run_name
 from neuralode_repro.experiments.nfe_study import NfeStudyConfig
+from neuralode_repro.experiments.mnist_memory import MnistMemoryConfig
 from neuralode_repro.figures.mnist import draw_all
 from neuralode_repro.report.paper import TABLE1
 
@@ -17,6 +18,7 @@ from neuralode_repro.report.paper import TABLE1
 def prepare(ctx: runner.Context) -> runner.Job:
     cfg = ctx.section(MnistTrainConfig, "train_mnist")
     study = ctx.section(NfeStudyConfig, "nfe_study")
+    mem = ctx.section(MnistMemoryConfig, "mnist_memory")
     # label -> runs: a model of Table 1 by its label (its paper line), others by name
     label = {m: TABLE1[m]["label"].rstrip("†") if m in TABLE1 else m for m in cfg.models}
     runs = {label[m]: [run_name(m, s) for s in cfg.seeds] for m in cfg.models}
@@ -26,7 +28,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
     def body(_) -> runner.Result:
         a = ctx.args
         files = draw_all(Path(a.runs), runs, run_name(study.model, study.seed), out,
-                         memory=Path(a.memory), study=Path(a.study), paper=paper)
+                         memory=Path(a.memory), study=Path(a.study), paper=paper,
+                         memory_setup=(mem.batch_size, mem.method))
         return runner.Result(files=[(f, "figures") for f in files],
                              summary=f"figures_mnist: {len(files)} figures under {out}")
 

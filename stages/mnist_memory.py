@@ -28,7 +28,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
         return runner.Result(
             {k: float(m[k]) for k in ("odenet_spread", "rknet_growth", "rknet_mb_per_nfe")},
             [Path(ctx.args.metrics), Path(ctx.args.table)],
-            summary=f"mnist_memory ({m['device']}, batch {cfg.batch_size}): NFE-F "
+            summary=f"mnist_memory ({m['runtime']['device']}, batch {cfg.batch_size}): NFE-F "
                     f"{m['nfe_forward']}; ODE-Net MB {_fmt(m['odenet_mb'])} (spread "
                     f"{100 * m['odenet_spread']:.1f}%), RK-Net MB {_fmt(m['rknet_mb'])} "
                     f"(x{m['rknet_growth']:.1f})")

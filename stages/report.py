@@ -16,6 +16,8 @@ from neuralode_repro.data.toy import ToyDataConfig
 from neuralode_repro.experiments.cnf import CNFEvalConfig, CNFTrainConfig
 from neuralode_repro.experiments.latent import LatentTrainConfig
 from neuralode_repro.experiments.mnist import MnistTrainConfig
+from neuralode_repro.experiments.mnist_memory import MnistMemoryConfig
+from neuralode_repro.experiments.nfe_study import NfeStudyConfig
 from neuralode_repro.experiments.toy import ToySectionConfig
 from neuralode_repro.report import cnf, latent, mnist, toy
 from neuralode_repro.report.build import RunInfo, build, write
@@ -39,7 +41,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
     toy_data = ctx.section(ToyDataConfig, "generate_data.toy")
     toy_cfg = ctx.section(ToySectionConfig, "train_toy")
     # the seeds name the runs to read; the configs fill each "where it comes from" table
-    sections = (functools.partial(mnist.section, seeds=mnist_cfg.seeds, train=mnist_cfg),
+    sections = (functools.partial(mnist.section, seeds=mnist_cfg.seeds, train=mnist_cfg,
+                                  memory=ctx.section(MnistMemoryConfig, "mnist_memory"),
+                                  study=ctx.section(NfeStudyConfig, "nfe_study")),
                 functools.partial(latent.section, n_obs=n_obs, seeds=seeds, spirals=spirals),
                 functools.partial(cnf.section, seeds=cnf_cfg.seeds, train=cnf_cfg,
                                   ev=ctx.section(CNFEvalConfig, "evaluate_cnf")),

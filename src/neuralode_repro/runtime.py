@@ -42,8 +42,8 @@ def describe(device: torch.device | str = "cpu") -> dict[str, Any]:
                         if k.startswith(("OMP_", "MKL_", "ATEN_", "OPENBLAS_"))),
         "fingerprint": _fingerprint(torch.get_num_threads()),
     }
-    if device.type == "cuda":
-        out["device"] = f"cuda: {torch.cuda.get_device_name(device)}"
+    out["device"] = (f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda"
+                     else device.type)
     return out
 
 

@@ -294,7 +294,8 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
         "step,epoch,test_error\n2,0.5,60.0\n4,1.0,50.0\n")
     files = figs.draw_all(out / "metrics", {"ODE-Net": ["odenet-s0"]}, "odenet-s0",
                           tmp_path / "figs", memory=tmp_path / "memory.json",
-                          study=tmp_path / "nfe_study.json", paper={"ODE-Net": 0.42})
+                          study=tmp_path / "nfe_study.json", paper={"ODE-Net": 0.42},
+                          memory_setup=(mem.batch_size, mem.method))
     assert sorted(f.name for f in files) == sorted(
         ["odenet-s0_training.png", "learning_curve.png", "memory_vs_nfe.png", *figs.FIG3])
     for f in files:

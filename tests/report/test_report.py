@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from neuralode_repro.metrics import compose
 from neuralode_repro.report import cnf, latent, toy
 from neuralode_repro.report.blocks import Figure, Heading, Table, to_html, to_markdown
 from neuralode_repro.report.build import RunInfo, build, write
@@ -32,6 +33,14 @@ def _write(path: Path, obj) -> None:
     path.write_text(json.dumps(obj))
 
 
+def _write_run(path: Path, facts: dict, scores: dict | None = None) -> None:
+    """One trained run as its stages write it: the training summary keeps every fact,
+    the evaluation's metrics file adds its ``scores`` and keeps only results and
+    timings (neuralode_repro.metrics)."""
+    _write(path.with_name(f"{path.stem}_train.json"), facts)
+    _write(path, compose(facts, scores or {}))
+
+
 def _budget(path: Path, points) -> None:
     """A budget CSV of evaluate_cnf_ml: (step, seconds, NLL) per snapshot."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,18 +51,18 @@ def _budget(path: Path, points) -> None:
 def _fixture_run(tmp_path, steps: int = 2000):
     metrics, reports = tmp_path / "metrics", tmp_path / "reports"
     for name, extra in (("linear", {"frobenius_error": 0.05}), ("nonlinear", {})):
-        _write(metrics / "toy" / f"{name}-s0.json",
+        _write_run(metrics / "toy" / f"{name}-s0.json",
                {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": steps, "nfe_forward_mean": 30.0,
                 "nfe_backward_mean": 90.0, "train_time_s": 12.0, **extra})
     rmse = {("latent_ode", 30): 0.17, ("latent_ode", 50): 0.30, ("latent_ode", 100): 0.12,
             ("rnn", 30): 0.40, ("rnn", 50): 0.20, ("rnn", 100): 0.50}
     for (model, n), value in rmse.items():
-        _write(metrics / "latent" / f"{model}_n{n}-s0.json",
-               {"pred_rmse": value, "recon_rmse": 0.1, "iterations": steps, "batch_size": 800,
-                "noise_std": 0.1, "wall_time_s": 5.0})
+        _write_run(metrics / "latent" / f"{model}_n{n}-s0.json",
+               {"iterations": steps, "batch_size": 800, "noise_std": 0.1},
+                   {"pred_rmse": value, "recon_rmse": 0.1, "eval_time_s": 5.0})
     for target in cnf.TARGETS:
         for kind, nll in (("cnf", 0.9), ("nf", 1.0)):
-            _write(metrics / "cnf" / "ml" / f"{target}_{kind}-s0.json",
+            _write_run(metrics / "cnf" / "ml" / f"{target}_{kind}-s0.json",
                    {"test_nll": nll, "test_nll_se": 0.01, "nfe_forward_mean": 40.0,
                     "steps": steps, "train_time_s": 3.0, "true_nll": 0.5})
             _budget(metrics / "cnf" / "ml" / f"{target}_{kind}-s0_budget.csv",
@@ -63,7 +72,8 @@ def _fixture_run(tmp_path, steps: int = 2000):
             "kl_nf": {"2": [0.4], "8": [0.3]}, "cnf_lower_count": 1})
     for kind in ("cnf", "nf"):
         for w in (2, 8):
-            _write(metrics / "cnf" / "capacity" / f"{kind}_{w}-s0.json", {"steps": steps})
+            _write_run(metrics / "cnf" / "capacity" / f"{kind}_{w}-s0.json",
+                       {"steps": steps, "target": "u1_ring"})
     fig = reports / "figures" / "toy" / "linear" / "trajectory.png"
     fig.parent.mkdir(parents=True)
     fig.write_bytes(PNG)
@@ -97,7 +107,7 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
     for model, values in rmse.items():
         for seed, value in enumerate(values):
             for n in (30, 100):
-                _write(tmp_path / "latent" / f"{model}_n{n}-s{seed}.json",
+                _write_run(tmp_path / "latent" / f"{model}_n{n}-s{seed}.json",
                        {"pred_rmse": value if n == 30 else value - 0.1, "recon_rmse": 0.1,
                         "iterations": 2000, "batch_size": 800, "noise_std": 0.1,
                         **({"time_input": "none", "rollout": "mean_gap"}
@@ -137,7 +147,7 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
     for target in cnf.TARGETS:
         for kind, values in nll.items():
             for seed, v in enumerate(values):
-                _write(tmp_path / "cnf" / "ml" / f"{target}_{kind}-s{seed}.json",
+                _write_run(tmp_path / "cnf" / "ml" / f"{target}_{kind}-s{seed}.json",
                        {"test_nll": v, "steps": 1000, "train_time_s": 10.0 + seed,
                         "true_nll": 0.277})
                 # CNF: 1000 it in 10 + seed s; NF: 1800 it in 20 s, NLL falling linearly
@@ -150,7 +160,8 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
             "cnf_lower_count": 1})
     for kind in ("cnf", "nf"):
         for seed in range(3):
-            _write(tmp_path / "cnf" / "capacity" / f"{kind}_2-s{seed}.json", {"steps": 1000})
+            _write_run(tmp_path / "cnf" / "capacity" / f"{kind}_2-s{seed}.json",
+                       {"steps": 1000, "target": "u1_ring"})
     blocks, claims = cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(), seeds=(0, 1, 2))
     md = to_markdown(blocks)
     assert ("| two_moons | 0.3 [0.29, 0.31] (range, 3 seeds) | 0.327 [0.3, 0.35] (range, "
@@ -194,7 +205,7 @@ def test_toy_over_seeds_needs_every_seed_below_the_bound(tmp_path, frobs, verdic
     metrics = tmp_path / "metrics"
     for s, frob in enumerate(frobs):
         for name, extra in (("linear", {"frobenius_error": frob}), ("nonlinear", {})):
-            _write(metrics / "toy" / f"{name}-s{s}.json",
+            _write_run(metrics / "toy" / f"{name}-s{s}.json",
                    {"traj_mse": 1e-3 * (s + 1), "extrap_mse": 2e-3, "steps": 1000,
                     "nfe_forward_mean": 30.0, "nfe_backward_mean": 90.0,
                     "train_time_s": 12.0, **extra})
@@ -280,14 +291,14 @@ def _mnist_fixture(metrics: Path, odenet_error: float = 0.45, epochs: int = 160,
     for model, err, nfe in (("mlp", 1.7, 0), ("resnet", 0.7, 0), ("rknet", 0.5, 20),
                             ("odenet", odenet_error, 20)):
         for seed in seeds:  # errors err - 0.01, err, err + 0.01
-            _write(metrics / "mnist" / f"{model}-s{seed}.json",
+            _write_run(metrics / "mnist" / f"{model}-s{seed}.json",
                    {"test_error": err + 0.01 * (seed - 1), "n_params": 220000,
                     "peak_memory_mb": 100.0, "epoch_time_s": 60.0,
                     "nfe_forward_mean": float(nfe), "steps_per_epoch": 468,
                     "nfe_backward_mean": float(nfe if model == "odenet" else 0),
                     "epochs": epochs, "test_images": 10000})
     _write(metrics / "mnist" / "memory.json",
-           {"batch_size": 128, "method": "rk4", "device": "cpu", "nfe_forward": [16, 128],
+           {"nfe_forward": [16, 128], "runtime": {"device": "cpu"},
             "odenet_mb": [113.7, 113.7], "rknet_mb": [200.0, 1096.0], "odenet_spread": 0.0,
             "rknet_growth": 5.48})
     _write(metrics / "mnist" / "nfe_study.json",
@@ -296,7 +307,7 @@ def _mnist_fixture(metrics: Path, odenet_error: float = 0.45, epochs: int = 160,
             "time_vs_nfe_s": {"ms_per_nfe": 10.2, "intercept_ms": 1.0, "r2": 0.999},
             "nfe_backward_over_forward_mean": 1.1, "nfe_forward_slope_per_epoch": -1.5,
             "nfe_forward_first_epoch": 23.0, "nfe_forward_last_epoch": 20.0,
-            "method": "dopri5", "model": "odenet-s0", "test_subset": 256,
+            "test_images": 256,
             "by_method": {m: {"backward_over_forward": [
                 {"tol": tol, "nfe_forward": 20, "nfe_backward": b,
                  "ratio": b / 20} for tol, b in zip((1e-3, 1e-5), bs, strict=True)],
@@ -384,12 +395,13 @@ def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
     from neuralode_repro.report.build import run_files, wall_times
 
     _write(tmp_path / "toy" / "linear-s0_train.json", {"train_time_s": 12.0})
-    _write(tmp_path / "toy" / "linear-s0.json", {"train_time_s": 12.0, "traj_mse": 0.1})
+    _write(tmp_path / "toy" / "linear-s0.json", {"traj_mse": 0.1,
+                                                  "timing": {"train_time_s": 12.0}})
     _write(tmp_path / "mnist" / "odenet-s0_train.json", {"epochs": 2, "epoch_time_s": 400.0})
     _write(tmp_path / "mnist" / "odenet-s0.json",
-           {"epochs": 2, "epoch_time_s": 400.0, "eval_time_s": 10.0})
-    _write(tmp_path / "mnist" / "nfe_study.json", {"wall_time_s": 30.0})
-    _write(tmp_path / "mnist" / "memory.json", {"batch_size": 128})  # no time: left out
+           {"timing": {"epoch_time_s": 400.0, "eval_time_s": 10.0}})
+    _write(tmp_path / "mnist" / "nfe_study.json", {"timing": {"wall_time_s": 30.0}})
+    _write(tmp_path / "mnist" / "memory.json", {"odenet_spread": 0.0})  # no time: left out
     read = [tmp_path / n for n in ("toy/linear-s0.json", "mnist/odenet-s0.json",
                                    "mnist/nfe_study.json", "mnist/memory.json")]
     assert wall_times(run_files(read, tmp_path)) == [("mnist/nfe_study", 30.0),
@@ -409,12 +421,14 @@ def test_report_lists_only_this_runs_files(tmp_path):
     assert "toy/linear-s0 (evaluation)" not in report  # toy evaluations record no time
     assert "cnf_32" not in report and "999" not in report and "linear-s7" not in report
     assert "stale" not in report and "old CPU" not in report
-    assert "- latent/latent_ode_n30-s0: 5 s" in report  # this run's files are listed
+    assert "- latent/latent_ode_n30-s0 (evaluation): 5 s" in report  # this run's files are listed
 
 
 def _toy_metrics(tmp_path: Path, linear_text: str) -> Path:
+    """The toy runs, the linear evaluation's metrics file as ``linear_text``."""
     metrics = tmp_path / "metrics"
-    _write(metrics / "toy" / "nonlinear-s0.json",
+    _write(metrics / "toy" / "linear-s0_train.json", {"steps": 100, "train_time_s": 1.0})
+    _write_run(metrics / "toy" / "nonlinear-s0.json",
            {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": 100, "nfe_forward_mean": 30.0,
             "nfe_backward_mean": 90.0, "train_time_s": 12.0})
     (metrics / "toy" / "linear-s0.json").write_text(linear_text)

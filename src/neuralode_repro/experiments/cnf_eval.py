@@ -145,15 +145,15 @@ def summarize_capacity(widths: Sequence[int], seeds: Sequence[int], runs_dir: Pa
                 if not path.exists():
                     raise FileNotFoundError(f"{path} not found; run the stage "
                                             f"evaluate_cnf_capacity@{kind}-{w}-{seed} first")
-                m = read_json(path)
-                kl[kind][str(w)].append(m["final_kl"])
-                targets.add(m["target"])
+                kl[kind][str(w)].append(read_json(path)["final_kl"])
+                # the config a run trained with is in its summary, not in its metrics
+                targets.add(read_json(path.with_name(f"{path.stem}_train.json"))["target"])
     if len(targets) != 1:
         raise ValueError(f"{runs_dir}: the capacity runs have different targets "
                          f"{sorted(targets)}; rerun them (dvc repro)")
     mean = {k: {w: float(np.mean(v)) for w, v in kl[k].items()} for k in kl}
-    summary = {"widths": list(widths), "seeds": list(seeds), "target": targets.pop(),
-               "kl_cnf": kl["cnf"], "kl_nf": kl["nf"],
+    # results only (metrics.py): widths, seeds and the target are in params.yaml
+    summary = {"kl_cnf": kl["cnf"], "kl_nf": kl["nf"],
                "kl_cnf_mean": mean["cnf"], "kl_nf_mean": mean["nf"],
                "cnf_lower_count": sum(mean["cnf"][w] < mean["nf"][w] for w in mean["cnf"])}
     write_json(out_json, summary)

@@ -175,7 +175,8 @@ def training_stats(log: dict[str, np.ndarray]) -> dict[str, Any]:
         "nfe_forward_slope_per_epoch": slope,
         "nfe_forward_first_epoch": means[min(means)],
         "nfe_forward_last_epoch": means[max(means)],
-        "nfe_forward_epoch_means": {str(k): v for k, v in means.items()},
+        # a list (epoch 1 first), not a mapping: dvc would show one column per epoch
+        "nfe_forward_epoch_means": [means[e] for e in sorted(means)],
         "_frac": frac, "_means": means,
     }
 
@@ -224,8 +225,7 @@ def run(cfg: NfeStudyConfig, saved: SavedModel, log_path: Path, data_root: Path,
     log = read_log(log_path)
     train = training_stats(log)
     metrics: dict[str, Any] = {
-        "model": name, "method": method, "test_subset": len(test),
-        "reference_tol": cfg.reference_tol,
+        "test_images": len(test),  # results only (metrics.py): the setup is in params
         **{k: v for k, v in by_method[method].items() if k != "backward_over_forward"},
         **{k: v for k, v in train.items() if not k.startswith("_")},
         "by_method": by_method,

@@ -225,7 +225,7 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
                                solvers["capacity"])
             log_p = a["log_p"]
             grids[kind].append(a["log_q"])
-            title = (f"{m['target']}: {kind.upper()}, {_letter(kind)} = {w}, "
+            title = (f"{config['target']['name']}: {kind.upper()}, {_letter(kind)} = {w}, "
                      f"KL = {m['final_kl']:.3f}")
             folder = out / f"capacity_{kind}_{w}"
             density_match(a["log_p"], a["log_q"], a["samples"], cap.lim, title,

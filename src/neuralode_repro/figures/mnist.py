@@ -180,12 +180,14 @@ FIG3 = ("fig3a_nfe_vs_error.png", "fig3b_time_vs_nfe.png",
 
 
 def draw_all(metrics: Path, runs: Mapping[str, Sequence[str]], study_run: str, out: Path, *,
-             memory: Path, study: Path, paper: Mapping[str, float]) -> list[Path]:
+             memory: Path, study: Path, paper: Mapping[str, float],
+             memory_setup: tuple[int, str]) -> list[Path]:
     """Every MNIST figure: each run's training curves (``metrics/<run>_log.csv`` and
     evaluate_mnist's test error in ``<run>.json``; ``runs``: model label -> its runs),
     the learning curve (``<run>_curve.csv``, against ``paper``: label -> Table 1's
-    error), memory vs NFE (mnist_memory's
-    ``memory`` JSON) and Figure 3 (a-d: nfe_study's ``study`` JSON, every solver
+    error), memory vs NFE (mnist_memory's ``memory`` JSON, measured at
+    ``memory_setup``: its batch size and method) and Figure 3 (a-d: nfe_study's
+    ``study`` JSON, every solver
     family's sweep and ratios in it, and the studied run's training log). Returns the
     files."""
     from ..experiments.nfe_study import read_log, training_stats
@@ -205,7 +207,7 @@ def draw_all(metrics: Path, runs: Mapping[str, Sequence[str]], study_run: str, o
     files.append(out / "memory_vs_nfe.png")
     memory_vs_nfe(mem["nfe_forward"], {"ODE-Net (adjoint)": mem["odenet_mb"],
                                        "RK-Net (backprop through solver)": mem["rknet_mb"]},
-                  mem["batch_size"], mem["method"], files[-1])
+                  *memory_setup, files[-1])
     facts = read_json(study)
     by_method = facts["by_method"]
     log = read_log(metrics / f"{study_run}_log.csv")

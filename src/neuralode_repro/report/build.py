@@ -119,7 +119,7 @@ def platforms(files: dict[str, dict[str, Any]]) -> list[str]:
         groups.setdefault(key, []).append(f"{name} ({rt.get('threads', '?')})")
     lines = []
     for (torch_v, cpu, cap, blas, fp, env, device), names in groups.items():
-        extra = "".join(f", {x}" for x in (env, device) if x not in ("", "?"))
+        extra = "".join(f", {x}" for x in (env, device) if x not in ("", "?", "cpu"))
         lines.append(f"torch {torch_v}, {cpu}, kernels {cap}, {blas}{extra}, fingerprint "
                      f"`{fp}`; threads per metrics file: {', '.join(names)}")
     return lines or ["no metrics file records its platform (they predate this report)"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import cnf_budget, provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
+from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json, read_run
 from .paper import CNF_CLAIM
 from .stats import combine, interval, order_verdict
 
@@ -51,13 +51,13 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
     ``train`` and ``ev`` (CNFTrainConfig, CNFEvalConfig): where each setting comes from."""
     # the paper gives no CNF numbers to hold ours to; the claims are orderings
     blocks: list[Block] = [Heading("Continuous normalizing flows (sec. 4)")]
-    ml = {(t, k, s): read_json(metrics / "cnf" / "ml" / f"{t}_{k}-s{s}.json",
+    ml = {(t, k, s): read_run(metrics / "cnf" / "ml" / f"{t}_{k}-s{s}.json",
                                f"evaluate_cnf_ml@{t}-{k}-{s}")
           for t in TARGETS for k in ("cnf", "nf") for s in seeds}
     cap = read_json(metrics / "cnf" / "capacity.json", "evaluate_cnf_capacity_summary")
-    cap_runs = [read_json(metrics / "cnf" / "capacity" / f"{k}_{w}-s{s}.json",
+    cap_runs = [read_run(metrics / "cnf" / "capacity" / f"{k}_{w}-s{s}.json",
                           f"evaluate_cnf_capacity@{k}-{w}-{s}")
-                for k in ("cnf", "nf") for w in cap["widths"] for s in seeds]
+                for k in ("cnf", "nf") for w in cap["kl_cnf"] for s in seeds]
     smoke = is_smoke(list(ml.values()) + cap_runs, cfg)
     floors = {t: interval([ml[(t, "cnf", s)]["true_nll"] for s in seeds]).mean
               for t in TARGETS}  # the true density's NLL of the test points
@@ -93,7 +93,7 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
         for kind in ("cnf", "nf"):
             blocks += _figures(figures / "cnf" / f"ml_{t}_{kind}", root,
                                f"{t}, {kind.upper()}, seed {seeds[0]}")
-    widths = [str(w) for w in cap["widths"]]
+    widths = list(cap["kl_cnf"])  # the summary's KL, keyed by width in params' order
     by_width, cap_rows = [], []
     for w in widths:
         kl = {k: list(cap[f"kl_{k}"][w]) for k in ("cnf", "nf")}  # (seeds,)
@@ -103,7 +103,7 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                          interval(_paired(kl["cnf"], kl["nf"])).show(2), verdict))
     blocks += [
         Para(f"Density matching (paper Fig. 4): minimise KL(q‖p) toward the analytic "
-             f"density {cap['target']} at capacity K = M; final KL in nats (lower is "
+             f"density {cap_runs[0]['target']} at capacity K = M; final KL in nats (lower is "
              f"better), over {_seeds(len(seeds))}, CNF − NF paired by seed."),
         Table(("K = M", "CNF KL", "NF KL", "CNF − NF", "CNF lower"), tuple(cap_rows)),
     ]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import num
+from ..metrics import flatten
 
 # the verdicts are defined with their rule; the sections and tests import them from here
 from .stats import (  # noqa: F401
@@ -118,11 +119,22 @@ def read_json(path: Path, stage: str) -> Metrics:
         raise MissingMetricsError(f"{path} is missing: stage '{stage}' must run first "
                                   f"(dvc repro {stage})")
     try:
-        return json.loads(path.read_text(encoding="utf-8"),
+        data = json.loads(path.read_text(encoding="utf-8"),
                           object_hook=lambda d: Metrics(d, path, stage))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise MetricsFileError(f"{path} is not valid JSON ({err}); it is truncated or "
                                f"corrupt: rerun its stage: dvc repro -f {stage}") from None
+    return Metrics(flatten(data), path, stage) if isinstance(data, dict) else data
+
+
+def read_run(path: Path, stage: str) -> Metrics:
+    """One trained run as the report reads it: the evaluation's metrics file ``path``
+    of ``stage`` (evaluate_*) over what its training stage recorded in
+    ``<name>_train.json`` (the config it ran with; :mod:`neuralode_repro.metrics`)."""
+    metrics = read_json(path, stage)  # first: a missing run names its last stage
+    summary = read_json(path.with_name(f"{path.stem}_train.json"),
+                        stage.replace("evaluate_", "train_", 1))
+    return Metrics({**summary, **metrics}, path, stage)
 
 
 def trained_steps(m: dict[str, Any]) -> int:

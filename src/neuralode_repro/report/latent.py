@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.spirals import SpiralConfig
 from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
+from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_run
 from .paper import TABLE2
 from .stats import combine, interval, match_verdict, order_verdict
 
@@ -26,7 +26,7 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
             spirals: SpiralConfig | None = None) -> tuple[list[Block], list[Claim]]:
     """Table 2 from the runs that params declare: every model x n x seed; with the
     data's config ``spirals``, where each setting comes from."""
-    runs = {(k, n, s): read_json(metrics / "latent" / f"{k}_n{n}-s{s}.json",
+    runs = {(k, n, s): read_run(metrics / "latent" / f"{k}_n{n}-s{s}.json",
                                  f"evaluate_latent@{k}-{n}-{s}")
             for k in MODELS for n in n_obs for s in seeds}
     m = {(k, n): runs[(k, n, seeds[0])] for k in MODELS for n in n_obs}  # facts of a run

@@ -16,6 +16,7 @@ from .common import (
     is_smoke,
     ordering_verdict,
     read_json,
+    read_run,
 )
 from .paper import FIG3_CLAIMS, NOTEBOOK_MNIST, TABLE1, TABLE1_NOTE
 from .stats import combine, interval, match_verdict, order_verdict
@@ -28,7 +29,7 @@ MODELS = ("mlp", "resnet", "rknet", "odenet")
 def _runs(metrics: Path, model: str, seeds: tuple[int, ...]) -> list[dict]:
     """The evaluations of ``model`` for the seeds params declare (never a leftover file
     of another run)."""
-    return [read_json(metrics / "mnist" / f"{model}-s{s}.json", f"evaluate_mnist@{model}-{s}")
+    return [read_run(metrics / "mnist" / f"{model}-s{s}.json", f"evaluate_mnist@{model}-{s}")
             for s in seeds]
 
 
@@ -104,17 +105,19 @@ def _table1(metrics: Path, cfg: ReportConfig, smoke: bool, seeds: tuple[int, ...
     return blocks, claims
 
 
-def _memory(metrics: Path, figures: Path, root: Path, cfg: ReportConfig, smoke: bool
-            ) -> tuple[list[Block], list[Claim]]:
+def _memory(metrics: Path, figures: Path, root: Path, cfg: ReportConfig, smoke: bool,
+            setup: Any = None) -> tuple[list[Block], list[Claim]]:
+    """The memory claim; ``setup``: the run's MnistMemoryConfig (batch, method)."""
     mem = read_json(metrics / "mnist" / "memory.json", "mnist_memory")
+    how = f" at batch {setup.batch_size}, fixed-step {setup.method}," if setup else ""
     flat = mem["odenet_spread"] <= cfg.eps_memory_flat
     grows = mem["rknet_growth"] > 1 + cfg.eps_memory_flat
     rows = tuple((str(n), f"{o:.1f}", f"{r:.1f}") for n, o, r in
                  zip(mem["nfe_forward"], mem["odenet_mb"], mem["rknet_mb"], strict=True))
     blocks: list[Block] = [
         Heading("Memory against the number of function evaluations"),
-        Para(f"Peak memory of one training step at batch {mem['batch_size']}, fixed-step "
-             f"{mem['method']}, measured on {mem['device']} (CPU: allocator events recorded by "
+        Para(f"Peak memory of one training step{how} measured on "
+             f"{mem['runtime']['device']} (CPU: allocator events recorded by "
              "torch.profiler; GPU: torch.cuda.max_memory_allocated)."),
         Table(("forward NFE", "ODE-Net (adjoint) MB", "RK-Net (backprop) MB"), rows)]
     fig = figures / "mnist" / "memory_vs_nfe.png"
@@ -134,9 +137,9 @@ def _family_ranges(st: dict) -> str:
                      for m, v in st["by_method"].items())
 
 
-def _families(st: dict) -> list[Block]:
+def _families(st: dict, studied: str) -> list[Block]:
     """Fig. 3c per solver family: NFE-B / NFE-F of one adjoint gradient of the trained
-    model at each tolerance, and which families fall in the paper's band."""
+    model (``studied``) at each tolerance, and which families fall in the paper's band."""
     by = st["by_method"]
     tols = [r["tol"] for r in next(iter(by.values()))["backward_over_forward"]]
     rows = tuple((m, *(f"{r['nfe_backward']}/{r['nfe_forward']} = {r['ratio']:.2f}"
@@ -146,7 +149,7 @@ def _families(st: dict) -> list[Block]:
               if all(0.35 <= r["ratio"] <= 0.65 for r in v["backward_over_forward"])]
     return [
         Para("Figure 3c by solver family: NFE-B / NFE-F of one adjoint gradient of the "
-             f"test loss ({st['test_subset']} images) on the trained {st['model']}, "
+             f"test loss ({st['test_images']} images) on the trained {studied}, "
              "rtol = atol = tol forward and backward. vode_adams is scipy's VODE in "
              "Adams mode, the paper's own solver; adams is our variable-order Adams-"
              "Bashforth-Moulton (PECE)."),
@@ -158,9 +161,14 @@ def _families(st: dict) -> list[Block]:
     ]
 
 
-def _figure3(metrics: Path, figures: Path, root: Path, smoke: bool
-             ) -> tuple[list[Block], list[Claim]]:
+def _figure3(metrics: Path, figures: Path, root: Path, smoke: bool, study: Any = None,
+             train: Any = None) -> tuple[list[Block], list[Claim]]:
+    """Figure 3's claims; ``study``/``train``: the run's NfeStudyConfig and
+    MnistTrainConfig (which model was studied, its solver)."""
     st = read_json(metrics / "mnist" / "nfe_study.json", "nfe_study")
+    studied = f"{study.model}-s{study.seed}" if study else "ODE-Net"
+    solver = (f" ({train.models[study.model].effective_solver().method} adjoint)"
+              if study and train and study.model in train.models else "")
     sweep = st["sweep"]
     tight, loose = sweep[0], sweep[-1]  # tolerances in ascending order
     ratio, slope, r2 = (st["nfe_backward_over_forward_mean"],
@@ -170,7 +178,7 @@ def _figure3(metrics: Path, figures: Path, root: Path, smoke: bool
               f"{fmt(loose['error'])} at {loose['nfe_forward']} NFE",
               tight["error"] < loose["error"] and tight["nfe_forward"] > loose["nfe_forward"]),
         "b": (f"{st['time_vs_nfe_s']['ms_per_nfe']:.1f} ms per NFE, R² = {r2:.3f}", r2 >= 0.9),
-        "c": (f"NFE-B / NFE-F = {ratio:.2f} in training ({st['method']} adjoint); on the "
+        "c": (f"NFE-B / NFE-F = {ratio:.2f} in training{solver}; on the "
               "trained model " + _family_ranges(st), 0.35 <= ratio <= 0.65),
         "d": (f"NFE-F {fmt(st['nfe_forward_first_epoch'])} in the first epoch, "
               f"{fmt(st['nfe_forward_last_epoch'])} in the last ({slope:+.2f} per epoch)",
@@ -180,7 +188,7 @@ def _figure3(metrics: Path, figures: Path, root: Path, smoke: bool
                  for k, v in found.items())
     blocks: list[Block] = [Heading("Figure 3: ODE-Net statistics"),
                            Table(("panel", "paper", "this run", "verdict"), rows)]
-    blocks += _families(st)
+    blocks += _families(st, studied)
     blocks += [Figure(p.relative_to(root), f"Figure 3{p.stem[4]}.")
                for p in sorted((figures / "mnist").glob("fig3*.png"))]
     claims = [Claim(f"Figure 3{k}: {FIG3_CLAIMS[k]}", v[0], ordering_verdict(v[1], smoke))
@@ -189,10 +197,11 @@ def _figure3(metrics: Path, figures: Path, root: Path, smoke: bool
 
 
 def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
-            seeds: tuple[int, ...] = (0,), train: Any = None
-            ) -> tuple[list[Block], list[Claim]]:
+            seeds: tuple[int, ...] = (0,), train: Any = None, memory: Any = None,
+            study: Any = None) -> tuple[list[Block], list[Claim]]:
     """Table 1 over ``seeds`` (train_mnist.seeds), the memory claim and Figure 3; with
-    the run's ``train`` (a MnistTrainConfig), where each setting comes from."""
+    the run's ``train``, ``memory`` and ``study`` (MnistTrainConfig, MnistMemoryConfig,
+    NfeStudyConfig), where each setting comes from."""
     smoke = is_smoke([r for model in MODELS for r in _runs(metrics, model, seeds)], cfg)
     blocks, claims = _table1(metrics, cfg, smoke, seeds)
     if train is not None:
@@ -210,8 +219,8 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                         "value (dashed) and how fast it is closing (test error of training "
                         "snapshots on a fixed test subset, `train_mnist.curve`)."),
                    Figure(curve.relative_to(root), "Learning curve against Table 1.")]
-    for part in (_memory(metrics, figures, root, cfg, smoke),
-                 _figure3(metrics, figures, root, smoke)):
+    for part in (_memory(metrics, figures, root, cfg, smoke, memory),
+                 _figure3(metrics, figures, root, smoke, study, train)):
         blocks += part[0]
         claims += part[1]
     return blocks, claims

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json
+from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_run
 from .stats import interval, order_verdict
 
 EXPERIMENTS = ("linear", "nonlinear")
@@ -29,7 +29,7 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
     trajectory (generate_data.toy). With the run's ``train`` and ``data``
     (ToySectionConfig, ToyDataConfig): where each setting comes from."""
     rows, blocks = [], [Heading("Toy dynamics (tutorial notebook)")]
-    found = {(name, s): read_json(metrics / "toy" / f"{name}-s{s}.json",
+    found = {(name, s): read_run(metrics / "toy" / f"{name}-s{s}.json",
                                   f"evaluate_toy@{name}-{s}")
              for name in EXPERIMENTS for s in seeds}
     for name in EXPERIMENTS:
