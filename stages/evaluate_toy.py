@@ -23,7 +23,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     model, config, meta = load_model(args.weights, model_from_config)
     cfg = parse(ToyTrainConfig, config, f"{args.weights}:config")  # its own solver
     facts = read_json(args.summary)
-    seed = int(meta.get("seed", facts.get("seed", 0)))  # the training seed
+    seed = int(facts["seed"])  # the training seed, as its summary records it
 
     def body(_) -> runner.Result:
         metrics, traj = evaluate(model, cfg, data)

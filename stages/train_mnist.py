@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from neuralode_repro import distributed, runner
+from neuralode_repro.config import check_seed_in
 from neuralode_repro.experiments.mnist import (
     MnistTrainConfig,
     checkpoint_for,
@@ -29,8 +30,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(MnistTrainConfig, "train_mnist")
     model_config(cfg, args.model)  # unknown model: error before any output
-    if args.seed not in cfg.seeds:
-        raise ValueError(f"--seed {args.seed} is not in train_mnist.seeds {list(cfg.seeds)}")
+    check_seed_in(args.seed, cfg.seeds, "train_mnist")
     device = resolve_device(ctx.common.device)
     distributed.relaunch(cfg.nproc, device)
     distributed.init(device)

@@ -85,3 +85,17 @@ def test_missing_section_and_file(tmp_path):
     p.write_text("common: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(p)
+
+
+def test_a_seed_outside_the_matrix_names_the_section_and_the_fix():
+    """One check for every training stage: latent and MNIST used to raise a bare
+    ValueError without the hint."""
+    from neuralode_repro.config import ConfigError, check_seed_in
+    from neuralode_repro.experiments.latent import LatentTrainConfig, check_inputs
+
+    check_seed_in(1, (0, 1), "train_mnist")
+    with pytest.raises(ConfigError, match=r"--seed 7 is not in train_mnist\.seeds \[0, 1\]; "
+                                          r"pick one of them or add it there"):
+        check_seed_in(7, (0, 1), "train_mnist")
+    with pytest.raises(ConfigError, match=r"train_latent\.seeds \[0\]; pick one of them"):
+        check_inputs("latent_ode", 30, LatentTrainConfig(), {}, seed=7)

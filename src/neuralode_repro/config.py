@@ -44,6 +44,13 @@ def check_seeds(seeds: tuple[int, ...]) -> None:
                          f"got {list(seeds)}")
 
 
+def check_seed_in(seed: int, seeds: tuple[int, ...], section: str) -> None:
+    """A stage's ``--seed`` must be one of ``<section>.seeds``, the matrix DVC runs."""
+    if seed not in seeds:
+        raise ConfigError(f"--seed {seed} is not in {section}.seeds {list(seeds)}; "
+                          "pick one of them or add it there")
+
+
 def num(default: Any = dataclasses.MISSING, *, gt: float | None = None,
         ge: float | None = None, lt: float | None = None, le: float | None = None,
         finite: bool = True) -> Any:

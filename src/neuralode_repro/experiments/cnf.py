@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ..artifacts import save_model
-from ..config import SEED_MAX, ConfigError, SolverConfig, check_seeds, num, parse
+from ..config import SEED_MAX, ConfigError, SolverConfig, check_seed_in, check_seeds, num, parse
 from ..data.toy2d import PotentialConfig, Toy2DConfig
 from ..io import write_csv, write_json
 from ..models.cnf import FlowConfig, build_flow, kl_loss, nll_loss
@@ -153,9 +153,8 @@ def stage_suffix(task: Task, kind: Kind, *, target: str | None = None,
 def check_selection(cfg: CNFTrainConfig, task: Task, *, target: str | None,
                     width: int | None, seed: int | None = None) -> None:
     """The stage's command-line selection must name a run of the params' matrix."""
-    if seed is not None and seed not in cfg.seeds:
-        raise ConfigError(f"--seed {seed} is not in train_cnf.seeds {list(cfg.seeds)}; "
-                          "pick one of them or add it there")
+    if seed is not None:
+        check_seed_in(seed, cfg.seeds, "train_cnf")
     if task == "ml" and target not in cfg.ml.targets:
         raise ConfigError(f"train_cnf.ml.targets: no target {target!r}; "
                           f"have: {', '.join(cfg.ml.targets)}")

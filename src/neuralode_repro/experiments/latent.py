@@ -22,7 +22,7 @@ import torch
 from neuralode import collect_stats
 
 from ..artifacts import save_model
-from ..config import SEED_MAX, check_seeds, num, parse
+from ..config import SEED_MAX, check_seed_in, check_seeds, num, parse
 from ..data.spirals import SpiralBatch, make_batch
 from ..io import write_csv, write_json
 from ..models.latent import LatentConfig, SequenceModel, build_model, evaluate, loss_fn, mean_gap
@@ -66,8 +66,7 @@ def check_inputs(variant: str, n_obs: int, cfg: LatentTrainConfig,
     if variant not in cfg.models:
         raise ValueError(f"unknown model {variant!r}: train_latent.models has "
                          f"{', '.join(sorted(cfg.models))}")
-    if seed not in cfg.seeds:
-        raise ValueError(f"--seed {seed} is not in train_latent.seeds {list(cfg.seeds)}")
+    check_seed_in(seed, cfg.seeds, "train_latent")
     check_n_obs(n_obs, data)
     return cfg.models[variant]
 

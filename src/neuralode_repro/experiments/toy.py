@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from ..artifacts import save_model
-from ..config import SEED_MAX, ConfigError, SolverConfig, check_seeds, num, parse
+from ..config import SEED_MAX, ConfigError, SolverConfig, check_seed_in, check_seeds, num, parse
 from ..data.toy import sample_span
 from ..io import load_arrays, save_arrays, write_csv, write_json
 from ..models.toy import LinearField, MLPField
@@ -76,9 +76,7 @@ class ToySectionConfig:
         if name not in self.systems:
             raise ConfigError(f"train_toy.systems has no experiment {name!r} (have: "
                               f"{', '.join(self.systems)}); pick one or add it there")
-        if seed not in self.seeds:
-            raise ConfigError(f"--seed {seed} is not in train_toy.seeds {list(self.seeds)}; "
-                              "pick one of them or add it there")
+        check_seed_in(seed, self.seeds, "train_toy")
         return self.systems[name]
 
 
