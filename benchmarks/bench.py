@@ -1,4 +1,5 @@
-"""Benchmark: neuralode vs torchdiffeq, side by side in one process.
+"""Benchmark: neuralode vs torchdiffeq, side by side in one process; then every case
+against every peer, torchode included, with gradient accuracy (peers.py).
 
 Each case runs both libraries on the same function, inputs, tolerances and thread
 count, interleaved A B A B, and reports medians. Printed per case: time ratio
@@ -6,7 +7,8 @@ ours/torchdiffeq, NFE on both sides, max abs difference of results and gradients
 and our overhead factor = solve time / (NFE x time of one bare function evaluation),
 where 1.0 means all time is spent in the user's function.
 
-    python benchmarks/bench.py [--repeats 30] [--threads 2] [--out benchmarks/results.md]
+    python benchmarks/bench.py [--repeats 30] [--threads 2] [--skip-mnist] [--skip-peers]
+                               [--out benchmarks/results.md]
 
 A script that prints a table, not a timed test: machines are noisy, ratios are not.
 """
@@ -14,6 +16,7 @@ A script that prints a table, not a timed test: machines are noisy, ratios are n
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -262,9 +265,11 @@ def rel_l2(ga: list[torch.Tensor], gb: list[torch.Tensor]) -> float:
 
 
 def machine() -> str:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"{hardware()}, torch {torch.__version__}, torchdiffeq "
             f"{torchdiffeq.__version__}, Python {platform.python_version()}, "
-            f"{torch.get_num_threads()} torch threads")
+            f"{torch.get_num_threads()} torch threads; load average at the start {load} "
+            "(1, 5, 15 min)")
 
 
 def table(rows: list[Row]) -> str:
@@ -283,9 +288,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-mnist", action="store_true")
+    parser.add_argument("--skip-peers", action="store_true", help="no torchode section")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.md"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    start = machine()
     tiny, mid = (50,), (256, 256)
     rows = [
         case_forward("1. tiny forward (dopri5)", tiny, 20, args.repeats),
@@ -308,7 +315,13 @@ def main(argv: list[str] | None = None) -> None:
             notes.insert(0, f"- {name[:3]} gradient error against a tight reference (direct "
                          f"backprop, dopri5 at 1e-6), relative L2 over all parameters: ours "
                          f"{err_o:.1e}, torchdiffeq {err_r:.1e}. Time: {budget} ms.")
-    text = (f"# Benchmark: neuralode vs torchdiffeq\n\nMachine: {machine()}.\n"
+    if not args.skip_peers:
+        from peers import run as peers
+
+        torch.set_num_threads(1)  # the small cases: one thread is fastest on every side
+        notes.append("\n" + peers(args.repeats, CubicMLP))
+        torch.set_num_threads(args.threads)
+    text = (f"# Benchmark: neuralode vs torchdiffeq and torchode\n\nMachine: {start}.\n"
             f"Command: `{' '.join(['python benchmarks/bench.py', *(argv or sys.argv[1:])])}`. "
             f"Medians of {args.repeats} interleaved runs (fewer for cases 3-4).\n\n"
             f"{table(rows)}\n\nRatio < 1: ours faster. NFE a+b: forward + backward "
