@@ -244,7 +244,14 @@ def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys
 
 
 def test_second_repro_runs_nothing(repo):
+    """Not even after Python wrote bytecode caches into the code folders the stages
+    depend on (CI sets PYTHONDONTWRITEBYTECODE; a user's Python writes __pycache__/,
+    which made every stage look changed against a lock recorded without one)."""
     dst, env, _, _ = repo
+    for folder in ("library/neuralode", "src/neuralode_repro/report"):
+        cache = dst / folder / "__pycache__"
+        cache.mkdir(exist_ok=True)
+        (cache / "odeint.cpython-311.pyc").write_bytes(b"bytecode")
     out = _run(["dvc", "repro"], dst, env)
     assert _stages_run(out.stdout) == []
 
