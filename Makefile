@@ -60,7 +60,7 @@ test: install-test
 test-slow: install-test
 	$(PY) -m pytest -m "" $(PYTEST_ARGS)
 
-## bench: neuralode vs torchdiffeq; writes benchmarks/results.md
+## bench: neuralode vs torchdiffeq and torchode; writes benchmarks/results.md
 bench: install-test
 	$(PY) benchmarks/bench.py
 
