@@ -3,6 +3,7 @@ the user's function wrapped as the solvers' flat, counted right-hand side."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,9 +12,32 @@ from torch import Tensor
 
 from ._checks import check_captured, check_output, check_precision
 from .solvers import make_solver
-from .solvers.base import Solver, StepCounts
+from .solvers.base import Segment, Solver, StepCounts
 
 ODEFunc = Callable[[Tensor, Tensor], Tensor]
+NORMS = ("rms", "sample")
+
+
+def state_segments(norm: str, shape: torch.Size, blocks: int = 1) -> list[Segment] | None:
+    """The error-norm segments of ``blocks`` consecutive flat copies of a state of
+    ``shape`` (1 for the solution, 2 for the adjoint's [z, a]).
+
+    ``"rms"``: one RMS over each block (``None`` for a single block: the plain norm).
+    ``"sample"``: the largest per-sample RMS, the samples being ``shape[0]``, so the
+    shared step is sized for the hardest sample and none ends far above its tolerance
+    (as a per-sample controller, e.g. torchode's, would, at one step for all).
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {list(NORMS)}, got {norm!r}: 'rms' is one "
+                         "RMS over the state, 'sample' the largest RMS of y0[i]")
+    n = math.prod(shape)
+    if norm == "sample":
+        if len(shape) == 0:
+            raise ValueError("norm='sample' needs y0's first dimension to index samples, "
+                             "got a 0-d y0; use norm='rms'")
+        if n > 0 and shape[0] > 1:
+            return [(i * n, (i + 1) * n, shape[0]) for i in range(blocks)]
+    return None if blocks == 1 else [(i * n, (i + 1) * n) for i in range(blocks)]
 
 
 def make_checked_solver(method: str, options: dict[str, Any] | None, dtype: torch.dtype,

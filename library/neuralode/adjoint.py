@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 
 from ._checks import check_captured, check_inputs, tolerances, unique_params
-from ._common import ODEFunc, flat_func, make_checked_solver, time_vector_field
-from .solvers.base import Solver, SolverError, StepCounts
+from ._common import ODEFunc, flat_func, make_checked_solver, state_segments, time_vector_field
+from .solvers.base import Segments, Solver, SolverError, StepCounts
 from .stats import SolverStats, new_call_stats
 
 DOUBLE_BACKWARD = (
@@ -47,6 +47,8 @@ class AdjointSolve:
     back_rtol: float
     back_atol: float
     seminorm: bool
+    norm: str  # "rms" or "sample", both passes (see neuralode.odeint)
+    segments: Segments | None  # the forward solve's error-norm segments, from norm
     stats: SolverStats
     check_forward: bool = False  # check func's graph in the forward (see odeint_adjoint)
 
@@ -93,7 +95,8 @@ class _AdjointFunction(torch.autograd.Function):
             with torch.no_grad():
                 f = flat_func(prob.func, y0.shape, y0, counts, check_graph=prob.check_forward)
                 ys, _ = prob.solver.integrate(f, y0.reshape(-1), prob.ts, rtol=prob.rtol,
-                                              atol=prob.atol, counts=counts)
+                                              atol=prob.atol, counts=counts,
+                                              segments=prob.segments)
                 sol = torch.stack(ys).view(len(prob.ts), *y0.shape)  # (T, *y0.shape)
         finally:  # a failed solve still counts its work
             prob.stats.add(nfe_forward=counts.nfe, steps_accepted=counts.accepted,
@@ -114,8 +117,8 @@ class _AdjointFunction(torch.autograd.Function):
         n_params = sum(p.numel() for p in params)
         total = StepCounts()
         f_aug = prob.augmented(shape, params, total)
-        segments = [(0, n), (n, 2 * n)] + ([] if prob.seminorm or n_params == 0
-                                           else [(2 * n, 2 * n + n_params)])
+        segments = state_segments(prob.norm, shape, blocks=2) + (
+            [] if prob.seminorm or n_params == 0 else [(2 * n, 2 * n + n_params)])
         grad = grad_sol.reshape(len(ts), -1)  # (T, n)
         adj_y = grad[-1].clone()
         adj_p = sol.new_zeros(n_params)
@@ -166,7 +169,8 @@ def odeint_adjoint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri
                    adjoint_rtol: float | None = None, adjoint_atol: float | None = None,
                    adjoint_method: str | None = None,
                    adjoint_options: dict[str, Any] | None = None,
-                   seminorm: bool = False, stats: SolverStats | None = None) -> Tensor:
+                   seminorm: bool = False, norm: str = "rms",
+                   stats: SolverStats | None = None) -> Tensor:
     """Like :func:`odeint`, with gradients by the adjoint method (paper sec. 2, Alg. 1).
 
     The forward solve keeps no graph. The backward pass integrates the augmented
@@ -186,6 +190,8 @@ def odeint_adjoint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri
             settings; default to the forward ones.
         seminorm: leave a_theta out of the backward error norm (Kidger, Chen, Lyons
             2021, "Hey, that's not an ODE"), which usually saves backward steps.
+        norm: as in :func:`odeint`, for both passes; with ``"sample"`` the backward
+            norms z and a per sample (a_theta, shared by the batch, stays one RMS).
 
     ``max_num_steps`` (in ``options``) bounds the accepted + rejected steps of the
     forward solve over all of ``t``; in ``adjoint_options`` (default: ``options``) it
@@ -205,7 +211,8 @@ def odeint_adjoint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri
             adjoint_method or method, options if adjoint_options is None else adjoint_options,
             y0.dtype, back_rtol, back_atol, prefix="adjoint_"),
         rtol=rtol, atol=atol, back_rtol=back_rtol, back_atol=back_atol,
-        seminorm=seminorm, stats=new_call_stats(stats),
+        seminorm=seminorm, norm=norm, segments=state_segments(norm, y0.shape),
+        stats=new_call_stats(stats),
         # nothing differentiable goes in, so no backward will run to check func's graph:
         # check it on the forward's first evaluation instead
         check_forward=torch.is_grad_enabled() and not (

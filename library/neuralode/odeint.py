@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_inputs, tolerances
-from ._common import ODEFunc, flat_func, make_checked_solver
+from ._common import ODEFunc, flat_func, make_checked_solver, state_segments
 from .solvers.base import StepCounts
 from .stats import SolverStats, new_call_stats
 
@@ -39,7 +39,7 @@ def _time_shift(func: ODEFunc, sign: float, t: Tensor, ys: Tensor, counts: StepC
 
 def odeint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri5",
            rtol: float = 1e-7, atol: float = 1e-9, options: dict[str, Any] | None = None,
-           stats: SolverStats | None = None) -> Tensor:
+           norm: str = "rms", stats: SolverStats | None = None) -> Tensor:
     """Solve dy/dt = func(t, y), y(t[0]) = y0, and return y at every time in ``t``.
 
     Args:
@@ -56,6 +56,10 @@ def odeint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri5",
             ``max_num_steps`` bounds the accepted + rejected steps of the one solve
             over all of ``t`` (adaptive methods, default 10000; fixed grids count grid
             steps, default 1e6).
+        norm: the error norm of adaptive methods: ``"rms"``, one RMS over the whole
+            state (torchdiffeq's); ``"sample"``, the largest RMS of the samples
+            ``y0[i]``, so that one hard sample cannot hide in a batch average (the step
+            stays shared by the batch).
         stats: optional :class:`SolverStats` to add this call's counts to.
 
     Returns:
@@ -71,6 +75,7 @@ def odeint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri5",
     ts = check_inputs(y0, t)
     rtol, atol = tolerances(rtol, atol)
     solver = make_checked_solver(method, options, y0.dtype, rtol, atol)
+    segments = state_segments(norm, y0.shape)
     call = new_call_stats(stats)
     counts = StepCounts()
     f = flat_func(func, y0.shape, y0, counts)
@@ -79,7 +84,8 @@ def odeint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri5",
     tt = t.to(dtype=y0.dtype, device=y0.device) if time_grad else t
     try:
         start = _time_shift(func, -1.0, tt[:1], y0[None], counts)[0] if time_grad else y0
-        ys, _ = solver.integrate(f, start.reshape(-1), ts, rtol=rtol, atol=atol, counts=counts)
+        ys, _ = solver.integrate(f, start.reshape(-1), ts, rtol=rtol, atol=atol, counts=counts,
+                                 segments=segments)
         # y(t_0) = y0 whatever t_0 (not ``start``)
         sol = torch.stack([y0.reshape(-1), *ys[1:]]).view(len(ts), *y0.shape)  # (T, *y0.shape)
         if time_grad:

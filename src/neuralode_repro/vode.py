@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from neuralode.solvers import SolverError, StepCounts, register_solver
-from neuralode.solvers.base import REMEDY, FlatFunc, Segments
+from neuralode.solvers.base import REMEDY, FlatFunc, Segments, split_rows
 
 # VODE's istate codes (scipy.integrate.ode.get_return_code) and what they mean
 _RETURN = {-1: "excess work done on this call (raise options['max_num_steps'])",
@@ -67,7 +67,7 @@ def _weights(n: int, rtol: float, atol: float, segments: Segments | None):
     if segments is None:
         return rtol, atol
     rt, at = np.zeros(n), np.full(n, _UNCONTROLLED)
-    for a, b in segments:
+    for a, b in split_rows(segments):  # a per-sample segment: one range per sample
         scale = math.sqrt((b - a) / n)
         rt[a:b], at[a:b] = rtol * scale, atol * scale
     return rt, at

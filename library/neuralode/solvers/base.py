@@ -13,8 +13,10 @@ from torch import Tensor
 
 # A flat right-hand side: f(t, y) with y a 1-D tensor; t is a Python float.
 FlatFunc = Callable[[float, Tensor], Tensor]
-# Index ranges [a, b) of the flat state, each normed on its own (see rms_norm).
-Segments = Sequence[tuple[int, int]]
+# Index ranges of the flat state, each normed on its own (see rms_norm): (a, b) is the
+# range [a, b); (a, b, rows) is the same range as `rows` equal samples, each normed alone.
+Segment = tuple[int, int] | tuple[int, int, int]
+Segments = Sequence[Segment]
 
 
 class SolverError(RuntimeError):
@@ -48,7 +50,8 @@ class Solver(Protocol):
     * ``rtol``, ``atol``: the tolerances; a fixed-grid solver ignores them.
     * ``counts``: add every accepted and rejected step to it.
     * ``segments``: norm each index range of the state on its own and take the max
-      (the adjoint passes [z], [a] and, without seminorm, [a_theta]).
+      (the adjoint passes [z], [a] and, without seminorm, [a_theta]); a range given
+      as ``(a, b, rows)`` is ``rows`` samples, each normed on its own (``norm="sample"``).
     * ``first_step``: a step size to start with (the adjoint passes the previous
       interval's last step), overriding the solver's own initial-step choice. A wrapper
       of a foreign code may document that it ignores this hint.
@@ -72,11 +75,33 @@ class Solver(Protocol):
 
 def rms_norm(x: Tensor, segments: Segments | None) -> float:
     """Root-mean-square norm; with ``segments``, the max of the per-segment RMS
-    (a mixed norm, so a large adjoint block cannot hide error in a small one)."""
+    (a mixed norm, so a large adjoint block cannot hide error in a small one). A
+    segment ``(a, b, rows)`` contributes the largest RMS of its ``rows`` equal parts,
+    so one hard sample cannot hide in a batch average."""
     if segments is None:
         return float(torch.linalg.vector_norm(x)) / math.sqrt(max(x.numel(), 1))
-    norms = [torch.linalg.vector_norm(x[a:b]) / math.sqrt(max(b - a, 1)) for a, b in segments]
+    norms = []
+    for seg in segments:
+        a, b = seg[0], seg[1]
+        if len(seg) == 2 or seg[2] == 1:
+            norms.append(torch.linalg.vector_norm(x[a:b]) / math.sqrt(max(b - a, 1)))
+        else:
+            rows = x[a:b].view(seg[2], -1)  # (rows, (b - a) / rows)
+            norms.append(torch.linalg.vector_norm(rows, dim=1).max()
+                         / math.sqrt(max(rows.shape[1], 1)))
     return float(torch.stack(norms).max())
+
+
+def split_rows(segments: Segments) -> list[tuple[int, int]]:
+    """``segments`` as plain ranges, each ``(a, b, rows)`` cut into its ``rows`` parts
+    (for codes that take only ranges, e.g. a weighted norm)."""
+    out: list[tuple[int, int]] = []
+    for seg in segments:
+        a, b = seg[0], seg[1]
+        rows = seg[2] if len(seg) == 3 else 1
+        size = (b - a) // rows
+        out += [(a + i * size, a + (i + 1) * size) for i in range(rows)]
+    return out
 
 
 def hermite(y0: Tensor, y1: Tensor, f0: Tensor, f1: Tensor, h: float, theta: float) -> Tensor:
