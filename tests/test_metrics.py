@@ -1,8 +1,9 @@
 """A metrics file holds results, with timings and the machine apart (metrics.py)."""
 
 import json
+from pathlib import Path
 
-from neuralode_repro.metrics import CONFIG_KEYS, compose, flatten
+from neuralode_repro.metrics import CONFIG_KEYS, compose, flatten, summary_path
 
 
 def test_compose_drops_config_and_groups_timings():
@@ -29,10 +30,15 @@ def test_later_parts_win_and_nested_results_stay():
     assert compose({}) == {}
 
 
+def test_summary_path_is_the_training_summary_beside_a_run():
+    assert summary_path(Path("metrics/toy/linear-s0.json")) == \
+        Path("metrics/toy/linear-s0_train.json")
+    assert summary_path(Path("m/cnf/capacity/nf_2-s1.json")) == \
+        Path("m/cnf/capacity/nf_2-s1_train.json")
+
+
 def test_published_metrics_files_follow_the_layout():
     """The committed results: no config value is a metric, every duration is in timing."""
-    from pathlib import Path
-
     import yaml
 
     root = Path(__file__).resolve().parents[1]

@@ -10,6 +10,8 @@ def test_describe_records_what_decides_the_last_bits():
     assert set(rt) >= {"torch", "cpu", "capability", "blas", "threads", "env", "fingerprint"}
     assert rt["torch"] == torch.__version__ and rt["threads"] == torch.get_num_threads()
     assert describe()["fingerprint"] == rt["fingerprint"]  # a pure function of the platform
+    # always recorded, cpu too: the report's memory prose and mnist_memory's summary read it
+    assert rt["device"] == "cpu" and describe(torch.device("cpu"))["device"] == "cpu"
 
 
 def test_apply_threads_pins_or_leaves_the_default():

@@ -466,6 +466,26 @@ def test_platforms_group_the_recorded_runtimes(tmp_path):
     assert lines[1].endswith("toy/linear (1)")
 
 
+def test_platforms_show_the_recorded_device_cpu_too(tmp_path):
+    """runtime.describe() records the device on every run, cpu included; the platform
+    line shows it as recorded (a file without one, from older code, shows none)."""
+    from neuralode_repro.report.build import platforms, run_files
+
+    rt = {"torch": "2.x", "cpu": "EPYC", "capability": "AVX2", "blas": "MKL 1",
+          "threads": 1, "env": "", "fingerprint": "abc"}
+    _write(tmp_path / "toy" / "a.json", {"runtime": {**rt, "device": "cpu"}})
+    _write(tmp_path / "toy" / "b.json", {"runtime": {**rt, "device": "cuda: NVIDIA H100"}})
+    _write(tmp_path / "toy" / "c.json", {"runtime": rt})
+    lines = platforms(run_files(sorted(tmp_path.rglob("*.json")), tmp_path))
+    assert lines == [
+        "torch 2.x, EPYC, kernels AVX2, MKL 1, cpu, fingerprint `abc`; threads per metrics "
+        "file: toy/a (1)",
+        "torch 2.x, EPYC, kernels AVX2, MKL 1, cuda: NVIDIA H100, fingerprint `abc`; threads "
+        "per metrics file: toy/b (1)",
+        "torch 2.x, EPYC, kernels AVX2, MKL 1, fingerprint `abc`; threads per metrics file: "
+        "toy/c (1)"]
+
+
 def test_provenance_tables_show_this_runs_settings(tmp_path):
     """Each section says where its settings come from, filled from the run's config:
     a changed param shows in the table, and the source column names whose choice it is."""

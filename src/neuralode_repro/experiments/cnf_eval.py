@@ -19,6 +19,7 @@ from neuralode import collect_stats
 from ..config import SolverConfig, parse
 from ..data.toy2d import PotentialConfig, Toy2DConfig, grid, log_normalizer
 from ..io import read_json, write_csv, write_json
+from ..metrics import summary_path
 from ..models.cnf import PlanarCNF
 from ..models.flows import Flow
 from .cnf import CapacityEvalConfig, MLEvalConfig, run_name
@@ -147,7 +148,7 @@ def summarize_capacity(widths: Sequence[int], seeds: Sequence[int], runs_dir: Pa
                                             f"evaluate_cnf_capacity@{kind}-{w}-{seed} first")
                 kl[kind][str(w)].append(read_json(path)["final_kl"])
                 # the config a run trained with is in its summary, not in its metrics
-                targets.add(read_json(path.with_name(f"{path.stem}_train.json"))["target"])
+                targets.add(read_json(summary_path(path))["target"])
     if len(targets) != 1:
         raise ValueError(f"{runs_dir}: the capacity runs have different targets "
                          f"{sorted(targets)}; rerun them (dvc repro)")

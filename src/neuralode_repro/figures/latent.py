@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.lines import Line2D
 
 from ..data.spirals import make_batch
 from ..models.latent import LatentODE, SequenceModel
@@ -42,6 +41,8 @@ def reconstructions(panels: Sequence[SpiralPanel], t_max: float, title: str,
                     path: Path) -> None:
     """A 3x3 grid of test spirals (paper Fig. 8a-b): observations coloured by time,
     the true trajectory, the reconstruction (solid) and the extrapolation (dashed)."""
+    from matplotlib.lines import Line2D  # here, not at import: the stage's start-up
+
     ncols = 3
     nrows = max(1, -(-len(panels) // ncols))
     fig, ax = figure(ncols=ncols, nrows=nrows, width=3.3, height=3.1)
@@ -84,6 +85,8 @@ def latent_projection(z: np.ndarray, clockwise: np.ndarray, path: Path) -> None:
     (paper Fig. 8c). Left: the first two latent dimensions, as in the paper; right:
     the first two principal components of all points (the axes of z are arbitrary,
     so PCA shows the most spread-out plane). Dots mark z_t0."""
+    from matplotlib.lines import Line2D  # here, not at import: the stage's start-up
+
     b, t, dim = z.shape
     flat = z.reshape(-1, dim)  # (B*T, L)
     if dim >= 2:

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from ..io import write_bytes
-from .style import MODEL, OBS, TRUE, figure, plt, save
+from .style import MODEL, OBS, TRUE, figure, pyplot, save
 
 Field = Callable[[np.ndarray], np.ndarray]  # (N, 2) -> (N, 2)
 
@@ -67,6 +66,8 @@ def vector_fields(true_field: Field, model_field: Field, lims: tuple[float, floa
 def training_gif(obs: np.ndarray, true: np.ndarray, frames: Sequence[tuple[int, np.ndarray]],
                  path: Path, duration_ms: int = 150) -> None:
     """Animated learned trajectory during training (one frame per snapshot)."""
+    from PIL import Image  # here, not at import: the stage's start-up (style.py)
+
     images = []
     lo, hi = true.min(axis=0) - 0.3, true.max(axis=0) + 0.3
     for step, traj in frames:
@@ -79,7 +80,7 @@ def training_gif(obs: np.ndarray, true: np.ndarray, frames: Sequence[tuple[int, 
               title=f"step {step}")
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
-        plt.close(fig)
+        pyplot().close(fig)
         images.append(Image.open(io.BytesIO(buf.getvalue())).convert("P", palette=Image.ADAPTIVE))
     out = io.BytesIO()
     images[0].save(out, format="GIF", save_all=True, append_images=images[1:],

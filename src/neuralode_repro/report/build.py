@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_text
+from ..metrics import summary_path
 from .blocks import Block, Bullets, Heading, Para, Table, to_html, to_markdown
 from .common import SMOKE, Claim, ReportConfig, read_json, recording, stage_of
 from .stats import RULE
@@ -66,7 +67,7 @@ def run_files(read: Sequence[Path], metrics: Path) -> dict[str, dict[str, Any]]:
     (``<name>_train.json``) beside each, by name relative to ``metrics``."""
     out: dict[str, dict[str, Any]] = {}
     for path in read:
-        for p in (path, path.with_name(f"{path.stem}_train.json")):
+        for p in (path, summary_path(path)):
             name = p.relative_to(metrics).with_suffix("").as_posix()
             if name not in out and p.suffix == ".json" and p.is_file():
                 data = read_json(p, stage_of(name))
@@ -107,8 +108,9 @@ PLATFORM_NOTE = (
 
 
 def platforms(files: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per numerical platform the metrics files record (``runtime`` blocks),
-    with the thread count of each file that ran on it."""
+    """One line per numerical platform the metrics files record (``runtime`` blocks:
+    :func:`neuralode_repro.runtime.describe`, the device included, ``cpu`` too), with the
+    thread count of each file that ran on it."""
     groups: dict[tuple[str, ...], list[str]] = {}
     for name, data in files.items():
         rt = data.get("runtime")
@@ -119,7 +121,7 @@ def platforms(files: dict[str, dict[str, Any]]) -> list[str]:
         groups.setdefault(key, []).append(f"{name} ({rt.get('threads', '?')})")
     lines = []
     for (torch_v, cpu, cap, blas, fp, env, device), names in groups.items():
-        extra = "".join(f", {x}" for x in (env, device) if x not in ("", "?", "cpu"))
+        extra = "".join(f", {x}" for x in (env, device) if x not in ("", "?"))
         lines.append(f"torch {torch_v}, {cpu}, kernels {cap}, {blas}{extra}, fingerprint "
                      f"`{fp}`; threads per metrics file: {', '.join(names)}")
     return lines or ["no metrics file records its platform (they predate this report)"]

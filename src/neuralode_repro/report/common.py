@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import num
-from ..metrics import flatten
+from ..metrics import flatten, summary_path
 
 # the verdicts are defined with their rule; the sections and tests import them from here
 from .stats import (  # noqa: F401
@@ -132,8 +132,7 @@ def read_run(path: Path, stage: str) -> Metrics:
     of ``stage`` (evaluate_*) over what its training stage recorded in
     ``<name>_train.json`` (the config it ran with; :mod:`neuralode_repro.metrics`)."""
     metrics = read_json(path, stage)  # first: a missing run names its last stage
-    summary = read_json(path.with_name(f"{path.stem}_train.json"),
-                        stage.replace("evaluate_", "train_", 1))
+    summary = read_json(summary_path(path), stage.replace("evaluate_", "train_", 1))
     return Metrics({**summary, **metrics}, path, stage)
 
 
