@@ -1,5 +1,6 @@
 """Benchmark: neuralode vs torchdiffeq, side by side in one process; then every case
-against every peer, torchode included, with gradient accuracy (peers.py).
+against every peer, torchode included, with gradient accuracy (peers.py); then stage
+start-up and the whole pipeline's wall time.
 
 Each case runs both libraries on the same function, inputs, tolerances and thread
 count, interleaved A B A B, and reports medians. Printed per case: time ratio
@@ -8,7 +9,14 @@ and our overhead factor = solve time / (NFE x time of one bare function evaluati
 where 1.0 means all time is spent in the user's function.
 
     python benchmarks/bench.py [--repeats 30] [--threads 2] [--skip-mnist] [--skip-peers]
+                               [--skip-startup] [--skip-pipeline] [--startup-repo DIR]
                                [--out benchmarks/results.md]
+
+Then two more sections. Stage start-up, the seconds from process start to each stage's
+body (startup.py): measured on --startup-repo DIR; without it, the committed startup.md,
+as a plain checkout has no pipeline outputs for the stages to start from. The whole
+pipeline's wall time per profile: never measured here (minutes to hours), read from
+benchmarks/pipeline.json, which ``python benchmarks/pipeline.py [--profile tiny]`` records.
 
 A script that prints a table, not a timed test: machines are noisy, ratios are not.
 """
@@ -18,15 +26,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchdiffeq
+from benchutil import median_ms, rel_l2
 from torch import nn
 
 from neuralode import collect_stats, odeint, odeint_adjoint
@@ -69,25 +76,14 @@ class Row:
 
 def _median_interleaved(a: Callable[[], object], b: Callable[[], object], repeats: int
                         ) -> tuple[float, float]:
-    a(), b()  # warm-up
-    ta, tb = [], []
-    for _ in range(repeats):
-        for fn, acc in ((a, ta), (b, tb)):
-            start = time.perf_counter()
-            fn()
-            acc.append(time.perf_counter() - start)
-    return statistics.median(ta) * 1e3, statistics.median(tb) * 1e3
+    """Medians in ms of ``a`` and ``b``, interleaved A B A B after one warm-up each."""
+    ms = median_ms({"a": a, "b": b}, repeats)
+    return ms["a"], ms["b"]
 
 
 def _time_ms(fn: Callable[[], object], repeats: int) -> float:
     """Median wall time of ``fn()`` in ms, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return median_ms({"fn": fn}, repeats)["fn"]
 
 
 def _bare_eval_ms(f: nn.Module, y0: torch.Tensor, repeats: int = 200) -> float:
@@ -258,12 +254,6 @@ def case_mnist(name: str, repeats: int, solver: dict) -> tuple[Row, float, float
     return row, rel_l2(g_o, g_t), rel_l2(g_r, g_t), budget
 
 
-def rel_l2(ga: list[torch.Tensor], gb: list[torch.Tensor]) -> float:
-    """||ga - gb|| / ||gb|| over all parameters as one vector."""
-    a, b = torch.cat([g.flatten() for g in ga]), torch.cat([g.flatten() for g in gb])
-    return ((a - b).norm() / b.norm()).item()
-
-
 def machine() -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (f"{hardware()}, torch {torch.__version__}, torchdiffeq "
@@ -289,6 +279,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-mnist", action="store_true")
     parser.add_argument("--skip-peers", action="store_true", help="no torchode section")
+    parser.add_argument("--skip-startup", action="store_true", help="no stage start-up section")
+    parser.add_argument("--skip-pipeline", action="store_true",
+                        help="no whole-pipeline section")
+    parser.add_argument("--startup-repo", type=Path, metavar="DIR",
+                        help="measure stage start-up on DIR, a repository whose pipeline has "
+                        "run (min(3, repeats) probes per stage, ~3 s each); default: show "
+                        "the committed benchmarks/startup.md")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.md"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -321,6 +318,14 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(1)  # the small cases: one thread is fastest on every side
         notes.append("\n" + peers(args.repeats, CubicMLP))
         torch.set_num_threads(args.threads)
+    if not args.skip_startup:
+        import startup
+
+        notes.append("\n" + startup.section(args.startup_repo, min(3, args.repeats)))
+    if not args.skip_pipeline:
+        import pipeline
+
+        notes.append("\n" + pipeline.section())
     text = (f"# Benchmark: neuralode vs torchdiffeq and torchode\n\nMachine: {start}.\n"
             f"Command: `{' '.join(['python benchmarks/bench.py', *(argv or sys.argv[1:])])}`. "
             f"Medians of {args.repeats} interleaved runs (fewer for cases 3-4).\n\n"

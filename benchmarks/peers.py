@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-import signal
-import statistics
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,11 +22,13 @@ from dataclasses import dataclass
 import torch
 import torchdiffeq
 import torchode as to
+from benchutil import median_ms, rel_l2
 from torch import nn
 
 from neuralode import collect_stats, odeint, odeint_adjoint
 
 TOL = {"rtol": 1e-6, "atol": 1e-8}
+BUDGET_S = 60.0  # a contender whose first call takes longer is not timed
 Solve = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]  # -> (T, B, D)
 
 
@@ -42,41 +41,6 @@ class Result:
     err_out: float | None = None  # max abs difference of the outputs from the reference
     err_grad: float | None = None  # relative L2 error of the gradient (y0 and parameters)
     note: str = ""
-
-
-class _TooSlow(Exception):
-    pass
-
-
-def _alarm(_signum: int, _frame: object) -> None:
-    raise _TooSlow
-
-
-def _median_ms(fns: dict[str, Callable[[], object]], repeats: int, budget_s: float = 60.0
-               ) -> dict[str, float | None]:
-    """Median wall time of each function, interleaved A B C A B C after a warm-up (3
-    calls: TorchScript's profiling executor optimizes a graph on its second call). A
-    function whose first call takes over ``budget_s`` is dropped (None)."""
-    signal.signal(signal.SIGALRM, _alarm)
-    live = dict(fns)
-    for k, fn in fns.items():
-        signal.setitimer(signal.ITIMER_REAL, budget_s)
-        try:
-            fn()
-        except _TooSlow:
-            del live[k]
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-    for _ in range(2):
-        for fn in live.values():
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in live}
-    for _ in range(repeats):
-        for k, fn in live.items():
-            start = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - start)
-    return {k: statistics.median(times[k]) * 1e3 if k in live else None for k in fns}
 
 
 def _torchode(f: nn.Module, kind: str, jit: bool, rtol: float, atol: float):
@@ -136,10 +100,30 @@ def _loss_grads(solve: Solve, f: nn.Module, y0: torch.Tensor, t: torch.Tensor):
     return out.detach(), torch.autograd.grad(out.square().sum(), [y, *f.parameters()])
 
 
-def rel_l2(ga, gb) -> float:
-    a = torch.cat([g.flatten().double() for g in ga])
-    b = torch.cat([g.flatten().double() for g in gb])
-    return ((a - b).norm() / b.norm()).item()
+def _no_grad(f: nn.Module, y0: torch.Tensor, t: torch.Tensor
+             ) -> Callable[[Solve], Callable[[], torch.Tensor]]:
+    """solve -> a call of that contender's forward solve of ``f`` from ``y0`` over
+    ``t``, without autograd."""
+    def runner(solve: Solve) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            with torch.no_grad():
+                return solve(f, y0, t)
+        return run
+    return runner
+
+
+def _timed_rows(name: str, fns: dict[str, Solve], missing: dict[str, str], repeats: int,
+                runner: Callable[[Solve], Callable[[], object]],
+                score: Callable[[str, Solve, float], Result]) -> list[Result]:
+    """Time every contender's ``runner(solve)`` interleaved (3 warm-up rounds), then
+    ``score(contender, solve, ms)`` each timed one. A contender whose first call takes
+    over BUDGET_S, or that cannot run (``missing``: name -> why), gets a row saying so."""
+    ms = median_ms({k: runner(s) for k, s in fns.items()}, repeats, warmups=3,
+                   budget_s=BUDGET_S)
+    rows = [score(k, s, ms[k]) if k in ms else
+            Result(name, k, None, note=f"one call took over {BUDGET_S:.0f} s: not timed")
+            for k, s in fns.items()]
+    return rows + [Result(name, k, None, note=why) for k, why in missing.items()]
 
 
 def case_peers(name: str, f: nn.Module, batch: int, repeats: int, grad: bool
@@ -153,31 +137,20 @@ def case_peers(name: str, f: nn.Module, batch: int, repeats: int, grad: bool
     ref_out, ref_grad = _loss_grads(lambda g, y, s: torchdiffeq.odeint(g, y, s, **tight),
                                     ref_f, y0.double(), t.double())
     fns, missing = solvers(f, grad)
+    runner: Callable[[Solve], Callable[[], object]] = (
+        (lambda solve: lambda: _loss_grads(solve, f, y0, t)) if grad else _no_grad(f, y0, t))
 
-    def runner(solve: Solve) -> Callable[[], object]:
-        if grad:
-            return lambda: _loss_grads(solve, f, y0, t)
-        def fwd() -> torch.Tensor:
-            with torch.no_grad():
-                return solve(f, y0, t)
-        return fwd
-
-    ms = _median_ms({k: runner(s) for k, s in fns.items()}, repeats)
-    rows = []
-    for k, solve in fns.items():
-        if ms[k] is None:
-            rows.append(Result(name, k, None, note="one call took over 60 s: not timed"))
-            continue
+    def score(k: str, solve: Solve, ms: float) -> Result:
         f.calls = 0
         with collect_stats() as s:
             got = runner(solve)()
         out, grads = got if grad else (got, None)
         nfe = (f"{s.nfe_forward}+{s.nfe_backward}" if k.startswith("neuralode adjoint")
                else "" if "JIT" in k else str(f.calls))  # a scripted f counts nothing
-        rows.append(Result(name, k, ms[k], nfe, (out.double() - ref_out).abs().max().item(),
-                           rel_l2(grads, ref_grad) if grads else None))
-    rows += [Result(name, k, None, note=why) for k, why in missing.items()]
-    return rows
+        return Result(name, k, ms, nfe, (out.double() - ref_out).abs().max().item(),
+                      rel_l2(grads, ref_grad) if grads else None)
+
+    return _timed_rows(name, fns, missing, repeats, runner, score)
 
 
 class LinearSystems(nn.Module):
@@ -211,26 +184,17 @@ def case_batched(repeats: int, batch: int = 256) -> list[Result]:
     exact = torch.stack([torch.linalg.matrix_exp(f.a.double() * s) @ y0.double()[..., None]
                          for s in t.double()])[..., 0]  # (T, B, D)
     fns, missing = solvers(f, grad=False)
+    runner = _no_grad(f, y0, t)
+    name = f"6. batched: {batch} unrelated linear systems (D=4, eig 0.1-50)"
 
-    def fwd(solve: Solve) -> Callable[[], torch.Tensor]:
-        def run() -> torch.Tensor:
-            with torch.no_grad():
-                return solve(f, y0, t)
-        return run
-
-    ms = _median_ms({k: fwd(s) for k, s in fns.items()}, repeats)
-    rows, name = [], f"6. batched: {batch} unrelated linear systems (D=4, eig 0.1-50)"
-    for k, solve in fns.items():
-        if ms[k] is None:
-            rows.append(Result(name, k, None, note="one call took over 60 s: not timed"))
-            continue
+    def score(k: str, solve: Solve, ms: float) -> Result:
         f.calls = 0
-        out = fwd(solve)().double()
+        out = runner(solve)().double()
         scale = TOL["atol"] + TOL["rtol"] * exact.abs()
         worst = ((out - exact).abs() / scale).amax(dim=(0, 2)).max().item()
-        rows.append(Result(name, k, ms[k], "" if "JIT" in k else str(f.calls), worst))
-    rows += [Result(name, k, None, note=why) for k, why in missing.items()]
-    return rows
+        return Result(name, k, ms, "" if "JIT" in k else str(f.calls), worst)
+
+    return _timed_rows(name, fns, missing, repeats, runner, score)
 
 
 def _ours_of(contender: str) -> str:

@@ -9,6 +9,9 @@ is written but a failed run in a scratch MLflow store. Medians over ``--repeat``
 
     python benchmarks/startup.py [--repo .] [--repeat 3] [--out FILE]
 
+bench.py prints this table (:func:`section`): measured with ``--startup-repo DIR``,
+otherwise the committed startup.md with where it came from.
+
 A script that prints a table, not a timed test: machines are noisy.
 """
 
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import runpy
 import shlex
 import statistics
@@ -84,6 +86,78 @@ def measure(repo: Path, cmd: list[str], env: dict[str, str]) -> float:
                      f"{out.stderr[-2000:]}")
 
 
+Row = tuple[str, float, float]  # stage, median s, min s
+STARTUP_MD = Path(__file__).with_name("startup.md")
+
+
+def measure_all(repo: Path, repeat: int) -> list[Row]:
+    """Start-up of every stage of ``repo`` (a repository whose pipeline has run), median
+    and min over ``repeat`` probes each, in a scratch MLflow store; progress on stderr."""
+    repo = repo.resolve()
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/startup.db",
+               "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": f"{repo}/src:{repo}/library"}
+        cmds = commands(repo)
+        measure(repo, next(iter(cmds.values())), env)  # creates the scratch store
+        rows = []
+        for stage, cmd in cmds.items():
+            times = [measure(repo, cmd, env) for _ in range(repeat)]
+            rows.append((stage, statistics.median(times), min(times)))
+            print(f"{stage:32s} {rows[-1][1]:6.2f} s", file=sys.stderr)
+    return rows
+
+
+def _git(repo: Path, *args: str) -> str:
+    """``git args`` in ``repo``; empty when git or the repository is missing."""
+    try:
+        out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    except OSError:
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def markdown(rows: list[Row], repeat: int, repo: Path, load: tuple[float, ...]) -> str:
+    """The table, headed by when, where and on which commit it was measured."""
+    from neuralode_repro.report.build import hardware
+
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    commit = _git(repo, "rev-parse", "--short", "HEAD") or "unknown commit"
+    loads = ", ".join(f"{x:.1f}" for x in load)
+    lines = [f"Stage start-up (process start -> body), median of {repeat}; measured {when} "
+             f"on {commit}; {hardware()}; load average at the start {loads} (1, 5, 15 min)",
+             "", "| stage | median s | min s |", "|---|---|---|",
+             *[f"| {s} | {m:.2f} | {lo:.2f} |" for s, m, lo in rows],
+             f"| **all {len(rows)}** | {sum(r[1] for r in rows):.1f} | |"]
+    return "\n".join(lines) + "\n"
+
+
+def section(repo: Path | None, repeat: int = 3) -> str:
+    """bench.py's "Stage start-up" section: measured on ``repo`` when given (a repository
+    whose pipeline has run); otherwise the committed startup.md, saying so. A plain
+    checkout cannot be measured: its data/ is empty, and a stage with inputs stops
+    before its body (e.g. train_toy: data/toy/linear.npz not found)."""
+    head = "## Stage start-up: seconds from process start to the stage body\n\n"
+    if repo is not None:
+        load = os.getloadavg()
+        return head + markdown(measure_all(repo, repeat), repeat, repo, load)
+    how = ("`python benchmarks/startup.py --repo DIR --out benchmarks/startup.md` (or "
+           "`bench.py --startup-repo DIR`) measures it on DIR, a repository whose pipeline "
+           "has run, e.g. the clone that `python benchmarks/pipeline.py --keep` leaves "
+           "(after `--profile tiny`, `dvc exp apply <experiment>` in it first: a profile "
+           "runs in a temporary workspace)")
+    if not STARTUP_MD.is_file():
+        return head + f"Not measured, and no record ({STARTUP_MD.name} is missing): {how}.\n"
+    here = STARTUP_MD.parent
+    rel = STARTUP_MD.name
+    log = _git(here, "log", "-1", "--format=%h of %cs", "--", rel)
+    dirty = _git(here, "status", "--porcelain", "--", rel)
+    origin = (f"as committed in {log}" if log else "not committed") + (
+        ", with uncommitted changes" if dirty else "")
+    return (head + f"Not measured by this run: a plain checkout has no pipeline outputs, "
+            f"so most stages stop before their body. The record below is "
+            f"benchmarks/{rel} {origin}; {how}.\n\n" + STARTUP_MD.read_text())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,27 +166,14 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--out", type=Path, help="also write the table here (markdown)")
     args = p.parse_args()
-    repo = args.repo.resolve()
-    with tempfile.TemporaryDirectory() as scratch:
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{scratch}/startup.db",
-               "MLFLOW_DISABLE_TELEMETRY": "true", "PYTHONPATH": f"{repo}/src:{repo}/library"}
-        cmds = commands(repo)
-        measure(repo, next(iter(cmds.values())), env)  # creates the scratch store
-        rows = []
-        for stage, cmd in cmds.items():
-            times = [measure(repo, cmd, env) for _ in range(args.repeat)]
-            rows.append((stage, statistics.median(times), min(times)))
-            print(f"{stage:32s} {rows[-1][1]:6.2f} s", file=sys.stderr)
-    load = os.getloadavg()[0]
-    lines = [f"Stage start-up (process start -> body), median of {args.repeat}; "
-             f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-             f"load average {load:.1f}", "", "| stage | median s | min s |", "|---|---|---|",
-             *[f"| {s} | {m:.2f} | {lo:.2f} |" for s, m, lo in rows],
-             f"| **all {len(rows)}** | {sum(r[1] for r in rows):.1f} | |"]
-    text = "\n".join(lines) + "\n"
+    load = os.getloadavg()
+    text = markdown(measure_all(args.repo, args.repeat), args.repeat, args.repo.resolve(),
+                    load)
     print(text)
     if args.out:
-        args.out.write_text(text)
+        from neuralode_repro.io import write_text
+
+        write_text(args.out, text)
 
 
 if __name__ == "__main__":
