@@ -27,13 +27,14 @@ import argparse
 import os
 import platform
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchdiffeq
-from benchutil import median_ms, rel_l2
+from benchutil import median_ms, rel_l2, uncounted
 from torch import nn
 
 from neuralode import collect_stats, odeint, odeint_adjoint
@@ -52,9 +53,11 @@ class CubicMLP(nn.Module):
             layers += [nn.Linear(a, b)] + ([nn.Tanh()] if i < len(sizes) - 2 else [])
         self.net = nn.Sequential(*layers)
         self.calls = 0
+        self.counting = True  # off under compile: a Python side effect costs it dearly
 
     def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
+        if self.counting:
+            self.calls += 1
         return self.net(y ** 3)
 
 
@@ -99,7 +102,11 @@ def _count(f: CubicMLP, fn: Callable[[], object]) -> int:
 
 
 def case_forward(name: str, hidden: tuple[int, ...], batch: int, repeats: int, *,
-                 method: str = "dopri5", step: float | None = None) -> Row:
+                 method: str = "dopri5", step: float | None = None,
+                 compile_step: bool = False) -> tuple[Row, float | None]:
+    """The forward solve in both libraries; with ``compile_step`` ours takes
+    ``options={"compile": True}``. Returns the row and the compiled step's first
+    call (compilation included) in seconds, None without it."""
     torch.manual_seed(0)
     f, y0, t = CubicMLP(hidden), torch.randn(batch, 2), torch.linspace(0, 1, 10)
     kw = {"rtol": 1e-6, "atol": 1e-8, "method": method}
@@ -107,17 +114,24 @@ def case_forward(name: str, hidden: tuple[int, ...], batch: int, repeats: int, *
 
     def ours():
         with torch.no_grad():
+            if compile_step:
+                return uncounted(f, lambda: odeint(f, y0, t, options={"compile": True}, **kw))
             return odeint(f, y0, t, options=opts, **kw)
 
     def ref():
         with torch.no_grad():
             return torchdiffeq.odeint(f, y0, t, options=opts, **kw)
 
+    first = time.perf_counter()
+    ours()
+    compile_s = time.perf_counter() - first if compile_step else None
     ours_ms, ref_ms = _median_interleaved(ours, ref, repeats)
-    nfe_o, nfe_r = _count(f, ours), _count(f, ref)
+    with collect_stats() as stats:
+        ours()
+    nfe_o, nfe_r = stats.nfe_forward, _count(f, ref)
     overhead = ours_ms / (nfe_o * _bare_eval_ms(f, y0))
     return Row(name, ours_ms, ref_ms, str(nfe_o), str(nfe_r),
-               (ours() - ref()).abs().max().item(), None, overhead)
+               (ours() - ref()).abs().max().item(), None, overhead), compile_s
 
 
 def case_adjoint(name: str, hidden: tuple[int, ...], batch: int, repeats: int,
@@ -291,16 +305,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     start = machine()
     tiny, mid = (50,), (256, 256)
+    compiled, compile_s = case_forward("1c. tiny forward (dopri5), compiled step", tiny, 20,
+                                       args.repeats, compile_step=True)
     rows = [
-        case_forward("1. tiny forward (dopri5)", tiny, 20, args.repeats),
+        case_forward("1. tiny forward (dopri5)", tiny, 20, args.repeats)[0],
+        compiled,
         case_adjoint("2a. tiny fwd + adjoint bwd", tiny, 20, args.repeats, seminorm=False),
         case_adjoint("2b. tiny fwd + adjoint bwd, seminorm", tiny, 20, args.repeats, True),
         case_adjoint("3. mid-size fwd + adjoint bwd (B=1024, 2-256-256-2)", mid, 1024,
                      max(5, args.repeats // 3), seminorm=False),
         case_forward("5. tiny forward, rk4 step 0.05", tiny, 20, args.repeats,
-                     method="rk4", step=0.05),
+                     method="rk4", step=0.05)[0],
     ]
-    notes = []
+    notes = [f"- 1c. `options={{'compile': True}}` (torch.compile of each step, the "
+             f"function traced into it): its first call, compilation included, took "
+             f"{compile_s:.1f} s; the medians exclude it."]
     if not args.skip_mnist:
         mnist = [("4a. MNIST ODE-Net train step (dopri5 1e-3, adjoint)", {"method": "dopri5"}),
                  ("4b. same, seminorm on both sides", {"method": "dopri5", "seminorm": True}),
@@ -308,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
                   {"method": "rk4", "step_size": 0.25})]
         for name, solver in reversed(mnist):
             row, err_o, err_r, budget = case_mnist(name, max(3, args.repeats // 10), solver)
-            rows.insert(4, row)
+            rows.insert(5, row)
             notes.insert(0, f"- {name[:3]} gradient error against a tight reference (direct "
                          f"backprop, dopri5 at 1e-6), relative L2 over all parameters: ours "
                          f"{err_o:.1e}, torchdiffeq {err_r:.1e}. Time: {budget} ms.")

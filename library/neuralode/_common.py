@@ -79,6 +79,9 @@ def flat_func(func: ODEFunc, shape: torch.Size, like: Tensor, counts: StepCounts
         checked = True
         return out.reshape(-1)
 
+    # the user's function and the state's shape, for a solver that traces it into a
+    # compiled step (solvers/compiled.py); that solver counts those calls itself
+    f.unflat = (func, view)  # type: ignore[attr-defined]
     return f
 
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ._common import check_step, first_step_of, parse_options, positive
 from .base import REMEDY, FlatFunc, Segments, SolverError, StepCounts, hermite, rms_norm
+from .compiled import compiled, compiled_first_step
 from .control import CONTROLLERS, PIController
 from .tableau import ButcherTableau
 
@@ -202,11 +203,14 @@ class AdaptiveSolver:
       it (Cash-Karp) each accepted step costs one more evaluation, f(t1, y1);
     * dense output: quartic through the step midpoint when the tableau has ``c_mid``
       (dopri5), the cubic Hermite interpolant otherwise, so output times never
-      shorten a step.
+      shorten a step;
+    * ``compile=True``: each step without autograd is one ``torch.compile``-d call,
+      the user's function traced into it (:mod:`~neuralode.solvers.compiled`).
     """
 
     SPEC: dict[str, Any] = {"first_step": None, "safety": 0.9, "ifactor": 10.0,
-                            "dfactor": 0.2, "max_num_steps": 10_000, "controller": "I"}
+                            "dfactor": 0.2, "max_num_steps": 10_000, "controller": "I",
+                            "compile": False}
     adaptive = True
 
     def __init__(self, tableau: ButcherTableau, options: dict[str, Any] | None = None):
@@ -221,32 +225,53 @@ class AdaptiveSolver:
         self.first_step: float | None = opts["first_step"]
         self.max_num_steps: int = opts["max_num_steps"]
         self.controller = _controller(opts, tableau.name)
+        if not isinstance(opts["compile"], bool):
+            raise ValueError(f"option 'compile' must be True or False, got {opts['compile']!r}")
+        self.compile: bool = opts["compile"]
 
     def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
                   atol: float, counts: StepCounts, segments: Segments | None = None,
                   first_step: float | None = None) -> tuple[list[Tensor], float]:
         tab = self.tableau
-        co = _Coeffs(tab, y0)
         t0, t_end = ts[0], ts[-1]
         direction = 1.0 if t_end >= t0 else -1.0
         # the local error estimate is O(h^q); q = error_order + 1
         step_factor = self.controller.start(tab.error_order + 1)
 
         t, y = t0, y0
-        k0, h = first_step_of(self.name, f, y0, t0, t_end, rtol=rtol, atol=atol,
-                              segments=segments, q=tab.error_order + 1,
-                              hint=first_step or self.first_step)
+        unflat = getattr(f, "unflat", None)
+        # the compiled step: opted in, no autograd graph to build, the function known
+        step = compiled("step") if self.compile and unflat is not None \
+            and not torch.is_grad_enabled() else None
+        hint = first_step or self.first_step
+        if step is not None and hint is None:
+            k0, h = compiled_first_step(self.name, f, y0, t0, t_end, rtol=rtol, atol=atol,
+                                        segments=segments, q=tab.error_order + 1,
+                                        counts=counts)
+        else:
+            k0, h = first_step_of(self.name, f, y0, t0, t_end, rtol=rtol, atol=atol,
+                                  segments=segments, q=tab.error_order + 1, hint=hint)
         ys, i_out = [y0], 1
-        buf = _buffer(y0, tab.stages)
+        # the eager step's tableau tensors and stage buffer (the compiled one has its own)
+        co, buf = (None, None) if step else (_Coeffs(tab, y0), _buffer(y0, tab.stages))
         while i_out < len(ts):
             check_step(self.name, self.max_num_steps, t, h, counts, t0, t_end)
             last = abs(t_end - t) <= h * (1 + 1e-12)
             dt = (t_end - t) if last else direction * h
-            y1, K = _stages(f, tab, co, t, y, dt, k0, buf)
-            with torch.no_grad():  # step control is not part of the computation graph
-                scale = torch.maximum(y.abs(), y1.abs()).mul_(rtol).add_(atol)
-                est = error_estimate(K, co.b_err, tab.b_err)  # (n,)
-                err = abs(dt) * rms_norm(est.div_(scale), segments)
+            if step is not None:
+                # t and dt as float64 0-d tensors: new values reuse the graph, and the
+                # state moves by the very dt that the Python-float time advances by
+                y1, K, err_t = step(*unflat, tab, rtol, atol, segments,
+                                    torch.scalar_tensor(t, dtype=torch.float64), y,
+                                    torch.scalar_tensor(dt, dtype=torch.float64), k0)
+                counts.nfe += tab.stages - 1
+                err = float(err_t)
+            else:
+                y1, K = _stages(f, tab, co, t, y, dt, k0, buf)
+                with torch.no_grad():  # step control is not part of the computation graph
+                    scale = torch.maximum(y.abs(), y1.abs()).mul_(rtol).add_(atol)
+                    est = error_estimate(K, co.b_err, tab.b_err)  # (n,)
+                    err = abs(dt) * rms_norm(est.div_(scale), segments)
             accept = err <= 1.0  # False for nan
             factor = step_factor(err, accept)
             if not accept:
