@@ -9,6 +9,8 @@ import torch
 from neuralode import odeint, odeint_adjoint
 from neuralode.solvers.base import rms_norm, split_rows
 
+from .test_gradients import MLP
+
 RTOL, ATOL = 1e-6, 1e-8
 T = torch.tensor([0.0, 3.0], dtype=torch.float64)
 
@@ -58,25 +60,16 @@ def test_identical_samples_take_the_same_steps_under_both_norms():
 
 def test_adjoint_gradients_under_the_sample_norm_match_direct_backprop():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(),
-                              torch.nn.Linear(16, 2)).double()
+    func = MLP().double()
     y0 = torch.randn(8, 2, dtype=torch.float64)
     y0[3] *= 5  # one sample far out
 
-    class Func(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, t, y):
-            return self.net(y)
-
-    func, grads = Func(), {}
+    grads = {}
     for name, solve in (("direct", odeint), ("adjoint", odeint_adjoint)):
-        net.zero_grad()
+        func.zero_grad()
         y = y0.clone().requires_grad_(True)
         solve(func, y, T, rtol=1e-10, atol=1e-12, norm="sample")[-1].pow(2).sum().backward()
-        grads[name] = [y.grad, *(p.grad for p in net.parameters())]
+        grads[name] = [y.grad, *(p.grad for p in func.parameters())]
     for a, b in zip(grads["adjoint"], grads["direct"], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
 

@@ -8,6 +8,7 @@ import torch
 from neuralode import TABLEAUX, collect_stats, odeint, odeint_adjoint
 from neuralode.solvers import rk
 
+from ..test_gradients import MLP
 from .test_exact import BOUNDS, PROBLEMS
 
 RK = sorted(TABLEAUX)
@@ -37,27 +38,16 @@ def test_list_layout_takes_the_same_steps_to_the_same_answer(method, problem, mo
 @pytest.mark.parametrize("method", ["dopri5", "bosh3", "cash_karp", "rk4"])
 def test_list_layout_gradients_match_the_matrix_layout(method, monkeypatch):
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(),
-                              torch.nn.Linear(8, 3)).double()
-
-    class Func(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = net
-
-        def forward(self, t, y):
-            return self.net(y)
-
-    func, y0 = Func(), torch.randn(5, 3, dtype=torch.float64)
+    func, y0 = MLP(dim=3, hidden=8).double(), torch.randn(5, 3, dtype=torch.float64)
     t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
     opts = {"step_size": 0.05} if method == "rk4" else None
 
     def grads(solve):
-        net.zero_grad()
+        func.zero_grad()
         y = y0.clone().requires_grad_(True)
         solve(func, y, t, method=method, rtol=1e-7, atol=1e-9, options=opts).pow(2).sum() \
             .backward()
-        return [y.grad, *(p.grad.clone() for p in net.parameters())]
+        return [y.grad, *(p.grad.clone() for p in func.parameters())]
 
     for solve in (odeint, odeint_adjoint):
         matrix = grads(solve)
