@@ -214,21 +214,24 @@ def _ours_of(contender: str) -> str:
 
 def table(rows: list[Result]) -> str:
     """One line per case and contender; the ratio is ours (in the same mode: adjoint,
-    direct backprop or forward only) over that contender."""
+    direct backprop or forward only) over that contender, and in forward cases also
+    our compiled step (``options={"compile": True}``) over it."""
     ours = {(r.case, r.contender): r.ms for r in rows if r.contender.startswith("neuralode")}
-    head = ("| case | contender | ms | neuralode / this | NFE | err out | grad rel err | "
-            "note |\n" + "|---" * 8 + "|")
+    head = ("| case | contender | ms | neuralode / this | compiled / this | NFE | err out | "
+            "grad rel err | note |\n" + "|---" * 9 + "|")
     lines = [head]
     for r in rows:
         if r.ms is None:
-            lines.append(f"| {r.case} | {r.contender} | n/a | | | | | {r.note} |")
+            lines.append(f"| {r.case} | {r.contender} | n/a | | | | | | {r.note} |")
             continue
         mine = ours.get((r.case, _ours_of(r.contender)))
         ratio = mine / r.ms if mine else float("nan")
+        fused = ours.get((r.case, "neuralode compiled"))
+        fused_ratio = f"{fused / r.ms:.2f}" if fused else ""
         grad = "" if r.err_grad is None else f"{r.err_grad:.1e}"
         err = "" if r.err_out is None else f"{r.err_out:.1e}"
-        lines.append(f"| {r.case} | {r.contender} | {r.ms:.2f} | {ratio:.2f} | {r.nfe} | "
-                     f"{err} | {grad} | {r.note} |")
+        lines.append(f"| {r.case} | {r.contender} | {r.ms:.2f} | {ratio:.2f} | {fused_ratio} | "
+                     f"{r.nfe} | {err} | {grad} | {r.note} |")
     return "\n".join(lines)
 
 
