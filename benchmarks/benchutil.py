@@ -1,14 +1,19 @@
-"""Helpers shared by the benchmark scripts (bench.py, peers.py): interleaved median
-timing and the relative gradient error. Nothing runs at import."""
+"""Helpers shared by the benchmark scripts (bench.py, peers.py, pipeline.py, startup.py):
+interleaved median timing, the relative gradient error and git. Nothing runs at import,
+and torch loads only when a tensor helper runs (pipeline.py's CLI needs none)."""
 
 from __future__ import annotations
 
 import signal
 import statistics
+import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 class _TooSlow(Exception):
@@ -65,6 +70,8 @@ def median_ms(fns: Mapping[str, Callable[[], object]], repeats: int, *, warmups:
 def rel_l2(ga: Sequence[torch.Tensor], gb: Sequence[torch.Tensor]) -> float:
     """||ga - gb|| / ||gb|| over all tensors as one vector, computed in float64 (a
     float32 gradient scored against a float64 reference keeps the reference's digits)."""
+    import torch
+
     a = torch.cat([g.flatten().double() for g in ga])
     b = torch.cat([g.flatten().double() for g in gb])
     return ((a - b).norm() / b.norm()).item()
@@ -77,3 +84,13 @@ def uncounted(f: torch.nn.Module, solve: Callable[[], torch.Tensor]) -> torch.Te
         return solve()
     finally:
         f.counting = True
+
+
+def git(repo: Path, *args: str) -> tuple[bool, str]:
+    """``git args`` in ``repo``: (True, stdout) on success, else (False, why: git's
+    stderr, or that git could not be started)."""
+    try:
+        out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    except OSError as err:
+        return False, f"cannot run git: {err}"
+    return (True, out.stdout.strip()) if out.returncode == 0 else (False, out.stderr.strip())

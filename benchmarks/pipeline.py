@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchutil import git
+
 RECORD = Path(__file__).with_name("pipeline.json")
 SHOWN = ("tiny", "default")  # bench.py shows these profiles, recorded or not
 
@@ -40,10 +42,10 @@ class PipelineError(Exception):
 
 
 def _git(repo: Path, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise PipelineError(f"git {' '.join(args)} in {repo} failed: {out.stderr.strip()}")
-    return out.stdout.strip()
+    ok, text = git(repo, *args)
+    if not ok:
+        raise PipelineError(f"git {' '.join(args)} in {repo} failed: {text}")
+    return text
 
 
 def command(profile: str | None) -> list[str]:

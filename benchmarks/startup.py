@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import yaml
+from benchutil import git
 
 _T0 = "STARTUP_BENCH_T0"
 
@@ -109,11 +110,8 @@ def measure_all(repo: Path, repeat: int) -> list[Row]:
 
 def _git(repo: Path, *args: str) -> str:
     """``git args`` in ``repo``; empty when git or the repository is missing."""
-    try:
-        out = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-    except OSError:
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+    ok, text = git(repo, *args)
+    return text if ok else ""
 
 
 def markdown(rows: list[Row], repeat: int, repo: Path, load: tuple[float, ...]) -> str:

@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -20,7 +21,12 @@ def pipeline() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_pipeline",
                                                   ROOT / "benchmarks" / "pipeline.py")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # as `python benchmarks/pipeline.py` runs it: its folder first on sys.path (benchutil)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
     return module
 
 
