@@ -1,7 +1,8 @@
 """Input checks of ``odeint``/``odeint_adjoint``: each error names the argument and the fix.
 
-Everything here runs once per call (or, for ``func``'s output, on its first
-evaluation; for the captured-tensor walk, once per backward pass), never per step.
+Everything here runs once per call (for the captured-tensor walk, once per backward
+pass), never per step, except the check of what ``func`` returns: :func:`is_like` on
+every evaluation, and the full :func:`check_output` only when that fails.
 """
 
 from __future__ import annotations
@@ -90,23 +91,39 @@ def check_precision(dtype: torch.dtype, rtol: float, atol: float, prefix: str = 
         raise ValueError("; ".join(problems) + f". Or {_HALF}.")
 
 
-def check_output(out: Any, shape: torch.Size, dtype: torch.dtype, device: torch.device) -> None:
-    """What ``func(t, y)`` returns must be a tensor like the state (checked on the first
-    call: the solvers combine it with the state in place, which would silently cast)."""
+def check_output(out: Any, shape: torch.Size, dtype: torch.dtype, device: torch.device,
+                 where: str = "") -> None:
+    """What ``func(t, y)`` returns must be a tensor like the state, on every evaluation:
+    the solvers combine it with the state, which would silently broadcast a wrong shape
+    or cast a wrong dtype into the solution. ``where`` says which evaluation it was."""
+    call = f"func(t, y){where}"
     fix = "; return a tensor shaped like y, e.g. -y or y.new_zeros(y.shape)"
     if not isinstance(out, Tensor):
-        raise TypeError(f"func(t, y) must return a Tensor, got {type(out).__name__}{fix}"
+        raise TypeError(f"{call} must return a Tensor, got {type(out).__name__}{fix}"
                         + (" (for several states, pack them into one tensor with torch.cat)"
                            if isinstance(out, (tuple, list)) else ""))
     if out.shape != shape:
-        raise ValueError(f"func(t, y) returned shape {tuple(out.shape)}, "
-                         f"expected the state's shape {tuple(shape)}")
+        raise ValueError(f"{call} returned shape {tuple(out.shape)}, "
+                         f"expected the state's shape {tuple(shape)}{fix}")
     if out.dtype != dtype:
-        raise TypeError(f"func(t, y) returned dtype {out.dtype}, but the state y0 is {dtype}; "
+        raise TypeError(f"{call} returned dtype {out.dtype}, but the state y0 is {dtype}; "
                         f"return the state's dtype (e.g. .to(y.dtype)) or cast y0")
     if out.device != device:
-        raise ValueError(f"func(t, y) returned a tensor on {out.device}, but the state y0 is "
+        raise ValueError(f"{call} returned a tensor on {out.device}, but the state y0 is "
                          f"on {device}; move func's parameters/tensors to {device}")
+
+
+def is_like(out: Any, shape: torch.Size, dtype: torch.dtype, device: torch.device) -> bool:
+    """The per-evaluation fast path of :func:`check_output`: True when ``out`` is a
+    tensor of the state's shape, dtype and device (a few hundred ns per call)."""
+    return (isinstance(out, Tensor) and out.shape == shape and out.dtype == dtype
+            and out.device == device)
+
+
+def evaluation(n: int, t: Any) -> str:
+    """' (evaluation n, at t=...)' for an error message; ``t`` a float or 0-d tensor."""
+    t = t.detach() if isinstance(t, Tensor) else t
+    return f" (evaluation {n} of the solve, at t={float(t):.6g})"
 
 
 def unique_params(adjoint_params: Iterable[Tensor] | None, func: Any) -> tuple[Tensor, ...]:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import check_captured, check_output, check_precision
+from ._checks import check_captured, check_output, check_precision, evaluation, is_like
 from .solvers import make_solver
 from .solvers.base import Segment, Solver, StepCounts
 
@@ -41,10 +41,25 @@ def state_segments(norm: str, shape: torch.Size, blocks: int = 1) -> list[Segmen
 
 
 def make_checked_solver(method: str, options: dict[str, Any] | None, dtype: torch.dtype,
-                        rtol: float, atol: float, prefix: str = "") -> Solver:
+                        rtol: float, atol: float, prefix: str = "",
+                        inherited: dict[str, Any] | None = None) -> Solver:
     """The solver for ``method``; adaptive ones also check the tolerances against the
-    state's dtype (a fixed grid ignores rtol/atol)."""
-    solver = make_solver(method, options)
+    state's dtype (a fixed grid ignores rtol/atol).
+
+    ``prefix`` ``"adjoint_"`` names the backward solve's arguments in errors;
+    ``inherited`` is the forward's options when ``adjoint_options`` is None and the
+    backward solver received them (then an option it does not take says so)."""
+    try:
+        solver = make_solver(method, options)
+    except (TypeError, ValueError) as err:
+        if not prefix:
+            raise
+        given = (f"None, so it takes the forward's options={inherited!r}"
+                 if inherited is not None else repr(options))
+        fix = ("; pass the backward solve's own, e.g. adjoint_options={}"
+               if inherited is not None else "")
+        raise type(err)(f"backward solve ({prefix}method={method!r}, {prefix}options={given}): "
+                        f"{err}{fix}") from None
     if solver.adaptive:
         check_precision(dtype, rtol, atol, prefix)
     return solver
@@ -54,12 +69,14 @@ def flat_func(func: ODEFunc, shape: torch.Size, like: Tensor, counts: StepCounts
               check_graph: bool = False) -> Callable[[float, Tensor], Tensor]:
     """Wrap ``func(t, y)`` as a counted function of (float, flat tensor).
 
-    The first call checks what ``func`` returns; with ``check_graph`` it runs with
-    autograd on and raises if the output depends on a tensor requiring grad (a
-    gradient that the adjoint would lose), at no extra evaluation.
+    Every evaluation checks that ``func`` returned a tensor of the state's shape, dtype
+    and device (a wrong one would be broadcast or cast into the solution silently).
+    The first call also runs with autograd on under ``check_graph`` and raises if the
+    output depends on a tensor requiring grad (a gradient that the adjoint would
+    lose), at no extra evaluation.
     """
 
-    dtype, device, view = like.dtype, like.device, tuple(shape)
+    dtype, device, view, size = like.dtype, like.device, tuple(shape), torch.Size(shape)
     checked = False
 
     def f(t: float, y: Tensor) -> Tensor:
@@ -67,13 +84,15 @@ def flat_func(func: ODEFunc, shape: torch.Size, like: Tensor, counts: StepCounts
         counts.nfe += 1
         tt = torch.scalar_tensor(t, dtype=dtype, device=device)
         if checked:
-            return func(tt, y.view(view)).reshape(-1)
-        # once: type, shape, dtype and device cannot change within a solve
+            out = func(tt, y.view(view))
+            if not is_like(out, size, dtype, device):
+                check_output(out, size, dtype, device, evaluation(counts.nfe, t))
+            return out.reshape(-1)
         state = y.view(view)
         with torch.set_grad_enabled(check_graph or torch.is_grad_enabled()):
             out = func(tt, state)
-        check_output(out, shape, dtype, device)
-        if check_graph:
+        check_output(out, size, dtype, device, evaluation(counts.nfe, t))
+        if check_graph:  # once: the graph's make-up does not change within a solve
             check_captured(out, state, ())
             out = out.detach()
         checked = True
@@ -85,10 +104,20 @@ def flat_func(func: ODEFunc, shape: torch.Size, like: Tensor, counts: StepCounts
     return f
 
 
+def checked_call(func: ODEFunc, t: Tensor, y: Tensor, n: int) -> Tensor:
+    """``func(t, y)``, checked like every evaluation in :func:`flat_func` (``n``: the
+    evaluation's number, for the message)."""
+    out = func(t, y)
+    if not is_like(out, y.shape, y.dtype, y.device):
+        check_output(out, y.shape, y.dtype, y.device, evaluation(n, t))
+    return out
+
+
 def time_vector_field(func: ODEFunc, t: Tensor, ys: Tensor, counts: StepCounts) -> Tensor:
     """f(t_i, y_i) at every output time, without graph, counted as NFE: the adjoint's
     time gradients."""
     with torch.no_grad():
-        out = torch.stack([func(ti, yi) for ti, yi in zip(t, ys, strict=True)])
+        out = torch.stack([checked_call(func, ti, yi, counts.nfe + i + 1)
+                           for i, (ti, yi) in enumerate(zip(t, ys, strict=True))])
     counts.nfe += len(t)
     return out

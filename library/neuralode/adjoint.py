@@ -23,7 +23,14 @@ import torch
 from torch import Tensor
 
 from ._checks import check_captured, check_inputs, tolerances, unique_params
-from ._common import ODEFunc, flat_func, make_checked_solver, state_segments, time_vector_field
+from ._common import (
+    ODEFunc,
+    checked_call,
+    flat_func,
+    make_checked_solver,
+    state_segments,
+    time_vector_field,
+)
 from .solvers.base import Segments, Solver, SolverError, StepCounts
 from .stats import SolverStats, new_call_stats
 
@@ -67,7 +74,7 @@ class AdjointSolve:
                 z = aug[:n].view(shape).detach().requires_grad_(True)
                 a = aug[n:2 * n].view(shape)
                 tt = torch.scalar_tensor(t, dtype=aug.dtype, device=aug.device)
-                fz = self.func(tt, z)
+                fz = checked_call(self.func, tt, z, counts.nfe)
                 if not checked:  # once per backward: the graph of f w.r.t. z exists anyway
                     check_captured(fz, z, params)
                     checked = True
@@ -209,7 +216,8 @@ def odeint_adjoint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri
         solver=make_checked_solver(method, options, y0.dtype, rtol, atol),
         back_solver=make_checked_solver(
             adjoint_method or method, options if adjoint_options is None else adjoint_options,
-            y0.dtype, back_rtol, back_atol, prefix="adjoint_"),
+            y0.dtype, back_rtol, back_atol, prefix="adjoint_",
+            inherited=dict(options or {}) if adjoint_options is None and options else None),
         rtol=rtol, atol=atol, back_rtol=back_rtol, back_atol=back_atol,
         seminorm=seminorm, norm=norm, segments=state_segments(norm, y0.shape),
         stats=new_call_stats(stats),

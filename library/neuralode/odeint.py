@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from ._checks import check_inputs, tolerances
-from ._common import ODEFunc, flat_func, make_checked_solver, state_segments
+from ._common import ODEFunc, checked_call, flat_func, make_checked_solver, state_segments
 from .solvers.base import StepCounts
 from .stats import SolverStats, new_call_stats
 
@@ -28,13 +28,17 @@ def _time_shift(func: ODEFunc, sign: float, t: Tensor, ys: Tensor, counts: StepC
     and d/dtheta (dy/dt) = f_theta + f_y dy/dtheta. Third derivatives in t are not.
     """
     t_ref = t.detach()
+
+    def evaluate(times: Tensor, states: Tensor) -> Tensor:  # (k, *shape)
+        out = [checked_call(func, ti, yi, counts.nfe + i + 1)
+               for i, (ti, yi) in enumerate(zip(times, states, strict=True))]
+        counts.nfe += len(out)
+        return torch.stack(out)
+
     with torch.no_grad():
-        field = torch.stack([func(ti, yi) for ti, yi in zip(t_ref, ys, strict=True)])
+        field = evaluate(t_ref, ys)
     h = (sign * (t - t_ref)).view(-1, *([1] * (ys.dim() - 1)))  # (k, 1, ...), value 0
-    mids = ((t + t_ref) / 2, ys + h / 2 * field)
-    slope = torch.stack([func(ti, yi) for ti, yi in zip(*mids, strict=True)])
-    counts.nfe += 2 * len(t)
-    return ys + h * slope
+    return ys + h * evaluate((t + t_ref) / 2, ys + h / 2 * field)
 
 
 def odeint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri5",
@@ -44,7 +48,7 @@ def odeint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri5",
 
     Args:
         func: ``func(t, y)`` with t a 0-d tensor and y shaped like ``y0``; returns a
-            tensor of y's shape, dtype and device.
+            tensor of y's shape, dtype and device (checked on every evaluation).
         y0: initial state, any shape, e.g. (B, D) or (B, C, H, W).
         t: 1-D strictly monotone finite output times; t[0] is the initial time.
         method: one of ``neuralode.SOLVERS``.
@@ -60,7 +64,8 @@ def odeint(func: ODEFunc, y0: Tensor, t: Tensor, *, method: str = "dopri5",
             state (torchdiffeq's); ``"sample"``, the largest RMS of the samples
             ``y0[i]``, so that one hard sample cannot hide in a batch average (the step
             stays shared by the batch).
-        stats: optional :class:`SolverStats` to add this call's counts to.
+        stats: optional :class:`SolverStats` to add this call's counts to (anything
+            else raises ``TypeError`` before the solve).
 
     Returns:
         Tensor of shape ``(len(t), *y0.shape)``. Gradients w.r.t. y0 and the

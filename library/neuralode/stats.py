@@ -56,6 +56,10 @@ class SolverStats:
 def new_call_stats(user: SolverStats | None) -> SolverStats:
     """Stats object for one solver call, wired to this context's active collectors
     and ``user``."""
+    if user is not None and not isinstance(user, SolverStats):
+        raise TypeError(f"stats must be a neuralode.SolverStats or None, got "
+                        f"{type(user).__name__} {user!r}; pass stats=SolverStats() and read "
+                        "its fields after the call, or count a block with collect_stats()")
     sinks = _ACTIVE.get()
     return SolverStats(_sinks=sinks if user is None else (*sinks, user))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -16,6 +17,10 @@ from .base import REMEDY, FlatFunc, Segments, SolverError, StepCounts, rms_norm
 def parse_options(options: dict[str, Any] | None, spec: dict[str, Any],
                   method: str) -> dict[str, Any]:
     """``spec`` (the defaults) updated by ``options``; unknown keys are errors."""
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict of solver options or None, got "
+                        f"{type(options).__name__} {options!r}; e.g. options="
+                        f"{{'max_num_steps': 1000}} (valid for {method!r}: {sorted(spec)})")
     options = dict(options or {})
     unknown = sorted(set(options) - set(spec))
     if unknown:
@@ -75,6 +80,12 @@ def check_step(name: str, max_num_steps: int, t: float, h: float, counts: StepCo
         raise SolverError(f"{name}: max_num_steps={max_num_steps} exceeded {where}; it "
                           "bounds the accepted + rejected steps of one solve over "
                           f"[{t0:.6g}, {t_end:.6g}]. {REMEDY}")
-    if not h >= 4 * math.ulp(max(abs(t), 1.0)):  # also catches nan
+    floor = 4 * math.ulp(max(abs(t), 1.0))
+    # a step below the floor is fine when it ends the solve (a span shorter than the
+    # floor, e.g. t=[0, 1e-20]): only a solve that would go on with such steps stalls
+    if not (h >= floor or abs(t_end - t) <= h):  # also catches nan
+        span = abs(t_end - t0)
+        note = (f"; the span [{t0:.6g}, {t_end:.6g}] is itself below the time resolution "
+                f"({floor:.3g}) and its one step was rejected" if span < floor else "")
         raise SolverError(f"{name}: step size underflow {where}; the state may be "
-                          f"non-finite or stiff. {REMEDY}")
+                          f"non-finite or stiff{note}. {REMEDY}")

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .._checks import check_output, is_like
 from .base import REMEDY, Segments, SolverError, StepCounts
 from .tableau import ButcherTableau
 
@@ -57,6 +58,17 @@ def _norm(x: Tensor, segments: Segments | None) -> Tensor:
     return torch.stack(norms).max()
 
 
+def _call(func: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...], t: Tensor,
+          y: Tensor) -> Tensor:
+    """``func(t, y)`` flat, checked like every eager evaluation (the check is on shapes
+    and dtypes, constants of the compiled graph: it costs nothing per step)."""
+    size = torch.Size(shape)
+    out = func(t, y.view(shape))
+    if not is_like(out, size, y.dtype, y.device):
+        check_output(out, size, y.dtype, y.device, " (in a compiled step)")
+    return out.reshape(-1)
+
+
 def _step(func: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...],
           tab: ButcherTableau, rtol: float, atol: float, segments: Segments | None,
           t: Tensor, y: Tensor, h: Tensor, k0: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
@@ -65,7 +77,7 @@ def _step(func: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...],
     ks, y1 = [k0], y
     for i in range(1, tab.stages):
         y1 = _combine(y, ks, tab.a[i], h)
-        ks.append(func((t + tab.c[i] * h).to(y.dtype), y1.view(shape)).reshape(-1))
+        ks.append(_call(func, shape, (t + tab.c[i] * h).to(y.dtype), y1))
     if not tab.fsal:
         y1 = _combine(y, ks, tab.b, h)
     K = torch.stack(ks, dim=1)  # (n, s)
@@ -85,7 +97,7 @@ def _initial(func: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...], r
     scale = atol + rtol * y0.abs()
     d0, d1 = _norm(y0 / scale, segments), _norm(f0 / scale, segments)
     h0 = torch.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
-    f1 = func(t0 + direction * h0, (y0 + direction * h0 * f0).view(shape)).reshape(-1)
+    f1 = _call(func, shape, t0 + direction * h0, y0 + direction * h0 * f0)
     dmax = torch.maximum(d1, _norm((f1 - f0) / scale, segments) / h0)
     h1 = torch.where(dmax <= 1e-15, torch.clamp(h0 * 1e-3, min=1e-6),
                      (0.01 / dmax) ** (1.0 / q))
@@ -111,8 +123,8 @@ def compiled_first_step(name: str, f: Callable[[float, Tensor], Tensor], y0: Ten
                         segments: Segments | None, q: int, counts: StepCounts
                         ) -> tuple[Tensor, float]:
     """:func:`~neuralode.solvers._common.first_step_of` with the initial-step
-    estimate compiled: ``f(t0, y0)`` stays eager (it checks the user's function on
-    the solve's first evaluation), the rest is one call."""
+    estimate compiled: ``f(t0, y0)`` stays eager (the solve's first evaluation, with
+    its graph check), the rest is one call."""
     k0 = f(t0, y0)
     h, finite = compiled("initial")(
         *f.unflat, rtol, atol, segments, q, 1.0 if t_end >= t0 else -1.0,  # type: ignore[attr-defined]
