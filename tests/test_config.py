@@ -99,3 +99,61 @@ def test_a_seed_outside_the_matrix_names_the_section_and_the_fix():
         check_seed_in(7, (0, 1), "train_mnist")
     with pytest.raises(ConfigError, match=r"train_latent\.seeds \[0\]; pick one of them"):
         check_inputs("latent_ode", 30, LatentTrainConfig(), {}, seed=7)
+
+
+MERGED = """\
+defaults: &defaults
+  model: mlp
+  steps: 10
+  solver: {method: dopri5, rtol: 0.001}
+fast: &fast {steps: 2, batch_time: 5}
+linear:
+  <<: *defaults
+  model: linear
+nonlinear:
+  steps: 7
+  <<: [*fast, *defaults]
+  hidden: [16]
+"""
+
+
+def test_yaml_merge_keys_are_read_as_dvc_reads_them(tmp_path):
+    """``<<: *defaults`` is valid YAML and DVC (ruamel.yaml) accepts it: explicit keys
+    override merged ones, and in ``<<: [*a, *b]`` a's override b's (b's ``steps`` of 10
+    loses to a's 2, which loses to the explicit 7; ``batch_time`` comes from a)."""
+    from dvc.utils.serialize import load_yaml
+
+    from neuralode_repro.config import read_yaml
+
+    p = tmp_path / "params.yaml"
+    p.write_text(MERGED)
+    data = read_yaml(p)
+    assert data["linear"] == {"model": "linear", "steps": 10,
+                              "solver": {"method": "dopri5", "rtol": 0.001}}
+    assert data["nonlinear"] == {"model": "mlp", "steps": 7, "batch_time": 5,
+                                 "solver": {"method": "dopri5", "rtol": 0.001}, "hidden": [16]}
+    dvc = load_yaml(str(p))
+    assert data == dvc
+    assert [list(v) for v in data.values()] == [list(v) for v in dvc.values()]  # key order
+    p.write_text("common: {seed: 0}\ntrain_toy:\n  systems:\n    linear: &base\n"
+                 "      model: linear\n      steps: 10\n    nonlinear:\n      <<: *base\n"
+                 "      model: mlp\n")
+    cfg = load_section(ToyTrainConfig, "train_toy.systems.nonlinear", p)
+    assert cfg.model == "mlp" and cfg.steps == 10
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("d: &d {x: 1}\na:\n  <<: *d\n  y: 2\n  y: 3\n",
+     r"duplicate key 'y' at line 5 \(first at line 4\); keep one of them"),
+    ("a:\n  y: 2\n  y: 3\n", r"duplicate key 'y' at line 3 \(first at line 2\)"),
+    ("d: &d {x: 1}\na:\n  <<: *d\n  <<: *d\n",
+     r"merge key '<<' given twice, at lines 3 and 4; merge several mappings with "
+     r"`<<: \[\*a, \*b\]`"),
+    ("a:\n  <<: 3\n", r"merge key '<<' at line 2: expected a mapping or a list of mappings "
+                      r"\(e\.g\. \*defaults\), got a scalar"),
+])
+def test_duplicate_explicit_keys_are_still_refused(tmp_path, text, msg):
+    p = tmp_path / "params.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=rf"params\.yaml: {msg}"):
+        load_params(p)

@@ -1,5 +1,8 @@
+import errno
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -150,3 +153,66 @@ def test_training_summary_has_one_definition():
     assert "final_elbo" not in summarize(steps, finals=("elbo",))
     with pytest.raises(ValueError, match="no training steps"):
         summarize([])
+
+
+def _publish_old(folder):
+    """Outputs an earlier run of the stage published."""
+    with staged():
+        write_json(folder / "a.json", {"run": "old"})
+        write_json(folder / "c.json", {"run": "old"})
+
+
+def test_a_target_that_is_a_folder_keeps_the_previous_outputs(tmp_path):
+    """Publishing is all-or-nothing against the previous outputs too: a.json is replaced
+    before b.json turns out to be a folder, and is put back."""
+    _publish_old(tmp_path)
+    (tmp_path / "b.json").mkdir()
+    with pytest.raises(OutputError, match=r"cannot write .*b\.json: it is a folder; remove "
+                                          r"the folder or change the output path$"), staged():
+        write_json(tmp_path / "a.json", {"run": "new"})
+        write_json(tmp_path / "b.json", {"run": "new"})
+        write_json(tmp_path / "c.json", {"run": "new"})
+    for name in ("a.json", "c.json"):
+        assert json.loads((tmp_path / name).read_text()) == {"run": "old"}
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "b.json", "c.json"]  # no temp left
+    assert os.listdir(tmp_path / "b.json") == []
+
+
+def test_a_rename_that_fails_part_way_puts_every_previous_output_back(tmp_path, monkeypatch):
+    """No check beforehand can promise that a rename succeeds: the third replace fails
+    (an I/O error), after a.json was replaced and a new d.json appeared."""
+    _publish_old(tmp_path)
+    real, calls = os.replace, []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if str(dst).endswith("c.json") and not str(src).endswith(".old"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(OutputError, match=r"cannot write .*c\.json: Input/output error"), \
+            staged():
+        write_json(tmp_path / "a.json", {"run": "new"})
+        write_json(tmp_path / "d.json", {"run": "new"})
+        write_json(tmp_path / "c.json", {"run": "new"})
+    assert calls  # the publish went through os.replace
+    for name in ("a.json", "c.json"):
+        assert json.loads((tmp_path / name).read_text()) == {"run": "old"}
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "c.json"]  # d.json gone, no temp left
+
+
+@pytest.mark.parametrize("umask,staged_write,mode", [(0o027, False, "0o640"),
+                                                     (0o002, True, "0o664")])
+def test_file_modes_follow_the_umask_read_at_first_write(tmp_path, umask, staged_write, mode):
+    """0666 less the umask, as open() gives (mkstemp alone makes 0600). The umask is set
+    after the import, so it must be read when first needed; a fresh process each, as it
+    is read once."""
+    script = "\n".join([
+        "import os, stat, sys", "from neuralode_repro import io", f"os.umask({umask})",
+        "with io.staged():" if staged_write else "if True:",
+        "    io.write_text(sys.argv[1], 'x')",
+        "print(oct(stat.S_IMODE(os.stat(sys.argv[1]).st_mode)))"])
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "x.txt")],
+                         check=True, capture_output=True, text=True).stdout
+    assert out.strip() == mode

@@ -16,7 +16,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -183,22 +183,50 @@ def parse(cls: type[T], data: Any, where: str = "params") -> T:
 
 class _StrictLoader(yaml.SafeLoader):
     """YAML loader that refuses a key given twice in one mapping (PyYAML keeps the
-    last silently; DVC's own parser refuses it, so a direct run must too)."""
+    last silently; DVC's own parser refuses it, so a direct run must too) and merges
+    ``<<: *defaults`` itself, the way DVC's parser (ruamel.yaml) does."""
 
 
-def _no_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False
-                   ) -> dict[Any, Any]:
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False
+             ) -> dict[Any, Any]:
+    """The mapping ``node``: its explicit keys (each once) override merged ones, and in
+    ``<<: [*a, *b]`` a's override b's (YAML's merge spec). PyYAML's own merge is not
+    used: 6.0.4's tells keys apart by object identity, so b's could override a's."""
+    merged: dict[Any, Any] = {}
+    explicit: dict[Any, Any] = {}
     seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
+    merge_line = 0
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if key_node.tag == _MERGE:
+            if merge_line:  # DVC refuses it too
+                raise ConfigError(f"merge key '<<' given twice, at lines {merge_line} and "
+                                  f"{line}; merge several mappings with `<<: [*a, *b]`")
+            merge_line = line
+            sources = (value_node.value if isinstance(value_node, yaml.SequenceNode)
+                       else [value_node])
+            for source in reversed(sources):
+                if not isinstance(source, yaml.MappingNode):
+                    raise ConfigError(f"merge key '<<' at line {line}: expected a mapping "
+                                      f"or a list of mappings (e.g. *defaults), got a {source.id}")
+                merged.update(loader.construct_object(source, deep=True))
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            raise ConfigError(f"key at line {line} is a {type(key).__name__}; use a name")
         if key in seen:
-            raise ConfigError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1} "
-                              f"(first at line {seen[key] + 1}); keep one of them")
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
+            raise ConfigError(f"duplicate key {key!r} at line {line} (first at line "
+                              f"{seen[key]}); keep one of them")
+        seen[key] = line
+        explicit[key] = loader.construct_object(value_node, deep=deep)
+    merged.update(explicit)  # a merged key keeps its place, with the explicit value
+    return merged
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def read_yaml(path: str | Path) -> Any:

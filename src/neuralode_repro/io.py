@@ -5,23 +5,31 @@ Every file is written to a temp file in its own folder, then renamed over the ta
 file that looks complete. Inside :func:`staged` (the stage runner opens one around
 every stage body) the renames wait until the whole body has succeeded: a stage
 publishes all its outputs or none, and a failure removes what it wrote, the folders
-it created included.
+it created included, and leaves its previous outputs as they were.
+
+Readers of stage outputs (:func:`load_arrays`, :func:`read_json`, :func:`read_csv`)
+turn an empty, truncated or foreign file into one line that names the file and the
+stage that writes it (:func:`~neuralode_repro.producers.stage_hint`).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import json
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .producers import stage_hint, unreadable
 
 
 class OutputError(OSError):
@@ -46,17 +54,39 @@ class _Staging:
                 pass
 
     def publish(self) -> None:
-        done: list[Path] = []
+        """Replace every target or none: each existing target is renamed aside first and
+        a failure part-way puts them all back (the old set is the last good result)."""
+        done: list[tuple[Path, Path | None]] = []  # (target, its previous file aside)
         for path, tmp in self.files.items():
             try:
+                if path.is_dir() and not path.is_symlink():  # never rename a folder aside
+                    raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+                aside = tmp.with_suffix(".old") if os.path.lexists(path) else None
+                if aside is not None:
+                    os.replace(path, aside)
+                done.append((path, aside))
                 os.replace(tmp, path)
             except OSError as err:
-                for published in done:  # none rather than some: a partial set looks complete
-                    published.unlink(missing_ok=True)
+                lost = [_undo(target, old) for target, old in reversed(done)]
                 self.discard()
-                raise _output_error(path, err) from None
-            done.append(path)
+                raise _output_error(path, err, [x for x in lost if x]) from None
+        for _, old in done:
+            if old is not None:
+                old.unlink(missing_ok=True)
         self.files.clear()
+
+
+def _undo(target: Path, old: Path | None) -> str:
+    """Put ``target`` back as it was before a publish: its ``old`` file, or none; what
+    could not be put back, for the error to say."""
+    try:
+        if old is None:
+            target.unlink(missing_ok=True)
+        else:
+            os.replace(old, target)
+    except OSError as err:
+        return f"{target} ({err.strerror}; its previous file is {old or 'none'})"
+    return ""
 
 
 _STAGING: list[_Staging] = []
@@ -78,13 +108,25 @@ def staged() -> Iterator[_Staging]:
     staging.publish()
 
 
-def _output_error(path: Path, err: OSError) -> OutputError:
+def _output_error(path: Path, err: OSError, lost: Sequence[str] = ()) -> OutputError:
     why = err.strerror or str(err)
     fix = {errno.ENOSPC: f"free space on the disk that holds {path.parent}",
            errno.EDQUOT: f"free space in your quota for {path.parent}",
            errno.EROFS: f"{path.parent} is on a read-only file system; write elsewhere"}.get(
         err.errno, f"check that {path.parent} is a writable folder")
-    return OutputError(f"cannot write {path}: {why}; {fix}")
+    if err.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST) and path.is_dir():
+        why, fix = "it is a folder", "remove the folder or change the output path"
+    undone = f"; could not put back {', '.join(lost)}" if lost else ""
+    return OutputError(f"cannot write {path}: {why}; {fix}{undone}")
+
+
+@functools.cache
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0666 less the umask. Read once, on first
+    use: ``os.umask`` only reads the mask by setting it, so it is set straight back."""
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _make_parents(folder: Path) -> list[Path]:
@@ -113,12 +155,12 @@ def atomic_path(path: str | Path, *, stage: bool = True) -> Iterator[Path]:
     try:
         try:
             yield tmp
-            os.chmod(tmp, 0o644)
+            os.chmod(tmp, _file_mode())  # mkstemp makes 0600; others may read outputs
+            if staging is None:
+                os.replace(tmp, path)
+                return
         except OSError as err:
             raise _output_error(path, err) from None
-        if staging is None:
-            os.replace(tmp, path)
-            return
         old = staging.files.pop(path, None)  # written twice: the last write wins
         if old is not None:
             old.unlink(missing_ok=True)
@@ -157,13 +199,25 @@ def save_arrays(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
-    """Read arrays written by :func:`save_arrays`; a missing file names its stage."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run `dvc repro` so the stage that "
-                                "writes it runs first")
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Read arrays written by :func:`save_arrays`; a missing, empty, truncated or
+    foreign file is one error naming the file and the stage that writes it."""
+    path = _existing(path)
+    try:
+        with path.open("rb") as f:
+            head = f.read(6)
+        if head and not head.startswith(b"PK"):  # numpy would call it pickled data
+            raise ValueError("a .npy array, not an .npz archive" if head == b"\x93NUMPY"
+                             else "not an .npz (zip) archive")
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error) as err:
+        if isinstance(err, OSError):
+            why = err.strerror or str(err)
+        elif isinstance(err, ValueError):
+            why = str(err).split(". ")[0]  # numpy's run on for lines
+        else:  # zipfile's, zlib's, EOF: bytes cut short or changed
+            why = "truncated or corrupt zip archive"
+        raise ValueError(unreadable(path, ".npz file", why)) from None
 
 
 def _cell(value: Any) -> str:
@@ -204,33 +258,45 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],
 
 def read_csv(path: str | Path) -> list[dict[str, float | str]]:
     """Rows written by :func:`write_csv`, every number as a float and labels as
-    strings; a missing file names its stage."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found; run `dvc repro` so the stage that "
-                                "writes it runs first")
-    lines = path.read_text().splitlines()
+    strings; a missing or malformed file names its stage."""
+    path = _existing(path)
+    lines = _read_text(path, "CSV file").splitlines()
     if not lines:
-        raise ValueError(f"{path} is empty; rerun the stage that writes it (dvc repro -f)")
+        raise ValueError(f"{path} is empty; {stage_hint(path)}")
     header = lines[0].split(",")
     rows = []
     for n, line in enumerate(lines[1:], start=2):
         cells = line.split(",")
         if len(cells) != len(header):
             raise ValueError(f"{path}:{n}: {len(cells)} values for {len(header)} columns; "
-                             "rerun the stage that writes it (dvc repro -f)")
+                             f"{stage_hint(path)}")
         rows.append({k: _value(v) for k, v in zip(header, cells, strict=True)})
     return rows
 
 
 def read_json(path: str | Path) -> Any:
     """A JSON file an earlier stage wrote; a missing or truncated one names the fix."""
+    path = _existing(path)
+    try:
+        return json.loads(_read_text(path, "JSON file"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err.msg}: line {err.lineno} column "
+                         f"{err.colno}); {stage_hint(path)}") from None
+
+
+def _existing(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; run `dvc repro` so the stage that "
                                 "writes it runs first")
+    return path
+
+
+def _read_text(path: Path, what: str) -> str:
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err.msg} at line {err.lineno}); "
-                         "rerun the stage that writes it (dvc repro -f)") from None
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:  # binary bytes: another format, or corrupt
+        raise ValueError(unreadable(path, what, f"not UTF-8 text at byte {err.start}")
+                         ) from None
+    except OSError as err:  # a folder, no permission
+        raise ValueError(unreadable(path, what, err.strerror or str(err))) from None

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .io import atomic_path
+from .producers import stage_hint, unreadable
 
 FORMAT = 1
 
@@ -33,7 +34,8 @@ class Snapshots:
         self.states: dict[int, dict[str, torch.Tensor]] = {}
         self.times: dict[int, float] = {}
         if resumed_steps and side is not None and side.exists():
-            saved = torch.load(side, map_location="cpu", weights_only=True)
+            saved = _load(side, "snapshots side file of a resume checkpoint",
+                          "delete it and the checkpoint beside it to train from the start")
             self.states = {int(s): v for s, v in saved.items()  # this schedule's, done
                            if int(s) <= resumed_steps and int(s) in self.steps}
 
@@ -67,8 +69,19 @@ def read_snapshots(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found; run `dvc repro` so its training stage "
                                 "writes it first")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = _load(path, "snapshots file")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise OSError(f"{path} is not a snapshots file of this project; retrain with "
-                      "`dvc repro -f <its training stage>`")
+        raise OSError(f"{path} is not a snapshots file of this project; "
+                      f"{stage_hint(path)}")
     return state
+
+
+def _load(path: Path, what: str, fix: str | None = None) -> Any:
+    """``torch.load`` of plain values; an unreadable file is one line naming it and
+    ``fix`` (by default: rerun the stage that writes it)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises a different type per corruption
+        why = (err.strerror if isinstance(err, OSError) and err.strerror
+               else "truncated, or not written by torch.save")
+        raise OSError(unreadable(path, what, why, fix)) from None

@@ -213,14 +213,18 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
     starts over instead of failing on every rerun."""
     if not path.exists():
         return None
+    if path.is_dir():  # never deleted for the user: it may hold anything
+        raise OSError(f"checkpoint {path} is a folder; move it away or remove it, then rerun")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or any(k not in state for k in _CHECKPOINT_KEYS):
-            raise ValueError("not a training checkpoint of this project")
-    except Exception as err:  # noqa: BLE001 - any unreadable file means "start over"
-        warnings.warn(f"checkpoint {path} is unreadable ({type(err).__name__}: "
-                      f"{str(err).splitlines()[0] if str(err) else ''}); deleting it and "
-                      "training from the start", stacklevel=2)
+        ours = isinstance(state, dict) and all(k in state for k in _CHECKPOINT_KEYS)
+        why = "" if ours else "another format: not a training checkpoint of this project"
+    except Exception:  # noqa: BLE001 - torch raises a different type per corruption
+        why = ("empty file" if path.stat().st_size == 0
+               else "truncated, or not written by torch.save")
+    if why:  # start over rather than fail on every rerun
+        warnings.warn(f"checkpoint {path} is unreadable ({why}); deleting it and training "
+                      "from the start", stacklevel=2)
         path.unlink(missing_ok=True)
         return None
     return state
