@@ -3,7 +3,8 @@ evaluate_cnf_capacity@<model>-<width>-<seed>:
 score one saved CNF / planar NF model (paper sec. 4.1, Figs. 4-5) with the tight
 evaluation solver: the held-out NLL (ml) or KL(q || p) with log Z (capacity); writes
 the metrics the report reads ({training summary, evaluation metrics}) and (ml) the
-budget axis: the held-out NLL of each training snapshot."""
+budget axis: the held-out NLL of each training snapshot. The model file and the training
+summary must be those of the run the command line names."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -12,11 +13,17 @@ import dataclasses
 from pathlib import Path
 
 from neuralode_repro import runner
-from neuralode_repro.artifacts import load_model
-from neuralode_repro.experiments.cnf import CNFEvalConfig, model_from_config, run_name, stage_suffix
+from neuralode_repro.artifacts import load_model, read_summary
+from neuralode_repro.experiments.cnf import (
+    CNFEvalConfig,
+    identity,
+    model_from_config,
+    run_name,
+    stage_suffix,
+)
 from neuralode_repro.experiments.cnf_eval import evaluate_budget, evaluate_capacity, evaluate_ml
 from neuralode_repro.metrics import compose
-from neuralode_repro.io import read_json, write_csv, write_json
+from neuralode_repro.io import write_csv, write_json
 from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -26,15 +33,19 @@ def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     ev = getattr(ctx.section(CNFEvalConfig, "evaluate_cnf"), args.task)
     device = resolve_device(ctx.common.device)
-    model, config, meta = load_model(args.weights, model_from_config, device)
-    kind = config.get("kind")
-    facts = read_json(args.summary)
-    target = facts.get("target") if args.task == "ml" else None
-    width = facts.get("width") if args.task == "capacity" else None
-    sel = {"target": target, "width": width, "seed": config.get("seed", 0)}
+    selects = {"ml": "--target", "capacity": "--width"}  # what names a run, as train_cnf
+    for flag, value in (("--target", args.target), ("--width", args.width)):
+        if (value is not None) != (selects[args.task] == flag):
+            need = "required" if selects[args.task] == flag else "not used"
+            raise ValueError(f"{flag} is {need} with --task {args.task}; pass the run's "
+                             "selection as dvc.yaml's cmd does")
     if (args.task == "ml") != (args.snapshots is not None and args.budget is not None):
         need = "required" if args.task == "ml" else "not used"
         raise ValueError(f"--snapshots and --budget are {need} with --task {args.task}")
+    kind, sel = args.model, {"target": args.target, "width": args.width, "seed": args.seed}
+    run = identity(args.task, kind, **sel)
+    model, config, meta = load_model(args.weights, model_from_config, device, expected=run)
+    facts = read_summary(args.summary, run)
     snapshots = read_snapshots(Path(args.snapshots)) if args.task == "ml" else None
 
     def body(_) -> runner.Result:
@@ -55,13 +66,17 @@ def prepare(ctx: runner.Context) -> runner.Job:
     suffix = stage_suffix(args.task, kind, **sel)
     # 2-D points: one thread, as in training
     return runner.Job(f"evaluate_cnf_{args.task}@{suffix}", resolved, body,
-                      seed=config.get("seed"), threads=1,
+                      seed=args.seed, threads=1,
                       tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--task", required=True, choices=["ml", "capacity"])
+    p.add_argument("--model", required=True, choices=["cnf", "nf"], help="the run's model")
+    p.add_argument("--target", help="ml: the run's key of train_cnf.ml.targets")
+    p.add_argument("--width", type=int, help="capacity: the run's width (K = M)")
+    p.add_argument("--seed", type=int, required=True, help="the run's training seed")
     p.add_argument("--weights", required=True, help="the model file train_cnf wrote")
     p.add_argument("--summary", required=True, help="the training summary JSON")
     p.add_argument("--snapshots", help="ml: the training snapshots of the budget axis")

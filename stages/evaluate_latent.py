@@ -1,6 +1,7 @@
 """Stage evaluate_latent@<model>-<n_obs>-<seed>: Table 2's scores of one saved latent
 ODE or RNN on the test spirals (paper sec. 5.1): predictive and reconstruction RMSE; writes
-the metrics the report reads (training summary included)."""
+the metrics the report reads (training summary included). The model file and the
+training summary must be those of the run the command line names."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -8,10 +9,15 @@ import argparse
 from pathlib import Path
 
 from neuralode_repro import runner
-from neuralode_repro.artifacts import load_model
-from neuralode_repro.experiments.latent import check_model_data, evaluate_saved, model_from_config
+from neuralode_repro.artifacts import load_model, read_summary
+from neuralode_repro.experiments.latent import (
+    check_model_data,
+    evaluate_saved,
+    identity,
+    model_from_config,
+)
 from neuralode_repro.metrics import compose
-from neuralode_repro.io import load_arrays, read_json, write_json
+from neuralode_repro.io import load_arrays, write_json
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
 
@@ -19,11 +25,12 @@ from neuralode_repro.training import resolve_device
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     device = resolve_device(ctx.common.device)
+    variant, n_obs, seed = args.model, args.n_obs, args.seed
+    run = identity(variant, n_obs, seed, args.data)
+    model, config, meta = load_model(args.weights, model_from_config, device, expected=run)
+    facts = read_summary(args.summary, run)
     data = load_arrays(args.data)
-    model, config, meta = load_model(args.weights, model_from_config, device)
     check_model_data(config, data)  # fail before an MLflow run starts
-    facts = read_json(args.summary)
-    variant, n_obs, seed = str(config["variant"]), int(config["n_obs"]), int(config["seed"])
 
     def body(_) -> runner.Result:
         scores = evaluate_saved(model, data, n_obs, device)
@@ -39,6 +46,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", required=True, help="the run's key of train_latent.models")
+    p.add_argument("--n-obs", type=int, required=True, help="the run's observations per spiral")
+    p.add_argument("--seed", type=int, required=True, help="the run's training seed")
     p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
     p.add_argument("--weights", required=True, help="the model file train_latent wrote")
     p.add_argument("--summary", required=True, help="its training summary JSON")

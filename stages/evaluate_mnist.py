@@ -1,7 +1,8 @@
 """Stage evaluate_mnist@<model>-<seed>: Table 1's held-out numbers of one saved model
 (paper sec. 3): test error, forward NFE per test batch and the peak memory of one
 training step; writes the metrics the report reads (training summary included), and
-the learning curve: the test error of each training snapshot."""
+the learning curve: the test error of each training snapshot. The model file and the
+training summary must be those of the run the command line names."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -9,10 +10,16 @@ import argparse
 from pathlib import Path
 
 from neuralode_repro import runner
-from neuralode_repro.experiments.mnist import MnistTrainConfig, evaluate_saved, load_model
+from neuralode_repro.artifacts import read_summary
+from neuralode_repro.experiments.mnist import (
+    MnistTrainConfig,
+    evaluate_saved,
+    identity,
+    load_model,
+)
 from neuralode_repro.experiments.mnist_curve import evaluate_curve
 from neuralode_repro.metrics import compose
-from neuralode_repro.io import read_json, write_csv, write_json
+from neuralode_repro.io import write_csv, write_json
 from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -22,10 +29,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(MnistTrainConfig, "train_mnist")
     device = resolve_device(ctx.common.device)
-    saved = load_model(Path(args.weights), device)
-    facts = read_json(args.summary)
+    run = identity(args.model, args.seed, args.data)
+    saved = load_model(Path(args.weights), device, expected=run)
+    facts = read_summary(args.summary, run)
     snapshots = read_snapshots(Path(args.snapshots))
-    stage = f"evaluate_mnist@{facts['model']}-{facts['seed']}"
+    stage = f"evaluate_mnist@{args.model}-{args.seed}"
 
     def body(_) -> runner.Result:
         m = evaluate_saved(saved, cfg, data_root=Path(args.data))
@@ -42,12 +50,14 @@ def prepare(ctx: runner.Context) -> runner.Job:
     logged = {"data": {"test_subset": cfg.data.test_subset,
                        "test_batch_size": cfg.data.test_batch_size},
               "memory_batch": cfg.memory_batch, "curve_test_subset": cfg.curve.test_subset}
-    return runner.Job(stage, logged, body, seed=int(facts["seed"]),
+    return runner.Job(stage, logged, body, seed=args.seed,
                       tags={TRAIN_RUN_TAG: saved.meta.get("mlflow_run_id", "")})
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", required=True, help="the run's key of train_mnist.models")
+    p.add_argument("--seed", type=int, required=True, help="the run's training seed")
     p.add_argument("--data", required=True, help="the MNIST folder (data/mnist)")
     p.add_argument("--weights", required=True, help="the model file train_mnist wrote")
     p.add_argument("--summary", required=True, help="its training summary JSON")

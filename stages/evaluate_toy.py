@@ -1,6 +1,7 @@
 """Stage evaluate_toy@<experiment>-<seed>: score the saved toy model against the noise-free
 trajectory, its held-out continuation and (linear) the true matrix; writes the metrics
-the report reads and the evaluated trajectory the figures draw."""
+the report reads and the evaluated trajectory the figures draw. The model file and the
+training summary must be those of the run the command line names."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -9,21 +10,27 @@ import dataclasses
 from pathlib import Path
 
 from neuralode_repro import runner
-from neuralode_repro.artifacts import load_model
+from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.config import parse
-from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate, load_data, model_from_config
+from neuralode_repro.experiments.toy import (
+    ToyTrainConfig,
+    evaluate,
+    identity,
+    load_data,
+    model_from_config,
+)
 from neuralode_repro.metrics import compose
-from neuralode_repro.io import read_json, save_arrays, write_json
+from neuralode_repro.io import save_arrays, write_json
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
     args, name = ctx.args, ctx.args.experiment
+    run = identity(name, args.seed, args.data)
+    model, config, meta = load_model(args.weights, model_from_config, expected=run)
+    facts = read_summary(args.summary, run)
     data = load_data(Path(args.data), name)
-    model, config, meta = load_model(args.weights, model_from_config)
     cfg = parse(ToyTrainConfig, config, f"{args.weights}:config")  # its own solver
-    facts = read_json(args.summary)
-    seed = int(facts["seed"])  # the training seed, as its summary records it
 
     def body(_) -> runner.Result:
         metrics, traj = evaluate(model, cfg, data)
@@ -31,13 +38,15 @@ def prepare(ctx: runner.Context) -> runner.Job:
         save_arrays(args.predictions, {"trajectory": traj})
         return runner.Result(metrics, [Path(args.metrics)])
 
-    return runner.Job(f"evaluate_toy@{name}-{seed}", {"solver": dataclasses.asdict(cfg.solver)},
-                      body, seed=seed, tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
+    return runner.Job(f"evaluate_toy@{name}-{args.seed}",
+                      {"solver": dataclasses.asdict(cfg.solver)}, body, seed=args.seed,
+                      tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("experiment", help="a key of train_toy.systems in params.yaml")
+    p.add_argument("--seed", type=int, required=True, help="the training seed of the run")
     p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
     p.add_argument("--weights", required=True, help="the model file train_toy wrote")
     p.add_argument("--summary", required=True, help="the training summary JSON")

@@ -1,7 +1,8 @@
 """Stage figures_latent: Figs. 8-9 (reconstructions and extrapolations, latent
 projection, z_t0 interpolation; paper sec. 5.1) for every train_latent.models key x
 generate_data.spirals.n_obs, from the saved models of the first of train_latent.seeds
-and the spirals; never trains."""
+and the spirals; never trains. Each model file must be that of its run, trained on
+--data."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -15,6 +16,7 @@ from neuralode_repro.data.spirals import SpiralConfig
 from neuralode_repro.experiments.latent import (
     LatentTrainConfig,
     check_model_data,
+    identity,
     model_from_config,
 )
 from neuralode_repro.figures.config import LatentFigures
@@ -35,7 +37,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
     models = {}
     for v, n in runs:  # every model file loads and fits the data before the run starts
         models[v, n], config, _ = load_model(Path(args.weights_dir) / f"{v}_n{n}-s{seed}.pt",
-                                             model_from_config, device)
+                                             model_from_config, device,
+                                             expected=identity(v, n, seed, args.data))
         check_model_data(config, data)
     out = Path(args.out)
 

@@ -1,6 +1,7 @@
 """Stage figures_toy: every toy figure (observations, trajectories, vector fields,
 training GIF) of each experiment in train_toy.systems, from its data, and the saved
-model, evaluated trajectory and training snapshots of the first seed; never trains."""
+model, evaluated trajectory and training snapshots of the first seed; never trains. Each
+model file must be that of its experiment and seed, trained on its data file."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -9,7 +10,13 @@ from pathlib import Path
 
 from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model
-from neuralode_repro.experiments.toy import ToySectionConfig, load_data, model_from_config, run_name
+from neuralode_repro.experiments.toy import (
+    ToySectionConfig,
+    identity,
+    load_data,
+    model_from_config,
+    run_name,
+)
 from neuralode_repro.figures.toy import draw_all
 from neuralode_repro.io import load_arrays
 
@@ -24,9 +31,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
     def body(_) -> runner.Result:
         for name in names:
-            data = load_data(Path(args.data) / f"{name}.npz", name)
+            path = Path(args.data) / f"{name}.npz"
+            data = load_data(path, name)
             run = run_name(name, seed)
-            model, _, _ = load_model(weights / f"{run}.pt", model_from_config)
+            model, _, _ = load_model(weights / f"{run}.pt", model_from_config,
+                                     expected=identity(name, seed, path))
             traj = load_arrays(preds / f"{run}.npz")["trajectory"]
             snaps = load_arrays(weights / f"{run}_snapshots.npz")
             draw_all(data, model, traj, snaps, out / name)

@@ -2,7 +2,8 @@
 numerical error and (b) time vs NFE over a tolerance sweep per solver family, (c)
 NFE-B vs NFE-F from its training log and per solver family on the trained model, and
 (d) NFE vs epoch from its training log; writes the study's JSON and the sweep's CSV
-(figures_mnist draws the four panels)."""
+(figures_mnist draws the four panels). The model file must be that of the run
+nfe_study.model and nfe_study.seed name, trained on --data."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -11,7 +12,7 @@ import dataclasses
 from pathlib import Path
 
 from neuralode_repro import runner
-from neuralode_repro.experiments.mnist import load_model, run_name
+from neuralode_repro.experiments.mnist import identity, load_model, run_name
 from neuralode_repro.experiments.nfe_study import NfeStudyConfig, run
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -22,7 +23,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
     device = resolve_device(ctx.common.device)
     run_id = run_name(cfg.model, cfg.seed)
     args = ctx.args
-    saved = load_model(Path(args.weights), device)
+    saved = load_model(Path(args.weights), device,
+                       expected=identity(cfg.model, cfg.seed, args.data))
 
     def body(tracker) -> runner.Result:
         m = run(cfg, saved, Path(args.train_log), Path(args.data),

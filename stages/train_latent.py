@@ -28,8 +28,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
     def body(tracker) -> runner.Result:
         model, facts = train(args.model, args.n_obs, cfg, data, seed=args.seed,
-                             device=device, tracker=tracker, weights=Path(args.weights),
-                             log=Path(args.train_log), summary=Path(args.summary))
+                             data_path=args.data, device=device, tracker=tracker,
+                             weights=Path(args.weights), log=Path(args.train_log),
+                             summary=Path(args.summary))
         return runner.Result(facts, [Path(args.train_log), Path(args.summary)], model=model)
 
     # (B, <=100) RNN steps and 4-D ODE solves are tiny ops: extra threads cost more

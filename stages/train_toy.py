@@ -20,8 +20,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
     data = load_data(Path(args.data), name)
 
     def body(tracker) -> runner.Result:
-        model, facts = train(name, cfg, data, seed=args.seed, tracker=tracker,
-                             weights=Path(args.weights), log=Path(args.train_log),
+        model, facts = train(name, cfg, data, seed=args.seed, data_path=args.data,
+                             tracker=tracker, weights=Path(args.weights), log=Path(args.train_log),
                              summary=Path(args.summary), snapshots=Path(args.snapshots),
                              device=device)
         return runner.Result(facts, [Path(args.train_log), Path(args.summary)], model=model)

@@ -123,7 +123,9 @@ def test_ml_train_writes_model_log_and_summary(tmp_path, kind):
 def test_saved_model_reproduces_the_evaluation_exactly(tmp_path, task, kind, sel):
     model, facts, paths, _ = _train(tmp_path, task, kind, **sel)
     _, config, meta = load_model(paths["weights"], model_from_config)
-    assert meta == {"mlflow_run_id": ""} and config["task"] == task and config["seed"] == 0
+    assert meta == {"mlflow_run_id": "", "identity": {
+        "experiment": "cnf", "model": kind, "task": task, **sel, "seed": 0}}
+    assert config["task"] == task and config["seed"] == 0
     direct = _evaluate(model, config, facts, task)
     first = _evaluate(load_model(paths["weights"], model_from_config)[0], config, facts, task)
     again = _evaluate(load_model(paths["weights"], model_from_config)[0], config, facts, task)

@@ -70,8 +70,8 @@ def _run(variant: str, data: dict[str, np.ndarray], out: Path, **overrides: Any
     """What the three stages do: train, evaluate the saved model, draw its figures."""
     cfg = parse(LatentTrainConfig, {**TINY, **overrides})
     paths = _paths(out, variant)
-    _, facts = train(variant, 30, cfg, data, seed=0, device=CPU, tracker=_offline_tracker(),
-                     **paths)
+    _, facts = train(variant, 30, cfg, data, seed=0, data_path="data/spirals.npz", device=CPU,
+                     tracker=_offline_tracker(), **paths)
     model, _, _ = load_model(paths["weights"], model_from_config)
     draw_run(model, data, 30, FIGURES, out / "f", variant)
     return {**facts, **evaluate_saved(model, data, 30, CPU)}
@@ -124,14 +124,16 @@ def test_saved_model_reproduces_its_evaluation_exactly(variant, data, tmp_path):
     the scores of the model training returned."""
     cfg = parse(LatentTrainConfig, TINY)
     paths = _paths(tmp_path, variant)
-    trained, _ = train(variant, 30, cfg, data, seed=0, device=CPU,
+    trained, _ = train(variant, 30, cfg, data, seed=0, data_path="data/spirals.npz", device=CPU,
                        tracker=_offline_tracker(), **paths)
     direct = evaluate_saved(trained, data, 30, CPU)
     loaded, config, meta = load_model(paths["weights"], model_from_config)
     again = evaluate_saved(loaded, data, 30, CPU)
     assert {k: v for k, v in again.items() if k != "eval_time_s"} == \
         {k: v for k, v in direct.items() if k != "eval_time_s"}
-    assert config["variant"] == variant and meta == {"mlflow_run_id": ""}
+    assert config["variant"] == variant and meta == {"mlflow_run_id": "", "identity": {
+        "experiment": "latent", "model": variant, "n_obs": 30, "seed": 0,
+        "data": "data/spirals.npz"}}
 
 
 @pytest.mark.parametrize(("config", "match"), [
@@ -156,8 +158,8 @@ def test_batch_size_above_train_set_means_full_batch(data, tmp_path):
 def test_unknown_variant_or_n_obs(variant, n_obs, match, data, tmp_path):
     cfg = parse(LatentTrainConfig, TINY)
     with pytest.raises(ValueError, match=match):
-        train(variant, n_obs, cfg, data, seed=0, device=CPU, tracker=_offline_tracker(),
-              **_paths(tmp_path, variant))
+        train(variant, n_obs, cfg, data, seed=0, data_path="data/spirals.npz", device=CPU,
+              tracker=_offline_tracker(), **_paths(tmp_path, variant))
     assert not any(tmp_path.iterdir())  # nothing written before the error
 
 

@@ -32,7 +32,8 @@ def _data(**over):
 def _train(cfg, data, out: Path):
     paths = {"weights": out / "linear.pt", "log": out / "log.csv",
              "summary": out / "train.json", "snapshots": out / "snaps.npz"}
-    model, facts = train("linear", cfg, data, seed=0, tracker=_offline_tracker(), **paths)
+    model, facts = train("linear", cfg, data, seed=0, data_path="data/toy/linear.npz",
+                         tracker=_offline_tracker(), **paths)
     return model, facts, paths
 
 
@@ -61,7 +62,9 @@ def test_train_evaluate_figures_from_saved_files(tmp_path):
     loaded, config, meta = load_model(paths["weights"], model_from_config)
     again, traj2 = evaluate(loaded, parse(ToyTrainConfig, config), data)
     assert again == direct and (traj2 == traj).all()
-    assert meta == {"mlflow_run_id": "", "system": "linear", "seed": 0}
+    assert meta == {"mlflow_run_id": "", "identity": {
+        "experiment": "toy", "model": "linear", "seed": 0, "data": "data/toy/linear.npz"}}
+    assert facts["model"] == "linear" and facts["seed"] == 0  # the summary's part of it
     assert (tmp_path / "log.csv").read_text().splitlines()[0] == \
         "step,loss,nfe_forward,nfe_backward,lr"
     draw_all(data, loaded, traj, load_arrays(paths["snapshots"]), tmp_path / "figs")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..artifacts import save_model
+from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
 from ..config import SEED_MAX, ConfigError, SolverConfig, check_seed_in, check_seeds, num, parse
 from ..data.toy2d import PotentialConfig, Toy2DConfig
 from ..io import write_csv, write_json
@@ -150,6 +150,16 @@ def stage_suffix(task: Task, kind: Kind, *, target: str | None = None,
     return f"{target}-{kind}-{seed}" if task == "ml" else f"{kind}-{width}-{seed}"
 
 
+def identity(task: Task, kind: Kind, seed: int, *, target: str | None = None,
+             width: int | None = None) -> RunIdentity:
+    """Run ``kind``/``seed`` of ``task`` on ``target`` (ml) or at ``width`` (capacity):
+    what its model file and training summary record, and what evaluate_cnf and
+    figures_cnf expect. No data file: the run samples its target from params."""
+    sel = {"target": target} if task == "ml" else {"width": width}
+    suffix = stage_suffix(task, kind, target=target, width=width, seed=seed)
+    return run_identity(f"train_cnf_{task}@{suffix}", "cnf", kind, seed, task=task, **sel)
+
+
 def check_selection(cfg: CNFTrainConfig, task: Task, *, target: str | None,
                     width: int | None, seed: int | None = None) -> None:
     """The stage's command-line selection must name a run of the params' matrix."""
@@ -183,7 +193,9 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
     """Train one run of ``task`` and write the model file, the per-iteration log, the
     training summary and (ml, to ``snapshots``) the budget axis's weight snapshots.
     Returns (model, summary). The model file's config holds what
-    rebuilds the flow and what evaluation needs (task, target, seed).
+    rebuilds the flow and what evaluation needs (task, target, seed); its meta the
+    run's :func:`identity`, which the summary's task, model, target or width and seed
+    repeat.
 
     ml (Fig. 5): minimise -E_data[log q(x)] on fresh batches of the target's samples;
     capacity (Fig. 4): minimise E_q[log q + U] = KL(q || p) - log Z over base samples
@@ -232,7 +244,9 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
         "runtime": describe(device)}
     config = {"task": task, "kind": kind, "seed": seed, "target": dataclasses.asdict(data),
               "model": dataclasses.asdict(spec.model)}
-    save_model(weights, model, config, meta={"mlflow_run_id": tracker.run_id or ""})
+    run = identity(task, kind, seed, target=target, width=width)
+    save_model(weights, model, config,
+               meta={"mlflow_run_id": tracker.run_id or "", IDENTITY: dict(run.keys)})
     write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
     write_json(summary, facts)
     if snapshots is not None:

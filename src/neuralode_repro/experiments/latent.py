@@ -21,7 +21,7 @@ import torch
 
 from neuralode import collect_stats
 
-from ..artifacts import save_model
+from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
 from ..config import SEED_MAX, check_seed_in, check_seeds, num, parse
 from ..data.spirals import SpiralBatch, make_batch
 from ..io import write_csv, write_json
@@ -57,6 +57,13 @@ class LatentTrainConfig:
         if self.optim.schedule == "multistep":
             raise ValueError("optim.schedule: 'multistep' counts epochs, and this stage trains "
                              "one pass of `iterations` steps; use constant, cosine or onecycle")
+
+
+def identity(variant: str, n_obs: int, seed: int, data: str | Path) -> RunIdentity:
+    """Run ``variant``/``n_obs``/``seed`` trained on the spirals ``data``: what its model
+    file and training summary record, and what evaluate_latent and figures_latent expect."""
+    return run_identity(f"train_latent@{variant}-{n_obs}-{seed}", "latent", variant, seed,
+                        data=data, n_obs=n_obs)
 
 
 def check_inputs(variant: str, n_obs: int, cfg: LatentTrainConfig,
@@ -99,11 +106,13 @@ def _batches(train_idx: np.ndarray, size: int, rng: np.random.Generator) -> Iter
 
 
 def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.ndarray], *,
-          seed: int, device: torch.device, tracker: Tracker, weights: Path, log: Path,
-          summary: Path) -> tuple[SequenceModel, dict[str, Any]]:
+          seed: int, data_path: str | Path, device: torch.device, tracker: Tracker,
+          weights: Path, log: Path, summary: Path) -> tuple[SequenceModel, dict[str, Any]]:
     """Train ``variant`` on ``n_obs`` observations per training spiral and write its
-    model file, per-iteration log and training summary; reads no test spiral (the
-    evaluate_latent stage scores the saved model). Returns (model, summary)."""
+    model file, per-iteration log and training summary; the model file records the
+    run's :func:`identity` (``data_path``: the file ``data`` was read from), the summary
+    its ``model``, ``n_obs`` and ``seed``. Reads no test spiral (the evaluate_latent
+    stage scores the saved model). Returns (model, summary)."""
     mcfg = check_inputs(variant, n_obs, cfg, data, seed)
     seed_everything(seed)
     noise_std = float(data["noise_std"])  # the likelihood's sigma is the data's (one source)
@@ -134,7 +143,9 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
         "time_per_iteration_s": train_time / cfg.iterations, "runtime": describe(device)}
     config = {"model": dataclasses.asdict(mcfg), "noise_std": noise_std, "variant": variant,
               "n_obs": n_obs, "seed": seed, "gap_scale": gap_scale}
-    save_model(weights, model, config, meta={"mlflow_run_id": tracker.run_id or ""})
+    save_model(weights, model, config,
+               meta={"mlflow_run_id": tracker.run_id or "",
+                     IDENTITY: dict(identity(variant, n_obs, seed, data_path).keys)})
     write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
     write_json(summary, facts)
     return model, facts

@@ -27,7 +27,7 @@ from torch import nn
 from neuralode import collect_stats
 
 from .. import artifacts, distributed
-from ..artifacts import save_model
+from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
 from ..codedeps import code_hash, import_closure
 from ..config import SEED_MAX, ConfigError, check_seeds, num, parse
 from ..data.mnist import MnistDataConfig, mnist_loaders
@@ -108,6 +108,12 @@ def _code_hash() -> str:
     return code_hash(import_closure(Path(__file__)))
 
 
+def identity(name: str, seed: int, data_root: str | Path) -> RunIdentity:
+    """Run ``name``/``seed`` trained on the MNIST folder ``data_root``: what its model
+    file and training summary record, and what evaluate_mnist and nfe_study expect."""
+    return run_identity(f"train_mnist@{name}-{seed}", "mnist", name, seed, data=data_root)
+
+
 def checkpoint_for(folder: Path, cfg: MnistTrainConfig, name: str, seed: int
                    ) -> tuple[Path, list[Path]]:
     """``folder/<name>-s<seed>-<hash>.pt``, and this run's checkpoints under other
@@ -143,7 +149,8 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
           device: torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train model ``name`` with ``seed``; write its model file (weights + resolved
     config), its per-iteration log (``LOG_COLUMNS``), its training summary and the
-    learning curve's weight snapshots (``train_mnist.curve.points``). No test
+    learning curve's weight snapshots (``train_mnist.curve.points``); the model file
+    records the run's :func:`identity`, the summary its ``model`` and ``seed``. No test
     data is read: the evaluate_mnist stage scores the saved model. Returns (model,
     summary); under DDP, ranks other than 0 write nothing."""
     device = device or torch.device("cpu")
@@ -196,7 +203,8 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     if not distributed.is_main():  # rank 0 writes the outputs
         return model, facts
     save_model(weights, model, resolved_config(cfg, name, seed),
-               meta={"mlflow_run_id": tracker.run_id or "", "run": run})
+               meta={"mlflow_run_id": tracker.run_id or "", "run": run,
+                     IDENTITY: dict(identity(name, seed, data_root).keys)})
     epoch = _epoch_of(len(history.steps), steps)
     write_csv(log, [{"step": i + 1, "epoch": epoch[i], **row}
                     for i, row in enumerate(history.steps)], LOG_COLUMNS)
@@ -258,7 +266,7 @@ def _first_images(loader: torch.utils.data.DataLoader, n: int, device: torch.dev
 class SavedModel(NamedTuple):
     """A model file of :func:`train`, read once: the module (eval mode), its model
     config, the run's resolved config (e.g. ``["data"]["normalize"]``) and its meta
-    (``mlflow_run_id``: the training run an evaluation links to)."""
+    (``mlflow_run_id``: the training run an evaluation links to; ``identity``)."""
 
     model: nn.Module
     model_cfg: MnistModelConfig
@@ -266,8 +274,11 @@ class SavedModel(NamedTuple):
     meta: dict[str, Any]
 
 
-def load_model(path: Path, device: torch.device | None = None) -> SavedModel:
-    """Read a model written by :func:`train` (see :class:`SavedModel`)."""
+def load_model(path: Path, device: torch.device | None = None, *,
+               expected: RunIdentity | None = None) -> SavedModel:
+    """Read a model written by :func:`train` (see :class:`SavedModel`); with
+    ``expected``, only the model of that run (:func:`~neuralode_repro.artifacts.check_identity`)."""
     model, config, meta = artifacts.load_model(path, lambda c: build_model(
-        parse(MnistModelConfig, c["model"], f"{Path(path).name}:config.model")), device)
+        parse(MnistModelConfig, c["model"], f"{Path(path).name}:config.model")), device,
+        expected=expected)
     return SavedModel(model, parse(MnistModelConfig, config["model"]), config, meta)

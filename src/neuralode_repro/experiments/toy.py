@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..artifacts import save_model
+from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
 from ..config import SEED_MAX, ConfigError, SolverConfig, check_seed_in, check_seeds, num, parse
 from ..data.toy import sample_span
 from ..io import load_arrays, save_arrays, write_csv, write_json
@@ -85,6 +85,12 @@ def run_name(name: str, seed: int) -> str:
     return f"{name}-s{seed}"
 
 
+def identity(name: str, seed: int, data: str | Path) -> RunIdentity:
+    """Run ``name``/``seed`` fitted to ``data`` (``data/toy/<name>.npz``): what its model
+    file and training summary record, and what evaluate_toy and figures_toy expect."""
+    return run_identity(f"train_toy@{name}-{seed}", "toy", name, seed, data=data)
+
+
 def load_data(path: Path, name: str) -> dict[str, np.ndarray]:
     """``path`` (``data/toy/<name>.npz``), written by generate_data for system ``name``."""
     path, folder = Path(path), Path(path).parent
@@ -112,11 +118,14 @@ def model_from_config(config: dict[str, Any]) -> nn.Module:
 
 
 def train(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: int,
-          tracker: Tracker, weights: Path, log: Path, summary: Path, snapshots: Path,
-          device: torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
+          data_path: str | Path, tracker: Tracker, weights: Path, log: Path, summary: Path,
+          snapshots: Path, device: torch.device | None = None
+          ) -> tuple[nn.Module, dict[str, Any]]:
     """Fit one toy experiment (``cfg.restarts`` random inits, the best fit to the
     observations kept) and write the model file, the per-iteration log, the training
-    summary and the trajectory snapshots of the training GIF. Returns (model, summary)."""
+    summary and the trajectory snapshots of the training GIF; the model file records the
+    run's :func:`identity` (``data_path``: the file ``data`` was read from), the summary
+    its ``model`` (``name``) and ``seed``. Returns (model, summary)."""
     device = device or torch.device("cpu")
     if cfg.max_span >= float(data["t"][-1]):
         raise ValueError(f"train_toy.systems.{name}.max_span={cfg.max_span} must be below the "
@@ -128,12 +137,15 @@ def train(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: 
     obs_mses = [float(np.mean((f["traj"][: len(data["t"])] - data["obs"]) ** 2)) for f in fits]
     best = int(np.argmin(obs_mses))
     model, frames, history = (fits[best][k] for k in ("model", "frames", "history"))
+    run = identity(name, seed, data_path)
     facts: dict[str, Any] = {
-        "seed": seed, **summarize(history.steps), "steps": cfg.steps, "restarts": cfg.restarts,
-        "selected_restart": best, "restart_obs_mse": obs_mses,
+        # "model": the experiment's key, as train_mnist's and train_latent's summaries
+        # name their variant (a config key: no metrics file repeats it)
+        "model": name, "seed": seed, **summarize(history.steps), "steps": cfg.steps,
+        "restarts": cfg.restarts, "selected_restart": best, "restart_obs_mse": obs_mses,
         "train_time_s": time.perf_counter() - start, "runtime": describe(device)}
     save_model(weights, model, dataclasses.asdict(cfg),
-               meta={"mlflow_run_id": tracker.run_id or "", "system": name, "seed": seed})
+               meta={"mlflow_run_id": tracker.run_id or "", IDENTITY: dict(run.keys)})
     write_csv(log, [{"step": i + 1, **{k: r[k] for k in LOG_COLUMNS}}
                     for i, r in enumerate(history.steps)])
     write_json(summary, facts)
