@@ -31,6 +31,8 @@ from pathlib import Path
 import yaml
 from benchutil import git
 
+from neuralode_repro.cmdguard import stage_command
+
 _T0 = "STARTUP_BENCH_T0"
 
 
@@ -70,7 +72,7 @@ def commands(repo: Path) -> dict[str, list[str]]:
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     out: dict[str, list[str]] = {}
     for name, entry in lock.items():
-        out.setdefault(name.split("@")[0], shlex.split(entry["cmd"]))
+        out.setdefault(name.split("@")[0], shlex.split(stage_command(entry["cmd"])))
     return out
 
 

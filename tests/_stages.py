@@ -12,6 +12,7 @@ from types import ModuleType
 import yaml
 
 from neuralode_repro import runner
+from neuralode_repro.cmdguard import stage_command
 
 ROOT = Path(__file__).resolve().parents[1]
 # as `python stages/<name>.py` does: the stage's folder first, for its `import _venv`
@@ -50,7 +51,7 @@ def stage_argv(stage: str, **subs: object) -> list[str]:
     foreach ``key`` / matrix ``item.<name>`` / params ``${a.b}`` values in ``subs``
     (dotted names as ``a__b``): tests run a stage as DVC would, output paths included."""
     doc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
-    cmd = doc.get("do", doc)["cmd"]
+    cmd = stage_command(doc.get("do", doc)["cmd"])  # the guard, if any, comes first
     for name, value in subs.items():
         cmd = cmd.replace(f"${{{name.replace('__', '.')}}}", str(value))
         cmd = cmd.replace(f"${{item.{name}}}", str(value))

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from neuralode_repro import codedeps
+from neuralode_repro.cmdguard import stage_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +70,7 @@ def test_output_paths_come_from_the_cmd(name):
     every output it writes on its command line (the file, or the folder it writes it
     in), so the two cannot disagree."""
     stage = _stages()[name]
-    args = set(stage["cmd"].split())
+    args = set(stage_command(stage["cmd"]).split())
     missing = [o for o in _outputs(stage)
                if not {o, *map(str, list(Path(o).parents)[:-1])} & args]
     assert not missing, f"{name}: outputs {missing} are not in its cmd: {stage['cmd']}"

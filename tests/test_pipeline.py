@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from neuralode_repro.cmdguard import stage_command
 from neuralode_repro.metrics import CONFIG_KEYS, flatten
 from tests._repo import repo_copy
 
@@ -228,7 +229,8 @@ def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys
     for stage in ("evaluate_toy@linear-0", "evaluate_mnist@odenet-0",
                   "evaluate_latent@latent_ode-30-0", "evaluate_cnf_ml@two_moons-cnf-0",
                   "evaluate_cnf_capacity@nf-2-0"):
-        words, outs = lock[stage]["cmd"].split(), [o["path"] for o in lock[stage]["outs"]]
+        words = stage_command(lock[stage]["cmd"]).split()
+        outs = [o["path"] for o in lock[stage]["outs"]]
         (metrics,) = [o for o in outs if o.startswith("metrics/") and o.endswith(".json")]
         for i, out in enumerate(outs):
             assert out in words, (stage, out)  # output paths come from the cmd

@@ -24,6 +24,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from .cmdguard import stage_command
+
 ROOT = Path(__file__).resolve().parents[2]
 # Where the project's packages live: the pipeline (src/) and the library (library/).
 SRC_DIRS = ("src", "library")
@@ -142,9 +144,10 @@ def covered(path: Path, deps: Iterable[str], root: Path = ROOT) -> bool:
     return any(rel == Path(d) or Path(d) in rel.parents for d in deps)
 
 
-def stage_script(cmd: str) -> str | None:
-    """``stages/<name>.py`` from a stage's command line."""
-    m = _SCRIPT.search(cmd)
+def stage_script(cmd: str | list[str]) -> str | None:
+    """``stages/<name>.py`` from a stage's ``cmd`` (a command, or a list of them whose
+    last is the stage's own: see :mod:`neuralode_repro.cmdguard`)."""
+    m = _SCRIPT.search(stage_command(cmd))
     return m.group(1) if m else None
 
 
@@ -176,7 +179,7 @@ def update(dvc_yaml: Path, write: bool) -> list[str]:
     stale = []
     for name, stage in doc["stages"].items():
         body = stage.get("do", stage)
-        script = stage_script(str(body.get("cmd", "")))
+        script = stage_script(body.get("cmd", ""))
         if script is None:
             continue
         deps = list(body.get("deps") or [])

@@ -3,7 +3,8 @@
 A stage checks only the sections it reads, when it runs. ``python -m neuralode_repro.params
 check`` (run by ``make repro`` before ``dvc repro``, and by ``profile apply`` before it
 writes) checks every section at once, so a typo in a late stage's section stops the
-pipeline before the first stage, not an hour later.
+pipeline before the first stage, not an hour later; ``check`` also runs the command
+guard of :mod:`neuralode_repro.cmdguard` on dvc.yaml beside the params file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import cmdguard
 from .config import SECTIONS, CommonConfig, ConfigError, load_params, parse
 
 
@@ -76,7 +78,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     try:
-        validate(load_params(args.params), args.params.name)
+        params = load_params(args.params)
+        validate(params, args.params.name)
+        dvc_yaml = args.params.parent / "dvc.yaml"
+        if dvc_yaml.is_file():  # the values dvc.yaml passes to a shell: plain names only
+            cmdguard.check(cmdguard.read_dvc_yaml(dvc_yaml), params, args.params.name)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
