@@ -6,6 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PY := $(VENV)/bin/python
 PROFILE ?=
 PYTEST_ARGS ?=
+UI_PORT ?= 5000
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -71,10 +72,10 @@ deps: install
 lint: install-test
 	$(PY) -m ruff check src library stages tests benchmarks
 
-## ui: MLflow UI on the embedded store, loopback only; prints the URL of the runs view
+## ui: MLflow UI on the embedded store, loopback only (UI_PORT=5000); prints the URL of the runs view
 ## (MLflow 3 opens experiments in its GenAI view otherwise); see src/neuralode_repro/ui.py
 ui: install
-	$(PY) -m neuralode_repro.ui
+	$(PY) -m neuralode_repro.ui --port $(UI_PORT)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,19 +1,76 @@
-"""Run this stage under the project's ``.venv`` when the ``python`` on PATH lacks it.
+"""Run this stage under the project's ``.venv`` when the ``python`` on PATH lacks it,
+and end it with the DVC that runs it.
 
 DVC runs each stage's ``python stages/<name>.py`` through the shell, so ``python`` is
 whatever PATH finds first: ``.venv/bin/dvc exp run ...`` without an activated venv
 finds the system's, which cannot import the pipeline. Every stage imports this module
 first; it re-executes the stage with the nearest ``.venv/bin/python`` above it (the
 checkout's, also from a ``.dvc/tmp/exps`` temporary workspace), or stops with an error
-that says what to do. Standard library only.
+that says what to do.
+
+A DVC killed by SIGTERM (a scheduler, ``kill``, a CI timeout) does not stop its stage,
+which trains on, orphaned, for hours. So under DVC (``DVC_STAGE`` set) the stage asks
+Linux for SIGTERM when its parent dies (``PR_SET_PDEATHSIG``: kept across the re-exec
+below, not inherited; torchrun's workers, children of the stage, ask for their own),
+which the runner turns into a clean exit. The parent is DVC where the shell execs the
+command (bash, zsh); a shell that waits instead (dash as ``/bin/sh``: DVC's shell
+where ``$SHELL`` is unset) outlives DVC, so then a thread watches the shell's parent.
+Standard library only; elsewhere than Linux, nothing changes.
 """
 
+import ctypes
 import importlib.util
 import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
 _GUARD = "NEURALODE_VENV_REEXEC"
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_SHELLS = {"sh", "dash", "bash", "zsh", "ksh", "mksh", "fish", "busybox"}
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(command name, parent pid) of ``pid`` from /proc; None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    name, rest = text[text.index("(") + 1:].rsplit(")", 1)  # the name may hold ")"
+    return name, int(rest.split()[1])
+
+
+def _watch(shell: int, dvc: int) -> None:
+    """SIGTERM this process once ``shell`` no longer has ``dvc`` as its parent."""
+    while True:
+        info = _stat(shell)
+        if info is None or info[1] != dvc:  # gone, or DVC died and it was reparented
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        time.sleep(0.5)
+
+
+def _end_with_dvc() -> None:
+    if not sys.platform.startswith("linux") or "DVC_STAGE" not in os.environ:
+        return  # run by hand: a closed terminal's SIGHUP, or nohup, decides as ever
+    parent = os.getppid()
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # no C library to ask: run as before
+        return
+    if prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        return
+    if os.getppid() != parent:  # died before the request took: no signal will come
+        os.kill(os.getpid(), signal.SIGTERM)
+    info = _stat(parent)
+    if info is not None and info[0] in _SHELLS:
+        threading.Thread(target=_watch, args=(parent, info[1]), daemon=True,
+                         name="end-with-dvc").start()
+
+
+_end_with_dvc()
 
 if importlib.util.find_spec("neuralode_repro") is None:
     here = Path(__file__).resolve()

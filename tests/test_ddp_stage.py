@@ -1,22 +1,46 @@
 """The MNIST stage under DDP, through DVC: ``train_mnist.nproc: 2`` makes the stage
 relaunch itself under torchrun (2 gloo processes), rank 0 alone writes the outputs and
 one MLflow run, and with a fixed-step solver (identical arithmetic on each half-batch)
-the result matches ``nproc: 1`` up to floating-point effects."""
+the result matches ``nproc: 1`` up to floating-point effects. Nothing of the run
+listens beyond loopback meanwhile."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 import torch
 import yaml
 
 from tests._repo import MIRROR
+from tests.test_listeners import _loopback, listeners
 from tests.test_resume import _repo
 
 EVALUATE = "evaluate_mnist@odenet-0"  # and train_mnist@odenet-0 before it
 pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"no MNIST mirror at {MIRROR}")
+
+
+def _repro_watching(dst, env) -> tuple[subprocess.CompletedProcess, set]:
+    """``dvc repro`` of the evaluation, and every socket its process tree listened on
+    (sampled every 0.2 s; its output goes to files, which never fill up as a pipe does)."""
+    logs = [dst.parent / "repro.out", dst.parent / "repro.err"]
+    with logs[0].open("w") as out, logs[1].open("w") as err:
+        proc = subprocess.Popen(["dvc", "repro", EVALUATE], cwd=dst, env=env, stdout=out,
+                                stderr=err)
+    seen: set = set()
+    deadline = time.monotonic() + 600
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen.update(listeners(proc.pid))
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    stdout, stderr = (f.read_text() for f in logs)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), seen
 
 
 def _run(dst, env, nproc: int) -> tuple[dict, dict, str]:
@@ -25,9 +49,11 @@ def _run(dst, env, nproc: int) -> tuple[dict, dict, str]:
     section.update({"epochs": 1, "steps_per_epoch": 3, "nproc": nproc})
     section["models"]["odenet"]["solver"] = {"method": "rk4", "step_size": 0.5}
     (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = subprocess.run(["dvc", "repro", EVALUATE], cwd=dst, env=env, capture_output=True,
-                         text=True, timeout=600)
+    out, seen = _repro_watching(dst, env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    exposed = [s for s in seen if not _loopback(s[1])]
+    assert not exposed, f"nproc {nproc}: listening beyond loopback: {exposed}"
+    assert nproc == 1 or seen, "no listener seen (gloo's, on loopback): sampled too late?"
     log = (dst / "metrics/mnist/odenet-s0_log.csv").read_text().splitlines()
     first_loss = float(log[1].split(",")[2])  # rank 0's loss at step 1
     weights = torch.load(dst / "data/models/mnist/odenet-s0.pt", weights_only=True)

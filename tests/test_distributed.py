@@ -1,13 +1,19 @@
 """DDP via torchrun: 2 gloo processes average gradients like one process on the
-concatenated batch."""
+concatenated batch; a stage's own launch of N processes reports a failed one in one
+line and ends them all on SIGTERM."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import torch
 
 WORKER = Path(__file__).with_name("_ddp_worker.py")
+LISTEN = Path(__file__).with_name("_ddp_listen.py")
 
 
 def _run(args, out):
@@ -27,3 +33,50 @@ def test_two_gloo_processes_match_single_process(tmp_path):
     torch.manual_seed(0)
     init = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
     assert (init[0].weight - single[0]).abs().max() > 1e-3
+
+
+FAILING = """import os, sys
+import torch
+from neuralode_repro import distributed
+distributed.relaunch(2, torch.device("cpu"))
+sys.exit(3 if os.environ["RANK"] == "1" else 0)
+"""
+
+
+def test_a_failed_process_fails_the_launch_with_one_line(tmp_path):
+    """`train_mnist.nproc: 2` with one process failing: status 1 and one error line (the
+    process has printed its own), not torchrun's traceback; no temporary files left."""
+    (tmp_path / "fail.py").write_text(FAILING)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    res = subprocess.run([sys.executable, str(tmp_path / "fail.py")], capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "TMPDIR": str(temp)})
+    assert res.returncode == 1, res.stderr[-3000:]
+    assert res.stderr.splitlines()[-1] == ("error: 1 of 2 processes failed; rank 1 exited "
+                                           "with status 3 first (its own lines above say why)")
+    assert "Traceback" not in res.stderr
+    assert not list(temp.iterdir())
+
+
+def test_sigterm_stops_every_process_of_a_launch(tmp_path):
+    """SIGTERM to the stage that launched 2 processes: they end too, and it exits 143."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = subprocess.Popen([sys.executable, str(LISTEN), str(tmp_path)], text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True, env={**os.environ, "TMPDIR": str(temp)})
+    try:
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / f"rank{r}").exists() for r in (0, 1)):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, err[-3000:]
+    assert len(workers) == 2 and not any(w.is_running() for w in workers)
+    assert not list(temp.iterdir())

@@ -1,5 +1,6 @@
 """`make ui` opens the pipeline's experiment on its runs: the URL it prints, and (slow,
-with Debian's chromium) a real browser's view of the runs list and of one run."""
+with Debian's chromium) a real browser's view of the runs list and of one run. A port
+already taken fails at once with one error line, before any URL."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,6 +52,44 @@ def test_url_opens_the_experiment_in_the_model_training_view(tmp_path, monkeypat
     (tmp_path / "plain.db").write_bytes(b"not a database")
     assert ui.experiment_id(tmp_path / "plain.db", EXP) is None
     assert tracking.sqlite_path("http://127.0.0.1:5000") is None
+
+
+def test_a_taken_port_fails_with_one_line_before_the_url(tmp_path):
+    with socket.socket() as busy:  # another server on the port
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = subprocess.run([sys.executable, "-m", "neuralode_repro.ui", "--port", str(port),
+                              "--params", str(ROOT / "params.yaml")], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "MLFLOW_TRACKING_URI":
+                                  f"sqlite:///{tmp_path / 'mlflow.db'}"})
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert out.stdout == ""  # no URL: it would open whatever listens there
+    assert out.stderr == (f"error: port {port} on 127.0.0.1 is already in use (another "
+                          f"`make ui` or server?); stop that, or pick another port: "
+                          f"`make ui UI_PORT={port + 1}` (or `python -m neuralode_repro.ui "
+                          f"--port {port + 1}`)\n")
+
+
+def test_a_free_port_prints_the_url_then_starts_mlflow_there(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    started = []
+    monkeypatch.setattr(ui.os, "execve", lambda *call: started.append(call))  # no server
+    port = free_port()
+    ui.main(["--port", str(port), "--params", str(ROOT / "params.yaml")])
+    assert capsys.readouterr().out.startswith(
+        f"MLflow UI: http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning")
+    (_, argv, _), = started
+    assert argv[argv.index("--host") + 1:] == ["127.0.0.1", "--port", str(port)]
+
+
+def test_bind_problems_name_the_value_and_the_fix():
+    assert ui.bind_problem("127.0.0.1", free_port()) is None
+    assert ui.bind_problem("127.0.0.1", 70000).startswith(
+        "--port 70000 is not a TCP port (1-65535); pick one")
+    assert "keep the default 127.0.0.1" in ui.bind_problem("192.0.2.254", 5000)
+    assert "keep the default 127.0.0.1" in ui.bind_problem("no-such-host.invalid", 5000)
 
 
 def _shot(url: str, png: Path) -> str:
@@ -99,3 +139,10 @@ def test_ui_shows_the_runs_in_a_real_browser(tmp_path, monkeypatch):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_make_ui_takes_the_port_its_error_names():
+    """The taken-port error suggests `make ui UI_PORT=<n>`: the Makefile passes it on."""
+    out = subprocess.run(["make", "-n", "-o", "install", "ui", "UI_PORT=5057"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "-m neuralode_repro.ui --port 5057" in out, out

@@ -1,20 +1,40 @@
 """Data-parallel training on existing engines: PyTorch DDP under ``torchrun``.
 
-``torchrun --nproc_per_node=N stages/train_mnist.py ...`` sets RANK/WORLD_SIZE (the
-stage does this itself when params ask for N > 1 processes: :func:`relaunch`); the
-stage calls :func:`init` once, the training loop wraps the model in DDP (gradients
-are averaged across processes), and only rank 0 writes metrics, checkpoints and
-MLflow runs. Backend: gloo on CPU, nccl on CUDA.
+When params ask for N > 1 processes, the stage becomes the launcher (:func:`relaunch`):
+torchrun (``torch.distributed.run``, run in this process, which costs no more memory
+than the ``torchrun`` command: both import torch) starts N processes on this node, each
+running the same command line with RANK/WORLD_SIZE set. Each calls :func:`init` once,
+the training loop wraps the model in DDP (gradients are averaged across processes), and
+only rank 0 writes metrics, checkpoints and MLflow runs. Backend: gloo on CPU, nccl on
+CUDA. Past one node the user starts torchrun on every node; the stage then does not
+relaunch, and :func:`init` joins the group torchrun describes (``env://``).
+
+Nothing of a one-node run listens beyond loopback. ``torchrun --standalone`` would:
+its rendezvous TCPStore and the store it shares with the workers bind every interface
+(``*:<port>``, unauthenticated, for the whole run), whatever host they are given
+(torch 2.14's TCPStore server binds the wildcard address unless handed a bound socket,
+``master_listen_fd``, which torchrun never does).
+So :func:`launch` runs the rendezvous on a file store in a private temporary folder,
+turns the shared TCPStore off, has the workers meet on a file store too, and points
+gloo's and nccl's own sockets at the loopback interface.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import sys
+import tempfile
+import uuid
+from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+# A file (in launch's private folder) the workers of a one-node run meet on.
+STORE_ENV = "NEURALODE_DDP_STORE"
 
 
 def world_size() -> int:
@@ -37,7 +57,13 @@ def init(device: torch.device) -> None:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend)
+    store = os.environ.get(STORE_ENV)
+    if store:  # started by launch(): a file, where env:// would open a TCPStore on *:port
+        dist.init_process_group(backend=backend, init_method=f"file://{store}",
+                                rank=int(os.environ["RANK"]),
+                                world_size=int(os.environ["WORLD_SIZE"]))
+    else:  # torchrun started by the user (several nodes): its MASTER_ADDR/PORT
+        dist.init_process_group(backend=backend)
 
 
 def wrap(model: nn.Module) -> nn.Module:
@@ -55,9 +81,9 @@ def shutdown() -> None:
 
 
 def relaunch(nproc: int, device: torch.device) -> None:
-    """With ``nproc`` > 1 and not yet under torchrun, replace this process by
-    ``python -m torch.distributed.run --standalone --nproc_per_node=nproc`` running the
-    same command line; returns at once when ``nproc`` is 1 or torchrun started us."""
+    """With ``nproc`` > 1 and not yet under torchrun, run this command line as ``nproc``
+    processes (:func:`launch`) and exit with their status; returns at once when
+    ``nproc`` is 1 or torchrun started us."""
     if nproc == 1 or "WORLD_SIZE" in os.environ:
         return
     if device.type == "cuda" and nproc > torch.cuda.device_count():
@@ -65,5 +91,61 @@ def relaunch(nproc: int, device: torch.device) -> None:
                          f"{torch.cuda.device_count()}; lower nproc or use common.device cpu")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                              f"--nproc_per_node={nproc}", *sys.argv])
+    # in this process, not an exec: what the stage set up to end with DVC stays on
+    sys.exit(launch(nproc, sys.argv))
+
+
+def loopback_interface() -> str:
+    """The loopback interface's name (``lo`` on Linux, ``lo0`` on macOS)."""
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        return "lo"
+    return next((n for n in names if n in ("lo", "lo0")), "lo")
+
+
+def launch(nproc: int, command: Sequence[str]) -> int:
+    """Run ``command`` (a script and its arguments) as ``nproc`` processes of one node
+    under torchrun with no listener beyond loopback (module docstring); returns the exit
+    status: 0, 1 when a process failed, 128 + n after signal n (e.g. 143: SIGTERM)."""
+    # imported here: every stage imports this module, few launch
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    def stop(signum: int, _frame: object) -> None:
+        # torchrun installs the same once its workers start; before that, end cleanly too
+        raise SignalException(f"got {signal.Signals(signum).name}", signal.Signals(signum))
+
+    handlers = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    lo = loopback_interface()
+    env = dict(os.environ)
+    try:
+        with tempfile.TemporaryDirectory(prefix="neuralode-ddp-") as folder:  # mode 0700
+            os.environ.update({  # torchrun hands its own environment to the workers
+                STORE_ENV: os.path.join(folder, "workers"),
+                # the agent would otherwise serve the workers a TCPStore on *:<port>
+                "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
+                # gloo and nccl bind the address the host name resolves to unless told
+                "GLOO_SOCKET_IFNAME": lo, "NCCL_SOCKET_IFNAME": lo})
+            torchrun([f"--nproc-per-node={nproc}", "--nnodes=1", "--rdzv-backend=c10d",
+                      "--rdzv-conf=store_type=file",
+                      f"--rdzv-endpoint={os.path.join(folder, 'rendezvous')}",
+                      f"--rdzv-id={uuid.uuid4()}", "--local-addr=127.0.0.1",
+                      # its error files, else left behind in a temporary folder of its own
+                      f"--log-dir={os.path.join(folder, 'logs')}", *command])
+    except ChildFailedError as err:  # each process has printed its own error line
+        rank, first = err.get_first_failure()
+        how = (f"was killed by signal {-first.exitcode}" if first.exitcode < 0
+               else f"exited with status {first.exitcode}")
+        print(f"error: {len(err.failures)} of {nproc} processes failed; rank {rank} "
+              f"{how} first (its own lines above say why)", file=sys.stderr)
+        return 1
+    except SignalException as err:  # torchrun has stopped the workers
+        return 128 + int(err.sigval)
+    finally:
+        os.environ.clear()
+        os.environ.update(env)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    return 0

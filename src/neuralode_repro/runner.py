@@ -7,7 +7,9 @@ returns a :class:`Job`. The runner opens the MLflow run, runs the job's body ins
 :func:`neuralode_repro.io.staged` (its outputs appear all together when it succeeds, and
 none remain when it fails), logs the published files, and prints the summary line.
 
-A Python traceback is shown only with ``--debug`` or ``NEURALODE_DEBUG=1``.
+A Python traceback is shown only with ``--debug`` or ``NEURALODE_DEBUG=1``. Ctrl-C
+ends a stage with ``interrupted`` (status 130), SIGTERM with ``terminated`` (143): both
+unwind the stage, so its staged outputs are removed and its MLflow run ends KILLED.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import argparse
 import dataclasses
 import gc
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +35,16 @@ from .tracking import Tracker, flatten, stage_run
 T = TypeVar("T")
 # Errors that describe a problem with the user's input, data, disk or dynamics.
 USER_ERRORS = (ConfigError, SolverError, OSError, ValueError, FloatingPointError)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the stage is. Python's default would end the process on
+    the spot, skipping every ``finally``; as a KeyboardInterrupt it unwinds like Ctrl-C
+    (which no ``except Exception`` swallows), and the runner reports it."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signal.Signals(signum).name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +100,11 @@ def main(prepare: Callable[[Context], Job], parser: argparse.ArgumentParser,
                         help="params file (default: %(default)s)")
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("NEURALODE_DEBUG", "") not in ("", "0")
+    previous = signal.getsignal(signal.SIGTERM)
+    # Python lets only the main thread set a handler (tests may call main from another)
+    handles = threading.current_thread() is threading.main_thread()
+    if handles:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         execute(prepare, args)
     except USER_ERRORS as err:
@@ -94,9 +113,14 @@ def main(prepare: Callable[[Context], Job], parser: argparse.ArgumentParser,
         _release_frames(err)
         print(f"error: {_one_line(err)}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as err:
+        _release_frames(err)
+        terminated = isinstance(err, Terminated)
+        print("terminated" if terminated else "interrupted", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM if terminated else 130)
+    finally:
+        if handles and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def execute(prepare: Callable[[Context], Job], args: argparse.Namespace) -> Result:

@@ -10,12 +10,17 @@ serve GenAI jobs only (here: ~4 s and 7 processes to the first page, ~8 s and 20
 MLflow's defaults).
 
     python -m neuralode_repro.ui [--port 5000] [--host 127.0.0.1] [--params params.yaml]
+
+A port already taken fails here, before the URL: MLflow's server (uvicorn) only logs
+its bind error and exits 0, after the URL of whatever else listens there was printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -47,6 +52,32 @@ def runs_url(base: str, exp_id: str | None) -> str:
     return f"{base.rstrip('/')}/#/{page}?{VIEW}"
 
 
+def bind_problem(host: str, port: int) -> str | None:
+    """Why ``mlflow ui`` cannot listen on ``host:port`` now, with the fix; None if it
+    can. Binds a socket as uvicorn does (family from the address, ``SO_REUSEADDR``, so a
+    closed server's lingering connections are no conflict) and closes it at once."""
+    other = port + 1 if 0 < port < 65535 else 5001
+    again = f"`make ui UI_PORT={other}` (or `python -m neuralode_repro.ui --port {other}`)"
+    if not 0 < port < 65536:
+        return f"--port {port} is not a TCP port (1-65535); pick one, e.g. {again}"
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            why = err.strerror or str(err)
+            if err.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another `make ui` or "
+                        f"server?); stop that, or pick another port: {again}")
+            if err.errno == errno.EACCES:
+                return f"no permission to listen on port {port} on {host}; pick another: {again}"
+            if err.errno == errno.EADDRNOTAVAIL or isinstance(err, socket.gaierror):
+                return (f"cannot listen on --host {host} ({why}): not an address of this "
+                        f"machine; keep the default 127.0.0.1")
+            return f"cannot listen on {host}:{port} ({why}); pick another port: {again}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m neuralode_repro.ui", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,8 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     if db is None:  # a shared server: already running; just say where to look
         print(f"MLFLOW_TRACKING_URI is a server; open {runs_url(uri, None)} and pick {name!r}")
         return
+    problem = bind_problem(args.host, args.port)
+    if problem is not None:
+        sys.exit(f"error: {problem}")
     exp_id = experiment_id(db, name)
-    print(f"MLflow UI: {runs_url(f'http://{args.host}:{args.port}', exp_id)}"
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address
+    print(f"MLflow UI: {runs_url(f'http://{host}:{args.port}', exp_id)}"
           + ("" if exp_id else f"  (no {name!r} experiment yet: `make repro` logs its runs)"),
           flush=True)
     mlflow = Path(sys.executable).parent / "mlflow"
