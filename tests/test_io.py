@@ -216,3 +216,36 @@ def test_file_modes_follow_the_umask_read_at_first_write(tmp_path, umask, staged
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "x.txt")],
                          check=True, capture_output=True, text=True).stdout
     assert out.strip() == mode
+
+
+def test_a_signal_during_publish_waits_until_every_output_is_in_place(tmp_path, monkeypatch):
+    """SIGTERM between two renames of a publish (issue 32): held until the set is
+    complete, then delivered; the outputs are all new, none old."""
+    import signal
+
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text("old")
+    real, renames = os.replace, []
+
+    def replace(src, dst):
+        real(src, dst)
+        renames.append(dst)
+        if len(renames) == 2:  # a's aside and a's new file: b not yet published
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    class Stop(Exception):
+        pass
+
+    def stop(*_):
+        raise Stop
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    monkeypatch.setattr(os, "replace", replace)
+    try:
+        with pytest.raises(Stop):
+            with staged():
+                write_text(tmp_path / "a.json", "new")
+                write_text(tmp_path / "b.json", "new")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert [(tmp_path / n).read_text() for n in ("a.json", "b.json")] == ["new", "new"]

@@ -19,7 +19,9 @@ import functools
 import io
 import json
 import os
+import signal
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,7 +57,13 @@ class _Staging:
 
     def publish(self) -> None:
         """Replace every target or none: each existing target is renamed aside first and
-        a failure part-way puts them all back (the old set is the last good result)."""
+        a failure part-way puts them all back (the old set is the last good result).
+        Ctrl-C and SIGTERM wait until the renames are done (they would leave a mixed
+        set), then take effect."""
+        with _signals_held():
+            self._replace_all()
+
+    def _replace_all(self) -> None:
         done: list[tuple[Path, Path | None]] = []  # (target, its previous file aside)
         for path, tmp in self.files.items():
             try:
@@ -74,6 +82,26 @@ class _Staging:
             if old is not None:
                 old.unlink(missing_ok=True)
         self.files.clear()
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the block and deliver the first one that came when
+    it ends. In the main thread only, where Python runs signal handlers (a thread's
+    signal mask would not do: the process's other threads would still take them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: held.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def _undo(target: Path, old: Path | None) -> str:
