@@ -37,3 +37,13 @@ def test_profile_runs_are_queued_not_run():
         assert rewrite(cmd)[0] == want
         assert not LONG.search(want)
     assert re.search(LONG, "python -m neuralode_repro.profile run tiny")
+
+
+def test_mlflow_model_loading_is_said_to_run_code():
+    """Issue 32: an MLflow model is a pickle; the README must say that loading one runs
+    code where it explains mlflow.pytorch.load_model."""
+    from tests._repo import ROOT
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    at = text.index('mlflow.pytorch.load_model("models:/<model_id>")')
+    assert "loading it runs code" in text[at:at + 400]
