@@ -6,14 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import torch
 
+from tests.test_listeners import ddp_pair
+
 WORKER = Path(__file__).with_name("_ddp_worker.py")
-LISTEN = Path(__file__).with_name("_ddp_listen.py")
 
 
 def _run(args, out):
@@ -62,21 +62,10 @@ def test_sigterm_stops_every_process_of_a_launch(tmp_path):
     """SIGTERM to the stage that launched 2 processes: they end too, and it exits 143."""
     temp = tmp_path / "tmp"
     temp.mkdir()
-    proc = subprocess.Popen([sys.executable, str(LISTEN), str(tmp_path)], text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True, env={**os.environ, "TMPDIR": str(temp)})
-    try:
-        deadline = time.monotonic() + 120
-        while not all((tmp_path / f"rank{r}").exists() for r in (0, 1)):
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+    with ddp_pair(tmp_path, temp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc:
         workers = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 143, err[-3000:]
     assert len(workers) == 2 and not any(w.is_running() for w in workers)
     assert not list(temp.iterdir())

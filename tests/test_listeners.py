@@ -10,7 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -43,25 +46,34 @@ def listeners(pid: int) -> list[tuple[str, str, int]]:
     return found
 
 
-def test_two_process_run_listens_on_loopback_only(tmp_path):
-    temp = tmp_path / "tmp"  # the launcher's private folder goes here, and must go away
-    temp.mkdir()
-    proc = subprocess.Popen([sys.executable, str(HELPER), str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env={**os.environ, "TMPDIR": str(temp)})
+@contextmanager
+def ddp_pair(folder: Path, temp: Path, **popen: Any) -> Iterator[subprocess.Popen]:
+    """``_ddp_listen.py`` started in its own session with ``TMPDIR=temp``, yielded once
+    both of its processes have met (``folder/rank0``, ``rank1``); killed with its whole
+    group if it is still running when the block ends."""
+    proc = subprocess.Popen([sys.executable, str(HELPER), str(folder)], text=True,
+                            start_new_session=True, env={**os.environ, "TMPDIR": str(temp)},
+                            **popen)
     try:
         deadline = time.monotonic() + 120
-        while not all((tmp_path / f"rank{r}").exists() for r in (0, 1)):
-            assert proc.poll() is None, proc.stdout.read()[-3000:]
+        while not all((folder / f"rank{r}").exists() for r in (0, 1)):
+            assert proc.poll() is None, (proc.communicate()[0] or "")[-3000:]
             assert time.monotonic() < deadline, "the two processes never met"
             time.sleep(0.1)
-        found = listeners(proc.pid)
-        (tmp_path / "stop").touch()
-        out, _ = proc.communicate(timeout=120)
+        yield proc
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_two_process_run_listens_on_loopback_only(tmp_path):
+    temp = tmp_path / "tmp"  # the launcher's private folder goes here, and must go away
+    temp.mkdir()
+    with ddp_pair(tmp_path, temp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        found = listeners(proc.pid)
+        (tmp_path / "stop").touch()
+        out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out[-3000:]
     assert (tmp_path / "rank0").read_text() == "2.0"  # both processes took part
     exposed = [s for s in found if not _loopback(s[1])]
