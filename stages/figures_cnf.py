@@ -1,7 +1,8 @@
 """Stage figures_cnf: every figure of the CNF vs planar NF experiments (paper sec. 4.1,
 Figs. 4-5) for the runs train_cnf declares (the panels show the first of
 train_cnf.seeds; Fig. 4 (d) every seed), from the saved models, the evaluation metrics
-and the training logs; never trains. Each model file must be that of its run."""
+and the training logs; never trains. Each model file must be that of its run
+(checked where draw_all loads it)."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -10,8 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from neuralode_repro import runner
-from neuralode_repro.artifacts import read_model
-from neuralode_repro.experiments.cnf import CNFEvalConfig, CNFTrainConfig, identity, run_name
+from neuralode_repro.experiments.cnf import CNFEvalConfig, CNFTrainConfig
 from neuralode_repro.figures.cnf import draw_all
 from neuralode_repro.figures.config import CNFFiguresConfig
 
@@ -23,14 +23,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     ev = ctx.section(CNFEvalConfig, "evaluate_cnf")
     targets, widths = list(train.ml.targets), list(train.capacity.widths)
     solvers = {"ml": ev.ml.solver, "capacity": ev.capacity.solver}
-    out, seed = Path(args.out), train.seeds[0]
-    # the model files draw_all reads (of the first seed): each the run its name says,
-    # checked before the run starts (small 2-D flows: reading them twice costs little)
-    runs = ([("ml", k, {"target": t}) for t in targets for k in ("cnf", "nf")]
-            + [("capacity", k, {"width": w}) for k in ("cnf", "nf") for w in widths])
-    for task, kind, sel in runs:
-        name = run_name(task, kind, seed=seed, **sel)
-        read_model(Path(args.weights_dir) / task / f"{name}.pt", identity(task, kind, seed, **sel))
+    out = Path(args.out)
 
     def body(_) -> runner.Result:
         files = draw_all(targets, widths, train.seeds, figs, solvers, Path(args.weights_dir),

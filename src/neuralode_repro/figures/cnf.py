@@ -16,7 +16,7 @@ import numpy as np
 
 from ..artifacts import load_model
 from ..config import SolverConfig
-from ..experiments.cnf import model_from_config, run_name
+from ..experiments.cnf import identity, model_from_config, run_name
 from ..experiments.cnf_eval import density_arrays, transformation_arrays
 from ..io import read_csv, read_json
 from .config import CNFFiguresConfig
@@ -181,7 +181,7 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
     """Figs. 4-5 for the runs the params declare: ``out/ml_<target>_<kind>/``,
     ``out/capacity_<kind>_<width>/`` (the runs of the first seed: the figures
     illustrate) and ``out/capacity/`` (every seed), from the model files in
-    ``weights_dir/<task>/``, the metrics and logs in ``metrics_dir/<task>/`` and
+    ``weights_dir/<task>/`` (each checked to be the run its name says), the metrics and logs in ``metrics_dir/<task>/`` and
     ``metrics_dir/capacity.csv``; densities are integrated by ``solvers[task]`` (the
     evaluation solver: the figures show the density the metrics score). Returns the
     files written."""
@@ -190,7 +190,8 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
     for target in targets:
         for kind in ("cnf", "nf"):
             name = run_name("ml", kind, target=target, seed=seed)
-            model, config, _ = load_model(weights_dir / "ml" / f"{name}.pt", model_from_config)
+            model, config, _ = load_model(weights_dir / "ml" / f"{name}.pt", model_from_config,
+                                          expected=identity("ml", kind, seed, target=target))
             a = transformation_arrays(model, config, ml.fractions, ml.samples, ml.lim,
                                       ml.grid, solvers["ml"])
             width = config["model"]["width"]
@@ -219,7 +220,8 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
         for w in widths:
             name = run_name("capacity", kind, width=w, seed=seed)
             model, config, _ = load_model(weights_dir / "capacity" / f"{name}.pt",
-                                          model_from_config)
+                                          model_from_config,
+                                          expected=identity("capacity", kind, seed, width=w))
             m: dict[str, Any] = read_json(metrics_dir / "capacity" / f"{name}.json")
             a = density_arrays(model, config, cap.samples, cap.lim, cap.grid, m["log_z"],
                                solvers["capacity"])
