@@ -69,3 +69,34 @@ def test_sigterm_stops_every_process_of_a_launch(tmp_path):
     assert proc.returncode == 143, err[-3000:]
     assert len(workers) == 2 and not any(w.is_running() for w in workers)
     assert not list(temp.iterdir())
+
+
+def _failure(rank, exitcode, timestamp):
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    failure = ProcessFailure(local_rank=rank, pid=1000 + rank, exitcode=exitcode,
+                             error_file="/nonexistent")
+    failure.timestamp = timestamp
+    return failure
+
+
+def test_the_processes_torchrun_stopped_are_not_named_as_the_cause():
+    """Rank 1 exits 3; torchrun then stops rank 0 with SIGTERM in the same second. The
+    line names rank 1 and counts one failure (CI once printed "2 of 2" here)."""
+    from neuralode_repro.distributed import describe_failures
+
+    failures = {0: _failure(0, -signal.SIGTERM, 100), 1: _failure(1, 3, 100)}
+    assert describe_failures(failures, 2) == (
+        "error: 1 of 2 processes failed; rank 1 exited with status 3 first "
+        "(its own lines above say why)")
+    # a user's SIGTERM to a worker: every failure is a SIGTERM, the earliest is named
+    failures = {0: _failure(0, -signal.SIGTERM, 101), 1: _failure(1, -signal.SIGTERM, 100)}
+    assert describe_failures(failures, 2) == (
+        "error: 2 of 2 processes failed; rank 1 was killed by signal 15 first "
+        "(its own lines above say why)")
+    # two processes that failed on their own in the same second: the lower rank, both counted
+    failures = {0: _failure(0, 2, 100), 1: _failure(1, -signal.SIGKILL, 100),
+                2: _failure(2, -signal.SIGTERM, 100)}
+    assert describe_failures(failures, 3) == (
+        "error: 2 of 3 processes failed; rank 0 exited with status 2 first "
+        "(its own lines above say why)")

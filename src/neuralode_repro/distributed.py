@@ -27,11 +27,15 @@ import socket
 import sys
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+if TYPE_CHECKING:
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
 # A file (in launch's private folder) the workers of a one-node run meet on.
 STORE_ENV = "NEURALODE_DDP_STORE"
@@ -135,11 +139,7 @@ def launch(nproc: int, command: Sequence[str]) -> int:
                       # its error files, else left behind in a temporary folder of its own
                       f"--log-dir={os.path.join(folder, 'logs')}", *command])
     except ChildFailedError as err:  # each process has printed its own error line
-        rank, first = err.get_first_failure()
-        how = (f"was killed by signal {-first.exitcode}" if first.exitcode < 0
-               else f"exited with status {first.exitcode}")
-        print(f"error: {len(err.failures)} of {nproc} processes failed; rank {rank} "
-              f"{how} first (its own lines above say why)", file=sys.stderr)
+        print(describe_failures(err.failures, nproc), file=sys.stderr)
         return 1
     except SignalException as err:  # torchrun has stopped the workers
         return 128 + int(err.sigval)
@@ -149,3 +149,17 @@ def launch(nproc: int, command: Sequence[str]) -> int:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     return 0
+
+
+def describe_failures(failures: Mapping[int, ProcessFailure], nproc: int) -> str:
+    """One error line for a launch whose processes in ``failures`` (rank -> failure)
+    failed. Once one fails, torchrun stops the rest with SIGTERM and lists them as failed
+    too, stamped with the same second (its ``get_first_failure`` then picks the lowest
+    rank), so those are not counted, and the first by time, then rank, of the others is
+    named the cause; only if every process ended by SIGTERM (a user's kill) are they all."""
+    own = {r: f for r, f in failures.items() if f.exitcode != -signal.SIGTERM} or failures
+    rank = min(own, key=lambda r: (own[r].timestamp, r))
+    code = own[rank].exitcode
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+    return (f"error: {len(own)} of {nproc} processes failed; rank {rank} {how} first "
+            "(its own lines above say why)")

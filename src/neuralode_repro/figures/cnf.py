@@ -181,10 +181,10 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
     """Figs. 4-5 for the runs the params declare: ``out/ml_<target>_<kind>/``,
     ``out/capacity_<kind>_<width>/`` (the runs of the first seed: the figures
     illustrate) and ``out/capacity/`` (every seed), from the model files in
-    ``weights_dir/<task>/`` (each checked to be the run its name says), the metrics and logs in ``metrics_dir/<task>/`` and
-    ``metrics_dir/capacity.csv``; densities are integrated by ``solvers[task]`` (the
-    evaluation solver: the figures show the density the metrics score). Returns the
-    files written."""
+    ``weights_dir/<task>/`` (each checked to be the run its name says), the metrics and
+    logs in ``metrics_dir/<task>/`` and ``metrics_dir/capacity.csv``; densities are
+    integrated by ``solvers[task]`` (the evaluation solver: the figures show the density
+    the metrics score). Returns the files written."""
     written: list[Path] = []
     ml, seed = figs.ml, seeds[0]
     for target in targets:
