@@ -1,7 +1,8 @@
 """Stage evaluate_latent@<model>-<n_obs>-<seed>: Table 2's scores of one saved latent
 ODE or RNN on the test spirals (paper sec. 5.1): predictive and reconstruction RMSE; writes
-the metrics the report reads (training summary included). The model file and the
-training summary must be those of the run the command line names."""
+the metrics the report reads (training summary included) and the budget axis: the same
+RMSEs of each training snapshot. The model file and the training summary must be those
+of the run the command line names."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -12,12 +13,14 @@ from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.experiments.latent import (
     check_model_data,
+    evaluate_budget,
     evaluate_saved,
     identity,
     model_from_config,
 )
 from neuralode_repro.metrics import compose
-from neuralode_repro.io import load_arrays, write_json
+from neuralode_repro.io import load_arrays, write_csv, write_json
+from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
 
@@ -31,11 +34,14 @@ def prepare(ctx: runner.Context) -> runner.Job:
     facts = read_summary(args.summary, run)
     data = load_arrays(args.data)
     check_model_data(config, data)  # fail before an MLflow run starts
+    snapshots = read_snapshots(Path(args.snapshots))
 
     def body(_) -> runner.Result:
         scores = evaluate_saved(model, data, n_obs, device)
+        write_csv(args.budget, evaluate_budget(model, data, n_obs, snapshots, device),
+                  ("step", "train_time_s", "pred_rmse", "recon_rmse"))
         write_json(args.metrics, compose(facts, scores))
-        return runner.Result(scores, [Path(args.metrics)])
+        return runner.Result(scores, [Path(args.metrics), Path(args.budget)])
 
     # one forward pass over the test spirals: as train_latent, a single thread is fastest
     return runner.Job(f"evaluate_latent@{variant}-{n_obs}-{seed}",
@@ -52,7 +58,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
     p.add_argument("--weights", required=True, help="the model file train_latent wrote")
     p.add_argument("--summary", required=True, help="its training summary JSON")
+    p.add_argument("--snapshots", required=True,
+                   help="its weight snapshots of the budget axis (train_latent wrote them)")
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    p.add_argument("--budget", required=True,
+                   help="output: predictive and reconstruction RMSE per snapshot (CSV)")
     return p
 
 

@@ -1,7 +1,8 @@
 """Stage evaluate_toy@<experiment>-<seed>: score the saved toy model against the noise-free
 trajectory, its held-out continuation and (linear) the true matrix; writes the metrics
-the report reads and the evaluated trajectory the figures draw. The model file and the
-training summary must be those of the run the command line names."""
+the report reads, the evaluated trajectory the figures draw and the budget axis of the
+report's convergence rule (trajectory MSE at the training GIF's frames). The model file
+and the training summary must be those of the run the command line names."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -14,13 +15,14 @@ from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.config import parse
 from neuralode_repro.experiments.toy import (
     ToyTrainConfig,
+    budget,
     evaluate,
     identity,
     load_data,
     model_from_config,
 )
 from neuralode_repro.metrics import compose
-from neuralode_repro.io import save_arrays, write_json
+from neuralode_repro.io import load_arrays, save_arrays, write_csv, write_json
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 
 
@@ -31,12 +33,14 @@ def prepare(ctx: runner.Context) -> runner.Job:
     facts = read_summary(args.summary, run)
     data = load_data(Path(args.data), name)
     cfg = parse(ToyTrainConfig, config, f"{args.weights}:config")  # its own solver
+    frames = load_arrays(Path(args.snapshots))
 
     def body(_) -> runner.Result:
         metrics, traj = evaluate(model, cfg, data)
         write_json(args.metrics, compose(facts, metrics))
         save_arrays(args.predictions, {"trajectory": traj})
-        return runner.Result(metrics, [Path(args.metrics)])
+        write_csv(args.budget, budget(frames, data))
+        return runner.Result(metrics, [Path(args.metrics), Path(args.budget)])
 
     return runner.Job(f"evaluate_toy@{name}-{args.seed}",
                       {"solver": dataclasses.asdict(cfg.solver)}, body, seed=args.seed,
@@ -50,7 +54,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
     p.add_argument("--weights", required=True, help="the model file train_toy wrote")
     p.add_argument("--summary", required=True, help="the training summary JSON")
+    p.add_argument("--snapshots", required=True,
+                   help="the training GIF's frames train_toy wrote (.npz)")
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
+    p.add_argument("--budget", required=True,
+                   help="output: trajectory MSE per training frame (CSV)")
     p.add_argument("--predictions", required=True, help="output: trajectory (.npz)")
     return p
 

@@ -1,8 +1,9 @@
 """Stage figures_latent: Figs. 8-9 (reconstructions and extrapolations, latent
 projection, z_t0 interpolation; paper sec. 5.1) for every train_latent.models key x
 generate_data.spirals.n_obs, from the saved models of the first of train_latent.seeds
-and the spirals; never trains. Each model file must be that of its run, trained on
---data."""
+and the spirals, and the predictive RMSE against training iterations of every seed
+(evaluate_latent's budget CSVs) beside Table 2's; never trains. Each model file must
+be that of its run, trained on --data."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -20,8 +21,9 @@ from neuralode_repro.experiments.latent import (
     model_from_config,
 )
 from neuralode_repro.figures.config import LatentFigures
-from neuralode_repro.figures.latent import draw_run
-from neuralode_repro.io import load_arrays
+from neuralode_repro.figures.latent import draw_run, rmse_budget
+from neuralode_repro.io import load_arrays, read_csv
+from neuralode_repro.report.paper import TABLE2
 from neuralode_repro.training import resolve_device
 
 
@@ -40,6 +42,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
                                              model_from_config, device,
                                              expected=identity(v, n, seed, args.data))
         check_model_data(config, data)
+    metrics = Path(args.metrics_dir)
+    curves = {n: {v: [read_csv(metrics / f"{v}_n{n}-s{s}_budget.csv") for s in train_cfg.seeds]
+                  for v in variants} for n in n_obs}  # every seed: the spread is the point
     out = Path(args.out)
 
     def body(_) -> runner.Result:
@@ -47,11 +52,14 @@ def prepare(ctx: runner.Context) -> runner.Job:
         for (v, n), model in models.items():
             files += [(f, f"figures/{v}_n{n}") for f in
                       draw_run(model, data, n, cfg, out / f"{v}_n{n}", f"{v}, {n} observations")]
+        rmse_budget(curves, TABLE2, out / "rmse_budget.png")
+        files.append((out / "rmse_budget.png", "figures"))
         return runner.Result(files=files, summary=f"figures_latent: {len(files)} figures "
                                                   f"of {len(runs)} models under {out}")
 
     logged = {"figures": {"latent": dataclasses.asdict(cfg)}, "device": str(device),
-              "runs": [f"{v}_n{n}-s{seed}" for v, n in runs]}
+              "runs": [f"{v}_n{n}-s{seed}" for v, n in runs],
+              "budget_seeds": list(train_cfg.seeds)}
     # small decoder / ODE solves, as train_latent: one thread is fastest
     return runner.Job("figures_latent", logged, body, threads=1)
 
@@ -61,6 +69,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
     p.add_argument("--weights-dir", required=True,
                    help="folder of train_latent's model files (<model>_n<n_obs>-s<seed>.pt)")
+    p.add_argument("--metrics-dir", required=True,
+                   help="folder of evaluate_latent's budget CSVs "
+                        "(<model>_n<n_obs>-s<seed>_budget.csv)")
     p.add_argument("--out", required=True, help="output folder of the figures")
     return p
 

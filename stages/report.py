@@ -1,6 +1,6 @@
-"""Stage report: reports/report.md and a self-contained reports/report.html from the
-metrics files and figures earlier stages wrote (never retrains); both are logged to
-MLflow as artifacts."""
+"""Stage report: reports/report.md, a self-contained reports/report.html and their
+summary figure reports/summary.png from the metrics files and figures earlier stages
+wrote (never retrains); all are logged to MLflow as artifacts."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -20,6 +20,7 @@ from neuralode_repro.experiments.mnist_memory import MnistMemoryConfig
 from neuralode_repro.experiments.nfe_study import NfeStudyConfig
 from neuralode_repro.experiments.toy import ToySectionConfig
 from neuralode_repro.report import cnf, latent, mnist, toy
+from neuralode_repro.report.blocks import Figure
 from neuralode_repro.report.build import RunInfo, build, write
 from neuralode_repro.report.common import ReportConfig
 from neuralode_repro.report.paper import TABLE2
@@ -35,7 +36,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
     if not n_obs:
         raise ConfigError("generate_data.spirals.n_obs: none of the paper's Table 2 values "
                           f"{sorted(TABLE2['latent_ode'])} is generated; add one")
-    seeds = ctx.section(LatentTrainConfig, "train_latent").seeds
+    latent_cfg = ctx.section(LatentTrainConfig, "train_latent")
+    seeds = latent_cfg.seeds
     mnist_cfg = ctx.section(MnistTrainConfig, "train_mnist")
     cnf_cfg = ctx.section(CNFTrainConfig, "train_cnf")
     toy_data = ctx.section(ToyDataConfig, "generate_data.toy")
@@ -44,7 +46,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
     sections = (functools.partial(mnist.section, seeds=mnist_cfg.seeds, train=mnist_cfg,
                                   memory=ctx.section(MnistMemoryConfig, "mnist_memory"),
                                   study=ctx.section(NfeStudyConfig, "nfe_study")),
-                functools.partial(latent.section, n_obs=n_obs, seeds=seeds, spirals=spirals),
+                functools.partial(latent.section, n_obs=n_obs, seeds=seeds, spirals=spirals,
+                                  variants=tuple(latent_cfg.models)),
                 functools.partial(cnf.section, seeds=cnf_cfg.seeds, train=cnf_cfg,
                                   ev=ctx.section(CNFEvalConfig, "evaluate_cnf")),
                 functools.partial(toy.section, n_points=toy_data.n_points,
@@ -55,7 +58,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
         blocks = build(sections, cfg=cfg, info=info, metrics=Path(ctx.args.metrics),
                        reports=reports)
         write(blocks, reports)
-        return runner.Result(files=[reports / "report.md", reports / "report.html"],
+        summary = [reports / b.path for b in blocks if isinstance(b, Figure) and b.data]
+        return runner.Result(files=[reports / "report.md", reports / "report.html", *summary],
                              summary=f"wrote {reports / 'report.md'} and "
                                      f"{reports / 'report.html'}")
 

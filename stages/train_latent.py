@@ -1,7 +1,8 @@
 """Stage train_latent@<model>-<n_obs>-<seed>: train the latent ODE or the RNN baseline
 on irregularly sampled training spirals with n_obs observations each (paper sec. 5.1,
-Table 2), with one of train_latent.seeds; writes the model file, its per-iteration log
-and the training summary, and logs the model to MLflow."""
+Table 2), with one of train_latent.seeds; writes the model file, its per-iteration log,
+the training summary and the weight snapshots of the budget axis
+(train_latent.budget_points), and logs the model to MLflow."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
@@ -30,7 +31,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
         model, facts = train(args.model, args.n_obs, cfg, data, seed=args.seed,
                              data_path=args.data, device=device, tracker=tracker,
                              weights=Path(args.weights), log=Path(args.train_log),
-                             summary=Path(args.summary))
+                             summary=Path(args.summary), snapshots=Path(args.snapshots))
         return runner.Result(facts, [Path(args.train_log), Path(args.summary)], model=model)
 
     # (B, <=100) RNN steps and 4-D ODE solves are tiny ops: extra threads cost more
@@ -49,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help="output: the model file")
     p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
     p.add_argument("--summary", required=True, help="output: training summary JSON")
+    p.add_argument("--snapshots", required=True,
+                   help="output: the weight snapshots of the budget axis")
     return p
 
 

@@ -1,6 +1,7 @@
 """Latent ODE vs RNN (paper sec. 5.1, Table 2, Figs. 8-9) on a small spiral set: train,
 evaluate the saved model and draw its figures; training lowers the loss, same seed gives
-the same metrics, the adjoint is counted in NFE-B, the stages' CLI and MLflow runs, and
+the same metrics, the adjoint is counted in NFE-B, the budget axis (snapshots at equal
+fractions, the last one scoring as the final model), the stages' CLI and MLflow runs, and
 config errors."""
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from neuralode_repro.data.spirals import SpiralConfig, generate_spirals
 from neuralode_repro.experiments.latent import (
     LatentTrainConfig,
     check_model_data,
+    evaluate_budget,
     evaluate_saved,
     model_from_config,
     train,
 )
 from neuralode_repro.figures.config import LatentFigures
-from neuralode_repro.figures.latent import draw_run
-from neuralode_repro.io import save_arrays
+from neuralode_repro.figures.latent import draw_run, rmse_budget
+from neuralode_repro.io import read_csv, save_arrays
+from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import Tracker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +65,8 @@ CPU = torch.device("cpu")
 def _paths(out: Path, variant: str) -> dict[str, Path]:
     return {"weights": out / "models" / f"{variant}_n30.pt",
             "log": out / "m" / f"{variant}_n30_log.csv",
-            "summary": out / "m" / f"{variant}_n30_train.json"}
+            "summary": out / "m" / f"{variant}_n30_train.json",
+            "snapshots": out / "models" / f"{variant}_n30_snapshots.pt"}
 
 
 def _run(variant: str, data: dict[str, np.ndarray], out: Path, **overrides: Any
@@ -136,6 +140,59 @@ def test_saved_model_reproduces_its_evaluation_exactly(variant, data, tmp_path):
         "data": "data/spirals.npz"}}
 
 
+@pytest.mark.parametrize("variant", ["latent_ode", "rnn"])
+def test_budget_axis_ends_at_the_final_models_scores(variant, data, tmp_path):
+    """evaluate_latent's budget axis: the last snapshot is the final model, so its row
+    has exactly evaluate_saved's RMSEs; scoring the snapshots leaves the model's final
+    weights in place."""
+    cfg = parse(LatentTrainConfig, {**TINY, "iterations": 6, "budget_points": 3})
+    paths = _paths(tmp_path, variant)
+    train(variant, 30, cfg, data, seed=0, data_path="data/spirals.npz", device=CPU,
+          tracker=_offline_tracker(), **paths)
+    model, _, _ = load_model(paths["weights"], model_from_config)
+    final = evaluate_saved(model, data, 30, CPU)
+    rows = evaluate_budget(model, data, 30, read_snapshots(paths["snapshots"]), CPU)
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert list(rows[0]) == ["step", "train_time_s", "pred_rmse", "recon_rmse"]
+    assert rows[-1]["pred_rmse"] == final["pred_rmse"]
+    assert rows[-1]["recon_rmse"] == final["recon_rmse"]
+    assert rows[0]["pred_rmse"] != final["pred_rmse"]  # an earlier model, not the final one
+    again = evaluate_saved(model, data, 30, CPU)
+    assert (again["pred_rmse"], again["recon_rmse"]) == (final["pred_rmse"], final["recon_rmse"])
+
+
+@pytest.mark.parametrize(("iterations", "points", "steps"), [
+    (10, 5, [2, 4, 6, 8, 10]), (9, 3, [3, 6, 9]), (3, 5, [1, 2, 3]), (4, 1, [4]), (4, 0, [])])
+def test_snapshots_at_equal_fractions_of_the_run(iterations, points, steps, data, tmp_path):
+    """budget_points snapshots at equal fractions of the iterations (distinct steps, the
+    last the final model), each with the training time so far; 0: an empty axis."""
+    cfg = parse(LatentTrainConfig, {**TINY, "iterations": iterations, "budget_points": points})
+    paths = _paths(tmp_path, "rnn")
+    _, facts = train("rnn", 30, cfg, data, seed=0, data_path="data/spirals.npz", device=CPU,
+                     tracker=_offline_tracker(), **paths)
+    snaps = read_snapshots(paths["snapshots"])
+    assert snaps["steps"] == steps and len(snaps["states"]) == len(steps)
+    assert snaps["epochs"] == [s / iterations for s in steps]
+    assert len(snaps["times_s"]) == len(steps) and snaps["times_s"] == sorted(snaps["times_s"])
+    assert all(0 < t <= facts["train_time_s"] for t in snaps["times_s"])
+    model, _, _ = load_model(paths["weights"], model_from_config)
+    assert len(evaluate_budget(model, data, 30, snaps, CPU)) == len(steps)
+
+
+def test_rmse_budget_figure_from_rows(tmp_path):
+    """The RMSE-vs-iterations figure from synthetic budget rows: two n_obs panels, two
+    seeds each (a shaded range), one variant without a paper value, one without points."""
+    def curve(scale: float) -> list[dict[str, float]]:
+        return [{"step": s, "train_time_s": 0.1 * s, "pred_rmse": scale / s,
+                 "recon_rmse": 0.5 * scale / s} for s in (10, 20, 30)]
+    curves = {30: {"latent_ode": [curve(1.0), curve(1.2)], "rnn": [curve(2.0), curve(2.5)],
+                   "latent_adjoint": [curve(1.1)]},
+              50: {"latent_ode": [curve(0.9), curve(1.0)], "rnn": [[], []]}}
+    path = tmp_path / "f" / "rmse_budget.png"
+    rmse_budget(curves, {"latent_ode": {30: 0.1642, 50: 0.1502}, "rnn": {30: 0.3937}}, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
 @pytest.mark.parametrize(("config", "match"), [
     ({"n_obs": 50, "noise_std": 0.1}, r"n_obs=50 was not generated: data/spirals.npz has"),
     ({"n_obs": 30, "noise_std": 0.2}, r"trained on spirals with noise_std 0.2, .* has 0.1; "
@@ -173,6 +230,7 @@ def test_unknown_variant_or_n_obs(variant, n_obs, match, data, tmp_path):
                         r"got \[0, 0\]"),
     ({"seeds": []}, r"seeds: expected a non-empty list of distinct integers"),
     ({"seeds": [-1]}, r"seeds\[0\]: must be >= 0, got -1"),
+    ({"budget_points": -1}, r"budget_points: must be >= 0, got -1"),
 ])
 def test_config_errors(patch, match):
     with pytest.raises(ConfigError, match=match):
@@ -209,8 +267,7 @@ def test_stage_cli_writes_outputs_and_mlflow_runs(data, tmp_path):
     unknown = stage("train_latent", *stage_argv("train_latent", model="rnn", n_obs=30, seed=7))
     assert unknown.returncode == 1 and \
         "error: --seed 7 is not in train_latent.seeds [0]" in unknown.stderr
-    figures = ("--data", "data/spirals.npz", "--weights-dir", "data/models/latent",
-               "--out", "reports/figures/latent")
+    figures = tuple(stage_argv("figures_latent"))
     early = stage("figures_latent", *figures)  # before training: names the missing file
     assert early.returncode == 1 and "rnn_n30-s0.pt not found; run `dvc repro`" in early.stderr
     for name, args in (("train_latent", ()), ("evaluate_latent", ()),
@@ -219,8 +276,11 @@ def test_stage_cli_writes_outputs_and_mlflow_runs(data, tmp_path):
         assert ok.returncode == 0, ok.stderr[-2000:]
     assert math.isfinite(json.loads((tmp_path / "metrics/latent/rnn_n30-s0.json").read_text())
                          ["pred_rmse"])
-    assert [p.name for p in (tmp_path / "reports/figures/latent").rglob("*.png")] == \
-        ["reconstructions.png"]  # the RNN has no latent path to project
+    budget = read_csv(tmp_path / "metrics/latent/rnn_n30-s0_budget.csv")
+    assert [r["step"] for r in budget] == [1, 2, 3] and list(budget[0]) == [
+        "step", "train_time_s", "pred_rmse", "recon_rmse"]  # budget_points 5 of 3 steps
+    assert sorted(p.name for p in (tmp_path / "reports/figures/latent").rglob("*.png")) == \
+        ["reconstructions.png", "rmse_budget.png"]  # the RNN has no latent path to project
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     runs = {r["tags.mlflow.runName"]: r for _, r in mlflow.search_runs(
         experiment_names=["neural-ode-reproduction"]).iterrows()}

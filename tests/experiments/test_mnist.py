@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -282,6 +283,9 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
         ratios = part["backward_over_forward"]
         assert [r["tol"] for r in ratios] == [1e-3, 1e-5], method
         assert all(r["nfe_backward"] > 0 and r["ratio"] > 0 for r in ratios), (method, ratios)
+        for r in ratios:  # the forward counter also holding the previous backward pass
+            assert r["ratio_as_counted"] == pytest.approx(
+                r["nfe_backward"] / (r["nfe_forward"] + r["nfe_backward"]))
     csv = (tmp_path / "sweep.csv").read_text().splitlines()
     assert csv[0].startswith("method,tol,") and len(csv) == 1 + 3 * 4
     # the figure stage draws Figure 3 from those files alone
@@ -305,6 +309,20 @@ def test_nfe_study_on_tiny_model(odenet_run, root, tmp_path):
     with pytest.raises(ConfigError, match=r"resnet-s0 is a resnet .* needs an ODE-Net/RK"):
         nfe_study.run(cfg, load_model(resnet_out / "models/resnet-s0.pt"),
                       resnet_out / "metrics/resnet-s0_log.csv", root, **study)
+
+
+def test_training_stats_count_the_forward_nfe_as_the_original_may_have():
+    """Fig. 3c's counting hypothesis: a forward counter not reset after the backward
+    pass adds the previous NFE-B, so NFE-B = NFE-F reads as about 1/2 (the
+    third-party counts: 13 logged forward and 6 backward at tolerance 1)."""
+    log = {"nfe_forward": np.array([6.0, 6.0, 7.0, 6.0]),
+           "nfe_backward": np.array([6.0, 6.0, 6.0, 7.0]),
+           "epoch": np.array([1, 1, 2, 2])}
+    st = nfe_study.training_stats(log)
+    assert st["nfe_backward_over_forward_mean"] == pytest.approx((1 + 1 + 6 / 7 + 7 / 6) / 4)
+    # counted forward: 6, 6 + 6, 7 + 6, 6 + 6 (the first has no backward pass before it)
+    assert st["nfe_backward_over_forward_as_counted_mean"] == pytest.approx(
+        (6 / 6 + 6 / 12 + 6 / 13 + 7 / 12) / 4)
 
 
 def test_saved_model_reproduces_its_evaluation_exactly(odenet_run, root):

@@ -10,9 +10,13 @@ from scipy import stats as sps
 
 from neuralode_repro.report.stats import (
     INCONCLUSIVE,
-    NOT_COMPARABLE,
+    NOT_CONVERGED,
     NOT_REPRODUCED,
     REPRODUCED,
+    SMOKE,
+    combine,
+    convergence,
+    gated,
     interval,
     match_verdict,
     order_verdict,
@@ -60,8 +64,78 @@ def test_match_verdict(values, expected):
     assert match_verdict(values, 0.41, 0.15) == expected
 
 
-def test_match_verdict_not_comparable_first():
-    assert match_verdict([0.41] * 5, 0.41, 0.15, comparable=False) == NOT_COMPARABLE
+def _seeds(*curves):
+    """Curves at budgets 250, 500, 750, 1000 from their values."""
+    return [list(zip((250, 500, 750, 1000), c, strict=True)) for c in curves]
+
+
+@pytest.mark.parametrize("curves, converged, moved", [
+    # one seed: the move 0.50 -> 0.49 against delta alone
+    (_seeds((0.9, 0.50, 0.495, 0.49)), True, -0.01),
+    (_seeds((0.9, 0.50, 0.45, 0.40)), False, -0.10),
+    # seeds far apart (0.5 and 1.1 at the end) but each still falling by 0.1: the
+    # seeds' offsets cancel in the paired move, so this is not converged
+    (_seeds((0.9, 0.6, 0.55, 0.5), (1.5, 1.2, 1.15, 1.1), (1.0, 0.9, 0.85, 0.8)),
+     False, -0.10),
+    # a rise counts as a move too (overfitting, a diverging run)
+    (_seeds((0.9, 0.4, 0.45, 0.5)), False, 0.10),
+    # seeds moving in opposite directions: the mean move is within the seed noise
+    (_seeds((0.9, 0.6, 0.65, 0.7), (0.9, 0.6, 0.57, 0.55)), True, 0.025),
+    # every seed falling, but by less than delta on average
+    (_seeds((0.9, 0.6, 0.6, 0.59), (0.9, 0.6, 0.6, 0.595)), True, -0.0075),
+])
+def test_convergence_over_the_last_doubling(curves, converged, moved):
+    c = convergence(curves, 0.015)
+    assert (c.converged, c.half, c.final) == (converged, 500, 1000)
+    assert c.move.mean == pytest.approx(moved, abs=1e-12) and c.move.n == len(curves)
+    assert c.show().endswith(": converged" if converged else ": not converged")
+
+
+def test_convergence_shows_the_paired_move():
+    c = convergence(_seeds((0.9, 0.6, 0.55, 0.5), (1.5, 1.3, 1.2, 1.1)), 0.015)
+    assert c.show() == ("moved -0.15 [-0.2, -0.1] (range, 2 seeds) from 500 to 1,000, "
+                        "δ 0.015: not converged")
+
+
+def test_convergence_compares_the_point_nearest_half_the_budget():
+    """5 points (200..1000): 400 and 600 are equally near 500; the earlier one, the
+    longer and stricter span, is taken; 8 points of one epoch: exactly 0.5."""
+    five = [[(200 * k, v) for k, v in enumerate((1.0, 0.8, 0.5, 0.5, 0.5), start=1)]]
+    c = convergence(five, 0.015)
+    assert (c.half, c.converged) == (400, False)
+    eight = [[(k / 8, 1.0) for k in range(1, 9)]]
+    assert convergence(eight, 0.1).half == 0.5
+
+
+@pytest.mark.parametrize("curves, why", [
+    ([[(1000, 0.5)]], "one budget point only (no curve)"),
+    ([[], []], "no budget axis (its budget_points: 0)"),
+    (_seeds((0.9, 0.5, 0.5, math.nan)), "a seed's metric is not finite"),
+    (_seeds((0.9, math.inf, 0.5, 0.5)), "a seed's metric is not finite"),
+])
+def test_convergence_unknown_is_not_converged(curves, why):
+    c = convergence(curves, 0.015)
+    assert not c.converged and c.why == why and c.show() == f"{why}: not converged"
+
+
+def test_convergence_rejects_bad_input():
+    with pytest.raises(ValueError, match="delta must be > 0, got 0"):
+        convergence(_seeds((1, 1, 1, 1)), 0)
+    with pytest.raises(ValueError, match="one curve per seed, got none"):
+        convergence([], 0.1)
+    with pytest.raises(ValueError, match="must share their budget points"):
+        convergence([[(1, 0.5), (2, 0.5)], [(1, 0.5), (3, 0.5)]], 0.1)
+
+
+def test_gated_verdicts():
+    yes, no = convergence(_seeds((1, 1, 1, 1)), 0.1), convergence(_seeds((2, 2, 1, 1)), 0.1)
+    for verdict in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE):
+        assert gated(verdict, yes, yes) == verdict
+        assert gated(verdict, yes, no) == NOT_CONVERGED  # never "not reproduced"
+    assert gated(SMOKE, no) == SMOKE
+    assert gated(REPRODUCED) == REPRODUCED  # a claim on no trained run
+    assert combine([REPRODUCED, NOT_CONVERGED, NOT_REPRODUCED]) == NOT_CONVERGED
+    assert combine([NOT_CONVERGED, SMOKE]) == SMOKE
 
 
 def test_order_verdict_every_seed_or_paired_interval():

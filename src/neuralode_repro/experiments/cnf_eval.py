@@ -22,6 +22,7 @@ from ..io import read_json, write_csv, write_json
 from ..metrics import summary_path
 from ..models.cnf import PlanarCNF
 from ..models.flows import Flow
+from .budget import each_snapshot
 from .cnf import CapacityEvalConfig, MLEvalConfig, run_name
 
 
@@ -75,17 +76,11 @@ def evaluate_budget(model: Flow, config: dict[str, Any], snapshots: dict[str, An
     training seconds so far; rows of step, train_time_s and test_nll."""
     _check_task(config, "ml")
     test = _test_points(config, ev)[: ev.budget_size].to(_device(model))
-    saved = {k: v.clone() for k, v in model.state_dict().items()}
     rows = []
-    try:
-        for step, secs, weights in zip(snapshots["steps"], snapshots["times_s"],
-                                       snapshots["states"], strict=True):
-            model.load_state_dict(weights)
-            with solver(model, ev.solver):
-                nll = -model.log_prob(test).mean().item()
-            rows.append({"step": int(step), "train_time_s": float(secs), "test_nll": nll})
-    finally:
-        model.load_state_dict(saved)
+    for step, secs in each_snapshot(model, snapshots):
+        with solver(model, ev.solver):
+            nll = -model.log_prob(test).mean().item()
+        rows.append({"step": step, "train_time_s": secs, "test_nll": nll})
     return rows
 
 

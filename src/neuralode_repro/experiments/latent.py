@@ -4,8 +4,10 @@ One run trains one model variant (a key of ``train_latent.models``) on the train
 spirals observed at ``n_obs`` irregular times (:func:`train`); the evaluation stage
 scores the saved model on the test spirals (:func:`evaluate_saved`): Table 2's
 predictive RMSE over the ``n_future`` points after the observation window, and the
-reconstruction RMSE at the observed points, both against the noise-free curve. The
-figures (Figs. 8-9) are drawn by :mod:`neuralode_repro.figures.latent`.
+reconstruction RMSE at the observed points, both against the noise-free curve; and the
+same scores of the weight snapshots training kept (:func:`evaluate_budget`), the
+budget axis the report's convergence rule reads. The figures (Figs. 8-9, RMSE against
+iterations) are drawn by :mod:`neuralode_repro.figures.latent`.
 """
 
 from __future__ import annotations
@@ -25,10 +27,23 @@ from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
 from ..config import SEED_MAX, check_seed_in, check_seeds, num, parse
 from ..data.spirals import SpiralBatch, make_batch
 from ..io import write_csv, write_json
-from ..models.latent import LatentConfig, SequenceModel, build_model, evaluate, loss_fn, mean_gap
+from ..models.latent import (
+    LatentConfig,
+    RNNBaseline,
+    SequenceModel,
+    build_model,
+    evaluate,
+    loss_fn,
+    mean_gap,
+)
+from ..models.rnn_diagnostics import rollout_error_by_step, teacher_forced_future_rmse
 from ..runtime import describe
+from ..snapshots import Snapshots, snapshot_steps
 from ..tracking import Tracker
 from ..training import OptimConfig, fit, seed_everything, summarize
+from .budget import each_snapshot
+
+ROLLOUT_BINS = 10  # evaluate_saved's RNN rollout error: per tenth of the future points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,12 +57,15 @@ class LatentTrainConfig:
     (``batch_size`` above the training-set size means full-batch training). ``seeds``
     (DVC's ``matrix``) are the training seeds: weights, minibatch order and posterior
     samples; the spirals are fixed by ``common.seed``, so every seed sees the same data
-    and the comparison with the RNN is paired by seed.
+    and the comparison with the RNN is paired by seed. ``budget_points`` weight snapshots
+    are kept at equal fractions of the run, with the training time so far: the budget
+    axis that evaluate_latent scores and the report's convergence rule reads (0: none).
     """
 
     iterations: int = num(3000, ge=1)
     seeds: tuple[int, ...] = num((0,), ge=0, le=SEED_MAX)
     batch_size: int = num(100, ge=1)
+    budget_points: int = num(5, ge=0)
     optim: OptimConfig = OptimConfig(name="adam", lr=0.01)
     models: dict[str, LatentConfig] = dataclasses.field(
         default_factory=lambda: {"latent_ode": LatentConfig(), "rnn": LatentConfig(model="rnn")})
@@ -107,9 +125,11 @@ def _batches(train_idx: np.ndarray, size: int, rng: np.random.Generator) -> Iter
 
 def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.ndarray], *,
           seed: int, data_path: str | Path, device: torch.device, tracker: Tracker,
-          weights: Path, log: Path, summary: Path) -> tuple[SequenceModel, dict[str, Any]]:
+          weights: Path, log: Path, summary: Path, snapshots: Path
+          ) -> tuple[SequenceModel, dict[str, Any]]:
     """Train ``variant`` on ``n_obs`` observations per training spiral and write its
-    model file, per-iteration log and training summary; the model file records the
+    model file, per-iteration log, training summary and (to ``snapshots``) the weight
+    snapshots of the budget axis (``cfg.budget_points``); the model file records the
     run's :func:`identity` (``data_path``: the file ``data`` was read from), the summary
     its ``model``, ``n_obs`` and ``seed``. Reads no test spiral (the evaluate_latent
     stage scores the saved model). Returns (model, summary)."""
@@ -126,10 +146,16 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
         for idx in stream:
             yield make_batch(data, n_obs, idx, device=device)
 
+    budget = Snapshots(snapshot_steps(cfg.iterations, cfg.budget_points)
+                       if cfg.budget_points else [])
     t_train = time.perf_counter()
+
+    def on_step(step: int, row: dict[str, float]) -> None:
+        tracker.log_metrics(row, step)
+        budget.on_step(step, model, time.perf_counter() - t_train)
+
     history = fit(model, loss_fn, batches, optim=cfg.optim, epochs=1,
-                  steps_per_epoch=cfg.iterations,
-                  on_step=lambda step, row: tracker.log_metrics(row, step),
+                  steps_per_epoch=cfg.iterations, on_step=on_step,
                   desc=f"train_latent@{variant}-{n_obs}-{seed}")
     train_time = time.perf_counter() - t_train
     facts: dict[str, Any] = {
@@ -148,6 +174,7 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
                      IDENTITY: dict(identity(variant, n_obs, seed, data_path).keys)})
     write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
     write_json(summary, facts)
+    budget.save(snapshots, cfg.iterations)
     return model, facts
 
 
@@ -162,10 +189,39 @@ def evaluate_saved(model: SequenceModel, data: dict[str, np.ndarray], n_obs: int
                    device: torch.device) -> dict[str, Any]:
     """Table 2's scores of a trained model on the test spirals (paper sec. 5.1): the
     predictive RMSE over the ``n_future`` points after the window and the
-    reconstruction RMSE at the observed points, against the noise-free curve."""
+    reconstruction RMSE at the observed points, against the noise-free curve.
+
+    For the RNN, where its predictive error comes from
+    (:mod:`~neuralode_repro.models.rnn_diagnostics`): ``teacher_forced_future_rmse``,
+    the same points' RMSE when each rollout step reads the true previous value instead
+    of its own prediction (pred_rmse minus it: the compounding);
+    ``rollout_rmse_by_step``, pred_rmse over 10 consecutive tenths of the future points
+    in time order, and ``rollout_steps_by_bin``, the mean number of autoregressive steps
+    from the last observation to each tenth's points."""
     test = make_batch(data, n_obs, data["test_idx"], device=device)
     t0 = time.perf_counter()
     with collect_stats() as stats:
         scores = evaluate(model, test)
+    if isinstance(model, RNNBaseline):
+        rows = rollout_error_by_step(model, test, bins=ROLLOUT_BINS)
+        scores |= {"teacher_forced_future_rmse": teacher_forced_future_rmse(model, test),
+                   "rollout_rmse_by_step": [r["rmse"] for r in rows],
+                   "rollout_steps_by_bin": [r["rollout_steps"] for r in rows]}
     return {**scores, "n_test": len(data["test_idx"]), "test_nfe_forward": stats.nfe_forward,
             "eval_time_s": time.perf_counter() - t0}
+
+
+def evaluate_budget(model: SequenceModel, data: dict[str, np.ndarray], n_obs: int,
+                    snapshots: dict[str, Any], device: torch.device) -> list[dict[str, Any]]:
+    """The budget axis of one run: :func:`evaluate_saved`'s predictive and
+    reconstruction RMSE (the same test spirals) of each training snapshot
+    (``snapshots``: :func:`~neuralode_repro.snapshots.read_snapshots`), with its
+    iterations and training seconds so far; rows of step, train_time_s, pred_rmse and
+    recon_rmse in step order. ``model`` keeps its own weights afterwards."""
+    test = make_batch(data, n_obs, data["test_idx"], device=device)
+    rows = []
+    for step, secs in each_snapshot(model, snapshots):
+        scores = evaluate(model, test)
+        rows.append({"step": step, "train_time_s": secs, "pred_rmse": scores["pred_rmse"],
+                     "recon_rmse": scores["recon_rmse"]})
+    return rows

@@ -1,6 +1,7 @@
 """Figures of the latent-ODE experiment (paper sec. 5.1): reconstructions and
 extrapolations of test spirals (Fig. 8a-b), latent trajectories coloured by direction
-(Fig. 8c) and decoded trajectories along a line in z_t0 (in the spirit of Fig. 9).
+(Fig. 8c), decoded trajectories along a line in z_t0 (in the spirit of Fig. 9) and
+Table 2's predictive RMSE against training iterations (the budget axis).
 
 Spiral coordinates and times are dimensionless (the data's own units, "a.u.").
 """
@@ -8,7 +9,7 @@ Spiral coordinates and times are dimensionless (the data's own units, "a.u.").
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from .config import LatentFigures
 from .style import MODEL, OBS, TRUE, figure, save
 
 CW, CCW = "#ff7f0e", "#1f77b4"  # clockwise, counter-clockwise
+VARIANTS = {"latent_ode": ("latent ODE", MODEL), "rnn": ("RNN", OBS)}  # label, colour
 X1, X2, T = "$x_1$ (a.u.)", "$x_2$ (a.u.)", "time t (a.u.)"
 
 
@@ -137,6 +139,34 @@ def interpolation(paths: np.ndarray, times: np.ndarray, alphas: np.ndarray,
         fig.colorbar(sc, ax=ax.ravel().tolist(), label=T, shrink=0.7)
     fig.suptitle(r"Decoded from $z_{t_0}$ on the line from a clockwise ($\alpha$=0) to a "
                  r"counter-clockwise ($\alpha$=1) test spiral")
+    save(fig, path)
+
+
+def rmse_budget(curves: Mapping[int, Mapping[str, Sequence[Sequence[Mapping[str, float]]]]],
+                paper: Mapping[str, Mapping[int, float]], path: Path) -> None:
+    """Predictive RMSE against training iterations, one panel per n_obs (``curves``:
+    n_obs -> variant -> one budget curve per seed, rows of evaluate_latent's budget
+    CSV): each variant's mean over seeds, the seed range (min-max) shaded, and the
+    paper's Table 2 value (``paper``: variant -> n_obs -> RMSE, where it has one)
+    dashed in the variant's colour."""
+    fig, ax = figure(ncols=len(curves), width=4.4)
+    for a, (n_obs, by_variant) in zip(ax[0], curves.items(), strict=True):
+        for i, (variant, runs) in enumerate(by_variant.items()):
+            label, color = VARIANTS.get(variant, (variant, f"C{i + 2}"))
+            if runs and runs[0]:  # budget_points: 0 has no curve
+                steps = np.array([[r["step"] for r in run] for run in runs]).mean(0)  # (P,)
+                rmse = np.array([[r["pred_rmse"] for r in run] for run in runs])  # (S, P)
+                a.plot(steps, rmse.mean(0), "o-", color=color, ms=3,
+                       label=f"{label} (ours, {len(runs)} seed{'s' * (len(runs) > 1)})")
+                if len(runs) > 1:
+                    a.fill_between(steps, rmse.min(0), rmse.max(0), color=color, alpha=0.2,
+                                   lw=0)
+            if n_obs in paper.get(variant, {}):
+                a.axhline(paper[variant][n_obs], color=color, ls="--", lw=1,
+                          label=f"{label} (paper)")
+        a.legend(loc="best")
+        a.set(xlabel="training iterations", ylabel="predictive RMSE (a.u.)",
+              title=f"{n_obs} observations")
     save(fig, path)
 
 

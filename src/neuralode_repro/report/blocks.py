@@ -41,6 +41,9 @@ class Table:
 class Figure:
     path: Path  # relative to the report's folder
     caption: str
+    # the PNG itself, for a figure the report's own stage writes: staged, its file is
+    # not in place before the stage succeeds, when the HTML is already written
+    data: bytes | None = None
 
 
 Block = Heading | Para | Bullets | Table | Figure
@@ -95,7 +98,7 @@ def to_html(blocks: Sequence[Block], root: Path, title: str) -> str:
                            for r in b.rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         else:
-            data = base64.b64encode((root / b.path).read_bytes()).decode()
+            data = base64.b64encode(b.data or (root / b.path).read_bytes()).decode()
             mime = "image/gif" if b.path.suffix == ".gif" else "image/png"
             body.append(f'<figure><img alt="{html.escape(b.caption)}" '
                         f'src="data:{mime};base64,{data}"><figcaption>'

@@ -16,9 +16,10 @@ from typing import Any
 
 from ..io import write_text
 from ..metrics import summary_path
-from .blocks import Block, Bullets, Heading, Para, Table, to_html, to_markdown
+from .blocks import Block, Bullets, Figure, Heading, Para, Table, to_html, to_markdown
 from .common import SMOKE, Claim, ReportConfig, read_json, recording, stage_of
 from .stats import RULE
+from .summary_figure import draw
 
 Section = Callable[..., tuple[list[Block], list[Claim]]]
 TITLE = "Neural Ordinary Differential Equations — reproduction report"
@@ -138,6 +139,7 @@ def build(sections: Sequence[Section], *, cfg: ReportConfig, info: RunInfo, metr
             body += blocks
             claims += found
     files = run_files(read, metrics)
+    summary = draw(claims, reports / "summary.png")  # PNG bytes, or None
     times = wall_times(files)
     smoke = [c.claim for c in claims if c.verdict == SMOKE]
     banner: list[Block] = [Para(
@@ -151,9 +153,15 @@ def build(sections: Sequence[Section], *, cfg: ReportConfig, info: RunInfo, metr
              f"Hardware: {hardware()}. Software: {versions()}."),
         Heading("Summary"),
         *banner,
-        Table(("claim of the paper", "this run", "verdict"),
-              tuple((c.claim, c.ours, f"**{c.verdict}**") for c in claims)),
-        Para("Verdicts (tolerances ε in `params.yaml:report`): " + RULE),
+        *([Figure(Path("summary.png"), "The paper's value (×) against ours (mean and "
+                  "interval over seeds), coloured by verdict, for every claim with a "
+                  "number in the paper.", data=summary)] if summary else []),
+        Table(("claim of the paper", "this run", "convergence over the last doubling",
+               "verdict"),
+              tuple((c.claim, c.ours, c.convergence, f"**{c.verdict}**") for c in claims)),
+        Para("Verdicts (tolerances ε and δ in `params.yaml:report`): " + RULE + " Claims "
+             "on a measured property of the solver (memory, Figure 3a-c) or on equal "
+             "training time carry no convergence test (–)."),
         Para("Wall time of each trained model, as its stage measured it (process "
              "start-up, data generation, the memory and NFE studies not included):"),
         Bullets(tuple(f"{name}: {t:.0f} s" for name, t in times)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from ..config import num
+from ..io import read_csv
 from ..metrics import flatten, summary_path
 
 # the verdicts are defined with their rule; the sections and tests import them from here
 from .stats import (  # noqa: F401
     INCONCLUSIVE,
-    NOT_COMPARABLE,
+    NOT_CONVERGED,
     NOT_REPRODUCED,
     REPRODUCED,
     SMOKE,
@@ -47,18 +48,22 @@ class Metrics(dict):
 
 @dataclasses.dataclass(frozen=True)
 class ReportConfig:
-    """``report``: tolerances of the verdicts and when a number is comparable.
+    """``report``: tolerances ε of the verdicts and δ of the convergence rule.
 
-    A quick CPU profile trains far less than the paper; its numbers are then marked
-    "not comparable at this profile" instead of being judged against the paper's. A
-    section whose runs trained fewer than ``smoke_steps`` optimizer steps (a smoke run,
-    e.g. the tiny profile) issues no verdict at all.
+    A claim on trained models is judged only if its runs converged (the rule in
+    :data:`~neuralode_repro.report.stats.RULE`, with the δ of its metric); otherwise it
+    is "not converged at this profile". A section whose runs trained fewer than
+    ``smoke_steps`` optimizer steps (a smoke run, e.g. the tiny profile) issues no
+    verdict at all.
     """
 
     eps_mnist_error_pp: float = num(0.15, gt=0)   # |ours - paper| in percentage points
     eps_rmse: float = num(0.03, gt=0)             # latent ODE predictive RMSE
     eps_memory_flat: float = num(0.10, gt=0)      # "flat" memory: max/min - 1 below this
-    mnist_comparable_epochs: int = num(100, ge=1)
+    delta_mnist_error_pp: float = num(0.075, gt=0)  # convergence: test error, pp
+    delta_rmse: float = num(0.015, gt=0)          # convergence: latent predictive RMSE
+    delta_nll: float = num(0.02, gt=0)            # convergence: CNF/NF held-out NLL, nats
+    delta_toy_mse: float = num(1e-3, gt=0)        # convergence: toy trajectory MSE
     smoke_steps: int = num(100, ge=1)             # fewer optimizer steps: no verdicts
 
 
@@ -69,6 +74,13 @@ class Claim:
     claim: str
     ours: str
     verdict: str
+    convergence: str = "–"  # the rule on its runs (stats.Convergence.show), where trained
+    # a quantitative claim, drawn in the summary figure: its panel (a table of the
+    # paper), the paper's value and ours, one per seed
+    panel: str = ""
+    paper: float = math.nan
+    values: tuple[float, ...] = ()
+    label: str = ""  # its row in the panel
 
 
 # training summaries first: "<name>_train" would also match the evaluation patterns
@@ -125,6 +137,20 @@ def read_json(path: Path, stage: str) -> Metrics:
         raise MetricsFileError(f"{path} is not valid JSON ({err}); it is truncated or "
                                f"corrupt: rerun its stage: dvc repro -f {stage}") from None
     return Metrics(flatten(data), path, stage) if isinstance(data, dict) else data
+
+
+def read_curve(path: Path, stage: str, x: str, y: str) -> list[tuple[float, float]]:
+    """The (``x``, ``y``) points of a budget-axis CSV of ``stage`` (a learning curve,
+    a budget file), in file order; a missing file or column names the stage to rerun."""
+    if not path.exists():
+        raise MissingMetricsError(f"{path} is missing: stage '{stage}' must run first "
+                                  f"(dvc repro {stage})")
+    rows = read_csv(path)
+    if rows and not {x, y} <= rows[0].keys():
+        raise MetricsFileError(f"{path} has no column {x!r} or {y!r} (it has "
+                               f"{', '.join(rows[0])}): it was written by other code; "
+                               f"rerun its stage: dvc repro -f {stage}")
+    return [(float(r[x]), float(r[y])) for r in rows]
 
 
 def read_run(path: Path, stage: str) -> Metrics:

@@ -31,5 +31,15 @@ FIG3_CLAIMS = {
     "c": "the backward NFE is about half the forward NFE (scipy's VODE, Adams mode)",
     "d": "the forward NFE increases during training",
 }
+# A third-party lead on Figure 3c, unverified (issue 33): per-batch counts that the
+# replication repository says come from the original Figure 3 logs. Its logged forward
+# count is about 2 x backward + 1 (13 and 6 at tolerance 1, 14 and 6 at 0.1): a forward
+# counter that also counted the previous backward pass plus one evaluation.
+FIG3C_LEAD = ("a public replication, VanniLeonardo/re-augmented-neural-odes "
+              "(results/chen_fig3c/fig3c_counts.csv), holds per-batch counts it says come "
+              "from the original Figure 3 logs, which we cannot verify; its logged forward "
+              "count is about 2 × backward + 1 (13 and 6 at tolerance 1, 14 and 6 at 0.1), "
+              "as a forward counter not reset after the backward pass would give: counted "
+              "that way its ratio is about 1/2, corrected 0.77-1.0")
 CNF_CLAIM = ("CNF generally reaches a lower loss than a planar NF of the same capacity "
              "(Figure 4, K = M)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 REPRODUCED, NOT_REPRODUCED = "reproduced", "not reproduced"
 INCONCLUSIVE = "inconclusive at this profile"
-NOT_COMPARABLE = "not comparable at this profile"
+NOT_CONVERGED = "not converged at this profile"
 SMOKE = "smoke run: no verdict"
 MIN_SEEDS = 3   # fewer seeds: no verdict on a comparison
 CI_SEEDS = 5    # from this many seeds on, a Student-t 95% interval instead of the range
@@ -28,9 +28,14 @@ RULE = (
     "An ordering (A below B) is *reproduced* when A is below B in every seed or the "
     "95% interval of the paired difference A − B lies below 0, *not reproduced* in the "
     "mirror case, and *inconclusive at this profile* otherwise. With fewer than "
-    f"{MIN_SEEDS} seeds a comparison is inconclusive whatever its values. A run trained "
-    "far less than the paper is *not comparable at this profile*; one below the smoke "
-    "floor of `params.yaml:report` gets no verdict at all.")
+    f"{MIN_SEEDS} seeds a comparison is inconclusive whatever its values. A claim on "
+    "trained models is judged only if its runs converged: over the last doubling of "
+    "their budget (from the budget point nearest half the budget to the end), the "
+    "held-out metric's move, paired by seed, is below δ (`params.yaml:report`) on "
+    "average, or its interval over seeds, as above, contains 0 (the seeds disagree on "
+    "its direction); otherwise the claim is *not converged at this profile*, never *not "
+    "reproduced*. A run below the smoke floor of "
+    "`params.yaml:report` gets no verdict at all.")
 
 # Two-sided 95% Student-t quantiles t_{0.975, df}, df = 1..30 (any statistics table).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201,
@@ -87,11 +92,8 @@ def interval(values: Sequence[float]) -> Interval:
     return Interval(mean, mean - half, mean + half, len(xs), "95% CI")
 
 
-def match_verdict(values: Sequence[float], paper: float, eps: float,
-                  comparable: bool = True) -> str:
+def match_verdict(values: Sequence[float], paper: float, eps: float) -> str:
     """Our values over seeds against the paper's single value, within ±``eps``."""
-    if not comparable:
-        return NOT_COMPARABLE
     if not all(math.isfinite(v) for v in values):
         return NOT_REPRODUCED  # a diverged seed
     if len(values) < MIN_SEEDS:
@@ -129,7 +131,7 @@ def combine(verdicts: Sequence[str], need: str = "all") -> str:
     part reproduced, and any part not reproduced refutes it; ``"majority"``: more than
     half reproduced, or at least half not reproduced refutes it."""
     vs = list(verdicts)
-    for blocking in (SMOKE, NOT_COMPARABLE):
+    for blocking in (SMOKE, NOT_CONVERGED):
         if blocking in vs:
             return blocking
     yes, no = vs.count(REPRODUCED), vs.count(NOT_REPRODUCED)
@@ -139,3 +141,65 @@ def combine(verdicts: Sequence[str], need: str = "all") -> str:
         return REPRODUCED if yes > len(vs) / 2 else \
             NOT_REPRODUCED if no >= len(vs) / 2 else INCONCLUSIVE
     raise ValueError(f"need must be 'all' or 'majority', got {need!r}")
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """The convergence rule of :data:`RULE` on one claim's runs: the budget points
+    compared (``half``, ``final``) and the metric's ``move`` between them, paired by
+    seed (final - half, one per seed, as an :class:`Interval`), against ``delta``."""
+
+    converged: bool
+    half: float
+    final: float
+    move: Interval | None
+    delta: float
+    why: str = ""  # set when the rule could not be applied
+
+    def show(self, digits: int = 2) -> str:
+        """``moved -0.12 [-0.2, -0.05] (range, 3 seeds) from 500 to 1,000, δ 0.015:
+        not converged``."""
+        if self.why or self.move is None:
+            return f"{self.why}: not converged"
+        return (f"moved {self.move.show(digits)} from {self.half:,.4g} to {self.final:,.4g}, "
+                f"δ {self.delta:.2g}: {'converged' if self.converged else 'not converged'}")
+
+
+def convergence(curves: Sequence[Sequence[tuple[float, float]]], delta: float
+                ) -> Convergence:
+    """:data:`RULE`'s convergence test on one curve per seed, each a list of
+    (budget, held-out metric) points in budget order, every seed on the same budgets
+    (iterations, epochs or steps). The move is paired by seed: a seed's offset, which
+    dominates the spread of the values themselves, cancels in it. No points, one point,
+    or a non-finite value at the two points compared cannot show convergence."""
+    if delta <= 0:
+        raise ValueError(f"delta must be > 0, got {delta}")
+    if not curves:
+        raise ValueError("convergence needs one curve per seed, got none")
+    if any(not c for c in curves):
+        return Convergence(False, math.nan, math.nan, None, delta,
+                           why="no budget axis (its budget_points: 0)")
+    budgets = [float(b) for b, _ in curves[0]]
+    if any([float(b) for b, _ in c] != budgets for c in curves):
+        raise ValueError("the seeds' curves must share their budget points, got "
+                         f"{[[b for b, _ in c] for c in curves]}")
+    final = budgets[-1]
+    if len(budgets) < 2:
+        return Convergence(False, final, final, None, delta,
+                           why="one budget point only (no curve)")
+    k = min(range(len(budgets) - 1), key=lambda i: (abs(budgets[i] - final / 2), i))
+    moves = [float(c[-1][1]) - float(c[k][1]) for c in curves]  # (seeds,)
+    if not all(math.isfinite(d) for d in moves):
+        return Convergence(False, budgets[k], final, None, delta,
+                           why="a seed's metric is not finite")
+    move = interval(moves)
+    disagree = move.n > 1 and move.lo <= 0 <= move.hi  # the seeds differ on its direction
+    return Convergence(abs(move.mean) < delta or disagree, budgets[k], final, move, delta)
+
+
+def gated(verdict: str, *runs: Convergence) -> str:
+    """``verdict``, unless one of the claim's ``runs`` did not converge (:data:`RULE`):
+    then *not converged at this profile*. A smoke run keeps its "no verdict"."""
+    if verdict == SMOKE or all(c.converged for c in runs):
+        return verdict
+    return NOT_CONVERGED
