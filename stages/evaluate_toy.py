@@ -13,9 +13,9 @@ from pathlib import Path
 from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.config import parse
+from neuralode_repro.experiments.budget import toy_frames
 from neuralode_repro.experiments.toy import (
     ToyTrainConfig,
-    budget,
     evaluate,
     identity,
     load_data,
@@ -39,7 +39,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
         metrics, traj = evaluate(model, cfg, data)
         write_json(args.metrics, compose(facts, metrics))
         save_arrays(args.predictions, {"trajectory": traj})
-        write_csv(args.budget, budget(frames, data))
+        write_csv(args.budget, toy_frames(frames, data))
         return runner.Result(metrics, [Path(args.metrics), Path(args.budget)])
 
     return runner.Job(f"evaluate_toy@{name}-{args.seed}",

@@ -8,13 +8,8 @@ import pytest
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.config import CommonConfig, load_params, load_section, parse
 from neuralode_repro.data.toy import ToyDataConfig, generate_toy
-from neuralode_repro.experiments.toy import (
-    ToyTrainConfig,
-    budget,
-    evaluate,
-    model_from_config,
-    train,
-)
+from neuralode_repro.experiments.budget import toy_frames
+from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate, model_from_config, train
 from neuralode_repro.figures.toy import draw_all
 from neuralode_repro.io import load_arrays
 from neuralode_repro.tracking import Tracker
@@ -75,7 +70,7 @@ def test_train_evaluate_figures_from_saved_files(tmp_path):
         "step,loss,nfe_forward,nfe_backward,lr"
     # the budget axis from the GIF's frames: steps 1, 3, 6; its last point is the
     # final model's trajectory MSE
-    rows = budget(load_arrays(paths["snapshots"]), data)
+    rows = toy_frames(load_arrays(paths["snapshots"]), data)
     assert [r["step"] for r in rows] == [1, 3, 6]
     assert rows[-1]["traj_mse"] == pytest.approx(direct["traj_mse"], rel=1e-6)
     draw_all(data, loaded, traj, load_arrays(paths["snapshots"]), tmp_path / "figs")

@@ -1,12 +1,14 @@
-"""The budget axis of a training run, scored after training: each weight snapshot
-(:mod:`neuralode_repro.snapshots`) loaded in turn into the saved model, so an
-evaluation stage scores it on held-out data that training never read."""
+"""The budget axis of a training run, scored after training by its evaluation stage on
+held-out data that training never read: each weight snapshot
+(:mod:`neuralode_repro.snapshots`) loaded in turn into the saved model, or (toy) the
+trajectories the training GIF kept."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 
@@ -22,3 +24,15 @@ def each_snapshot(model: nn.Module, snapshots: dict[str, Any]) -> Iterator[tuple
             yield int(step), float(secs)
     finally:
         model.load_state_dict(saved)
+
+
+def toy_frames(frames: dict[str, np.ndarray], data: dict[str, np.ndarray]
+               ) -> list[dict[str, float]]:
+    """A toy fit's budget axis, from its training GIF's frames (train_toy keeps the
+    trajectory from the true z0 at the observed times every few steps, of the restart
+    it kept): the trajectory MSE against the noise-free truth per frame, as
+    :func:`~neuralode_repro.experiments.toy.evaluate`'s ``traj_mse``. No retraining."""
+    traj = frames["trajectories"]  # (S, N, 2)
+    mse = np.mean((traj - data["true"][None]) ** 2, axis=(1, 2))  # (S,)
+    return [{"step": int(s), "traj_mse": float(v)}
+            for s, v in zip(frames["steps"], mse, strict=True)]

@@ -186,17 +186,6 @@ def evaluate(model: nn.Module, cfg: ToyTrainConfig, data: dict[str, np.ndarray]
     return metrics, traj
 
 
-def budget(snapshots: dict[str, np.ndarray], data: dict[str, np.ndarray]
-           ) -> list[dict[str, float]]:
-    """The run's budget axis, from the training GIF's frames (no retraining): the
-    trajectory MSE against the noise-free truth at the observed times, per frame
-    (the kept restart's steps), as :func:`evaluate`'s ``traj_mse``."""
-    frames = snapshots["trajectories"]  # (S, N, 2)
-    mse = np.mean((frames - data["true"][None]) ** 2, axis=(1, 2))  # (S,)
-    return [{"step": int(s), "traj_mse": float(v)}
-            for s, v in zip(snapshots["steps"], mse, strict=True)]
-
-
 def _fit_once(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed: int,
               tracker: Tracker, device: torch.device, prefix: str) -> dict[str, Any]:
     seed_everything(seed)
