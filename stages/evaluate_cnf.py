@@ -3,7 +3,8 @@ evaluate_cnf_capacity@<model>-<width>-<seed>:
 score one saved CNF / planar NF model (paper sec. 4.1, Figs. 4-5) with the tight
 evaluation solver: the held-out NLL (ml) or KL(q || p) with log Z (capacity); writes
 the metrics the report reads ({training summary, evaluation metrics}) and (ml) the
-budget axis: the held-out NLL of each training snapshot. The model file and the training
+budget axis: the held-out NLL of each training snapshot, against iterations, CPU seconds
+and training FLOPs (from the training log's NFE). The model file and the training
 summary must be those of the run the command line names."""
 
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
@@ -23,7 +24,7 @@ from neuralode_repro.experiments.cnf import (
 )
 from neuralode_repro.experiments.cnf_eval import evaluate_budget, evaluate_capacity, evaluate_ml
 from neuralode_repro.metrics import compose
-from neuralode_repro.io import write_csv, write_json
+from neuralode_repro.io import read_csv, write_csv, write_json
 from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -39,21 +40,25 @@ def prepare(ctx: runner.Context) -> runner.Job:
             need = "required" if selects[args.task] == flag else "not used"
             raise ValueError(f"{flag} is {need} with --task {args.task}; pass the run's "
                              "selection as dvc.yaml's cmd does")
-    if (args.task == "ml") != (args.snapshots is not None and args.budget is not None):
+    ml_files = (args.snapshots, args.budget, args.log)
+    if (args.task == "ml") != all(f is not None for f in ml_files) or (
+            args.task != "ml" and any(f is not None for f in ml_files)):
         need = "required" if args.task == "ml" else "not used"
-        raise ValueError(f"--snapshots and --budget are {need} with --task {args.task}")
+        raise ValueError(f"--snapshots, --log and --budget are {need} with --task "
+                         f"{args.task}; pass them as dvc.yaml's cmd does")
     kind, sel = args.model, {"target": args.target, "width": args.width, "seed": args.seed}
     run = identity(args.task, kind, **sel)
     model, config, meta = load_model(args.weights, model_from_config, device, expected=run)
     facts = read_summary(args.summary, run)
     snapshots = read_snapshots(Path(args.snapshots)) if args.task == "ml" else None
+    log = read_csv(args.log) if args.task == "ml" else None
 
     def body(_) -> runner.Result:
         outs = [Path(args.metrics)]
         if args.task == "ml":
             metrics = evaluate_ml(model, config, ev)
-            write_csv(args.budget, evaluate_budget(model, config, snapshots, ev),
-                      ("step", "train_time_s", "test_nll"))
+            rows = evaluate_budget(model, config, snapshots, ev, log, facts["batch_size"])
+            write_csv(args.budget, rows, ("step", "train_time_s", "train_flops", "test_nll"))
             outs.append(Path(args.budget))
         else:
             metrics = evaluate_capacity(model, config, ev, facts["final_loss"])
@@ -80,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", required=True, help="the model file train_cnf wrote")
     p.add_argument("--summary", required=True, help="the training summary JSON")
     p.add_argument("--snapshots", help="ml: the training snapshots of the budget axis")
+    p.add_argument("--log", help="ml: its per-iteration training log (NFE: the FLOPs axis)")
     p.add_argument("--metrics", required=True, help="output: metrics JSON")
     p.add_argument("--budget", help="ml: output, held-out NLL per snapshot (CSV)")
     return p

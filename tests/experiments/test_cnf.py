@@ -166,13 +166,19 @@ def test_pipeline_train_evaluate_summary_figures(tmp_path):
             write_json(paths["summary"].with_name(f"{name}.json"), {**facts, **metrics})
             if task == "ml":  # the budget axis: the snapshots' held-out NLL
                 snaps = read_snapshots(paths["snapshots"])
-                rows = evaluate_budget(model, config, snaps, EVAL.ml)
+                log = read_csv(paths["log"])
+                rows = evaluate_budget(model, config, snaps, EVAL.ml, log, facts["batch_size"])
                 assert [r["step"] for r in rows] == snapshot_steps(facts["steps"], 2)
                 times = [r["train_time_s"] for r in rows]
                 assert 0 < times[0] < times[-1] <= facts["train_time_s"]
+                flops = [r["train_flops"] for r in rows]
+                assert 0 < flops[0] < flops[-1]
+                if kind == "nf":  # no solve: the same cost every step
+                    assert flops[1] / flops[0] == pytest.approx(rows[1]["step"] / rows[0]["step"])
                 test = evaluate_budget(model, config, {**snaps, "states": snaps["states"][-1:],
                                                        "steps": [1], "times_s": [0.0]},
-                                       dataclasses.replace(EVAL.ml, budget_size=64))
+                                       dataclasses.replace(EVAL.ml, budget_size=64), log,
+                                       facts["batch_size"])
                 assert test[0]["test_nll"] == pytest.approx(metrics["test_nll"], rel=1e-5)
                 write_csv(paths["summary"].with_name(f"{name}_budget.csv"), rows)
             if task == "capacity":

@@ -42,10 +42,10 @@ def _write_run(path: Path, facts: dict, scores: dict | None = None) -> None:
 
 
 def _budget(path: Path, points) -> None:
-    """A budget CSV of evaluate_cnf_ml: (step, seconds, NLL) per snapshot."""
+    """A budget CSV of evaluate_cnf_ml: (step, seconds, FLOPs, NLL) per snapshot."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("step,train_time_s,test_nll\n"
-                    + "".join(f"{a},{b},{c}\n" for a, b, c in points))
+    path.write_text("step,train_time_s,train_flops,test_nll\n"
+                    + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in points))
 
 
 # (runs, budget-axis file suffix, CSV header, the metric, a row at step k of 2, value v)
@@ -90,7 +90,7 @@ def _fixture_run(tmp_path, steps: int = 2000):
                    {"test_nll": nll, "test_nll_se": 0.01, "nfe_forward_mean": 40.0,
                     "steps": steps, "train_time_s": 3.0, "true_nll": 0.5})
             _budget(metrics / "cnf" / "ml" / f"{target}_{kind}-s0_budget.csv",
-                    [(steps // 2, 1.5, nll + 0.01), (steps, 3.0, nll)])  # converged
+                    [(steps // 2, 1.5, 5e5, nll + 0.01), (steps, 3.0, 1e6, nll)])  # converged
     _write(metrics / "cnf" / "capacity.json",
            {"widths": [2, 8], "target": "u1_ring", "kl_cnf": {"2": [0.5], "8": [0.2]},
             "kl_nf": {"2": [0.4], "8": [0.3]}, "cnf_lower_count": 1})
@@ -178,10 +178,12 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
                 _write_run(tmp_path / "cnf" / "ml" / f"{target}_{kind}-s{seed}.json",
                        {"test_nll": v, "steps": 1000, "train_time_s": 10.0 + seed,
                         "true_nll": 0.277})
-                # CNF: 1000 it in 10 + seed s; NF: 1800 it in 20 s, NLL falling linearly
+                # CNF: 1000 it in 10 + seed s and 2e6 FLOPs; NF: 1800 it in 20 s and
+                # 4e6 FLOPs, NLL falling linearly
                 _budget(tmp_path / "cnf" / "ml" / f"{target}_{kind}-s{seed}_budget.csv",
-                        [(500, 5.0, v + 0.1), (1000, 10.0 + seed, v)] if kind == "cnf" else
-                        [(900, 4.0, v + 0.05), (1800, 20.0, v)])
+                        [(500, 5.0, 1e6, v + 0.1), (1000, 10.0 + seed, 2e6, v)]
+                        if kind == "cnf" else
+                        [(900, 4.0, 1e6, v + 0.05), (1800, 20.0, 4e6, v)])
     kl = {"cnf": {"2": [0.5, 0.4, 0.6]}, "nf": {"2": [0.6, 0.3, 0.7]}}  # seed 1 flips
     _write(tmp_path / "cnf" / "capacity.json",
            {"widths": [2], "target": "u1_ring", "kl_cnf": kl["cnf"], "kl_nf": kl["nf"],
@@ -206,16 +208,20 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
     assert "| 2 | 0.5 [0.4, 0.6] (range, 3 seeds) | 0.533 [0.3, 0.7] (range, 3 seeds) | " \
            "-0.033 [-0.1, 0.1] (range, 3 seeds) | inconclusive at this profile |" in md
     assert [c.verdict for c in claims] == [INCONCLUSIVE, REPRODUCED, REPRODUCED]
-    # the budget axis: both curves, and the NF at the CNF's 10, 11, 12 s (0.05 x 10/16,
-    # 9/16, 8/16 above its final NLL): CNF - NF = -0.061, -0.068, -0.035
-    assert "| two_moons | 2/2 | 1,000 | 11 | 0.3 [0.29, 0.31] (range, 3 seeds) | 1,800 | 20 " \
-           "| 0.327 [0.3, 0.35] (range, 3 seeds) | 0.277 |" in md
-    assert "two_moons -0.055 [-0.068, -0.035] (range, 3 seeds)" in claims[-1].ours
+    # the budget axis: both curves; the claim reads the NF at the CNF's 2e6 FLOPs (0.05 x
+    # 2/3 above its final NLL): CNF - NF = -0.063, -0.073, -0.043; at the CNF's 10, 11,
+    # 12 s (0.05 x 10/16, 9/16, 8/16 above): -0.061, -0.068, -0.035
+    assert "| two_moons | 2/2 | 1,000 | 2e+06 | 11 | 0.3 [0.29, 0.31] (range, 3 seeds) | " \
+           "1,800 | 4e+06 | 20 | 0.327 [0.3, 0.35] (range, 3 seeds) | 0.277 |" in md
+    assert ("two_moons -0.06 [-0.073, -0.043] (range, 3 seeds)" in claims[-1].ours
+            and "two_moons -0.055 [-0.068, -0.035] (range, 3 seeds)" in claims[-1].ours)
     from neuralode_repro.report.cnf_budget import nf_at
 
     curve = [{"train_time_s": 4.0, "test_nll": 1.0}, {"train_time_s": 20.0, "test_nll": 0.5}]
-    assert nf_at(curve, 12.0) == pytest.approx(0.75) and nf_at(curve, 99.0) == 0.5
-    assert math.isnan(nf_at(curve, 3.0))  # before its first snapshot: not measured
+    assert nf_at(curve, 12.0, "train_time_s") == pytest.approx(0.75)
+    # before its first snapshot or past its last: not measured
+    assert math.isnan(nf_at(curve, 3.0, "train_time_s"))
+    assert math.isnan(nf_at(curve, 99.0, "train_time_s"))
     with pytest.raises(MissingMetricsError, match=r"two_moons_cnf-s3\.json is missing"):
         cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(), seeds=(0, 3))
     (tmp_path / "cnf" / "ml" / "two_circles_nf-s1_budget.csv").unlink()
@@ -676,3 +682,31 @@ def test_provenance_tables_show_this_runs_settings(tmp_path):
     md = to_markdown(blocks)
     assert "| systems | linear, nonlinear: one trajectory of 200 noisy points (σ 0.01) on " \
            "[0, 31.45], z0 = [0.6, 0.3] | the tutorial notebook |" in md
+
+
+@pytest.mark.parametrize(("nf_flops", "verdict"), [(4e6, REPRODUCED), (1e6, NOT_REPRODUCED),
+                                                   (1e5, INCONCLUSIVE)])
+def test_the_equal_cost_claim_reads_flops_not_seconds(tmp_path, nf_flops, verdict):
+    """Issue 33: the CNF-vs-NF claim at equal training cost is judged on FLOPs, which a
+    rerun reproduces, not on CPU seconds, which moved between two runs of one commit.
+    Here the NF is ahead at the CNF's seconds in every seed; the verdict follows FLOPs
+    alone, at the larger FLOPs both runs reached: 2e6, where the NF is still at 0.6;
+    1e6, where it has dropped to 0.3; 1e5, before the CNF's first snapshot."""
+    from neuralode_repro.report import cnf_budget
+
+    curves = {}
+    for t in ("two_moons",):
+        curves[(t, "cnf")] = [[{"step": 500, "train_time_s": 5.0, "train_flops": 1e6,
+                                "test_nll": 0.5},
+                               {"step": 1000, "train_time_s": 10.0, "train_flops": 2e6,
+                                "test_nll": 0.40 + 0.01 * s}] for s in range(3)]
+        # the NF: 0.6 at 1 s and nf_flops / 2, 0.3 at 2 s and nf_flops (it ends at 2 s)
+        curves[(t, "nf")] = [[{"step": 100, "train_time_s": 1.0, "train_flops": nf_flops / 2,
+                               "test_nll": 0.6},
+                              {"step": 200, "train_time_s": 2.0, "train_flops": nf_flops,
+                               "test_nll": 0.3}] for _ in range(3)]
+    _, claims = cnf_budget.part(curves, tmp_path, tmp_path, ("two_moons",),
+                                {"two_moons": 0.2}, smoke=False)
+    assert claims[0].verdict == verdict
+    assert ("(at equal CPU seconds: two_moons not measured: the NF ends at 2, before the "
+            "CNF's first snapshot at 5)") in claims[0].ours

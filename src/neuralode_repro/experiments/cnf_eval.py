@@ -20,10 +20,11 @@ from ..config import SolverConfig, parse
 from ..data.toy2d import PotentialConfig, Toy2DConfig, grid, log_normalizer
 from ..io import read_json, write_csv, write_json
 from ..metrics import summary_path
-from ..models.cnf import PlanarCNF
+from ..models.cnf import PlanarCNF, nll_loss
 from ..models.flows import Flow
 from .budget import each_snapshot
 from .cnf import CapacityEvalConfig, MLEvalConfig, run_name
+from .cost import cumulative_flops, iteration_flops
 
 
 @contextlib.contextmanager
@@ -70,17 +71,29 @@ def _test_points(config: dict[str, Any], ev: MLEvalConfig) -> Tensor:
 
 @torch.no_grad()
 def evaluate_budget(model: Flow, config: dict[str, Any], snapshots: dict[str, Any],
-                    ev: MLEvalConfig) -> list[dict[str, float]]:
+                    ev: MLEvalConfig, log: Sequence[dict[str, Any]], batch_size: int
+                    ) -> list[dict[str, float]]:
     """The budget axis of one ml run: the held-out NLL of each training snapshot (the
-    first ``ev.budget_size`` test points, tight solver) with its iterations and
-    training seconds so far; rows of step, train_time_s and test_nll."""
+    first ``ev.budget_size`` test points, tight solver) with its iterations, training
+    seconds and training FLOPs so far (:mod:`~neuralode_repro.experiments.cost`, from
+    one iteration of ``batch_size`` points, measured here, and the run's training
+    ``log``); rows of step, train_time_s, train_flops and test_nll."""
     _check_task(config, "ml")
-    test = _test_points(config, ev)[: ev.budget_size].to(_device(model))
+    device = _device(model)
+    test = _test_points(config, ev)[: ev.budget_size].to(device)
+    # a training-sized batch from its own stream ([seed, 3]): the count needs shapes only
+    batch = ml_target(config).sample(batch_size, np.random.default_rng([config["seed"], 3]))
+    flops = cumulative_flops(log, *iteration_flops(model, nll_loss, batch.to(device)))
     rows = []
     for step, secs in each_snapshot(model, snapshots):
+        if step not in flops:
+            raise ValueError(f"the training log has no step {step} (it ends at step "
+                             f"{max(flops, default=0)}), while a snapshot does: pass the log "
+                             "and snapshots of one run (train_cnf writes both)")
         with solver(model, ev.solver):
             nll = -model.log_prob(test).mean().item()
-        rows.append({"step": step, "train_time_s": secs, "test_nll": nll})
+        rows.append({"step": step, "train_time_s": secs, "train_flops": flops[step],
+                     "test_nll": nll})
     return rows
 
 

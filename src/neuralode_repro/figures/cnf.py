@@ -150,24 +150,33 @@ CAPACITY_FILES = ("density.png", "training.png")
 SUMMARY_FILES = ("loss_vs_capacity.png", "densities.png")
 
 
+# the budget axes: the deterministic one first (FLOPs, the claim's), then CPU seconds
+BUDGET_AXES = (("train_flops", "training FLOPs (matrix products)"),
+               ("train_time_s", "training time (CPU s)"))
+
+
 def budget_curves(curves: Mapping[str, Mapping[str, Sequence[Sequence[Mapping[str, float]]]]],
                   floors: Mapping[str, float], path: Path) -> None:
-    """Held-out NLL against training seconds, one panel per target (``curves``: target
-    -> kind -> one budget curve per seed): each model's mean over seeds at its mean
-    times, the seed range shaded, and the true density's NLL (the floor) dashed."""
-    fig, ax = figure(ncols=len(curves), width=4.4)
-    for a, (target, by_kind) in zip(ax[0], curves.items(), strict=True):
-        for kind, runs in by_kind.items():
-            if not runs or not runs[0]:
-                continue  # budget_points: 0
-            t = np.array([[r["train_time_s"] for r in run] for run in runs]).mean(0)  # (P,)
-            nll = np.array([[r["test_nll"] for r in run] for run in runs])  # (S, P)
-            a.plot(t, nll.mean(0), "o-", color=COLORS[kind], ms=3, label=kind.upper())
-            if len(runs) > 1:
-                a.fill_between(t, nll.min(0), nll.max(0), color=COLORS[kind], alpha=0.2, lw=0)
-        a.axhline(floors[target], color=TRUE, ls="--", lw=1, label="true density (floor)")
-        a.legend(loc="best")
-        a.set(xlabel="training time (CPU s)", ylabel="held-out NLL (nats)", title=target)
+    """Held-out NLL against training FLOPs (top row) and seconds (bottom row), one
+    column per target (``curves``: target -> kind -> one budget curve per seed): each
+    model's mean over seeds at its mean cost, the seed range shaded, and the true
+    density's NLL (the floor) dashed."""
+    fig, ax = figure(ncols=len(curves), nrows=len(BUDGET_AXES), width=4.4)
+    for col, (target, by_kind) in enumerate(curves.items()):
+        for row, (key, label) in enumerate(BUDGET_AXES):
+            a = ax[row][col]
+            for kind, runs in by_kind.items():
+                if not runs or not runs[0]:
+                    continue  # budget_points: 0
+                x = np.array([[r[key] for r in run] for run in runs]).mean(0)  # (P,)
+                nll = np.array([[r["test_nll"] for r in run] for run in runs])  # (S, P)
+                a.plot(x, nll.mean(0), "o-", color=COLORS[kind], ms=3, label=kind.upper())
+                if len(runs) > 1:
+                    a.fill_between(x, nll.min(0), nll.max(0), color=COLORS[kind], alpha=0.2,
+                                   lw=0)
+            a.axhline(floors[target], color=TRUE, ls="--", lw=1, label="true density (floor)")
+            a.legend(loc="best")
+            a.set(xlabel=label, ylabel="held-out NLL (nats)", title=target)
     save(fig, path)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from . import cnf_budget, provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_curve, read_json, read_run
+from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_json, read_rows, read_run
 from .paper import CNF_CLAIM
 from .stats import combine, convergence, gated, interval, order_verdict
 
@@ -59,10 +59,11 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                           f"evaluate_cnf_capacity@{k}-{w}-{s}")
                 for k in ("cnf", "nf") for w in cap["kl_cnf"] for s in seeds]
     smoke = is_smoke(list(ml.values()) + cap_runs, cfg)
-    conv = {(t, k): convergence([read_curve(metrics / "cnf" / "ml" / f"{t}_{k}-s{s}_budget.csv",
-                                            f"evaluate_cnf_ml@{t}-{k}-{s}", "step", "test_nll")
-                                 for s in seeds], cfg.delta_nll)
-            for t in TARGETS for k in ("cnf", "nf")}
+    curves = {(t, k): [read_rows(metrics / "cnf" / "ml" / f"{t}_{k}-s{s}_budget.csv",
+                                 f"evaluate_cnf_ml@{t}-{k}-{s}", cnf_budget.COLUMNS)
+                       for s in seeds] for t in TARGETS for k in ("cnf", "nf")}
+    conv = {key: convergence([[(r["step"], r["test_nll"]) for r in run] for run in runs],
+                             cfg.delta_nll) for key, runs in curves.items()}
     unconverged = [f"{t} {k.upper()}" for (t, k), c in conv.items() if not c.converged]
     floors = {t: interval([ml[(t, "cnf", s)]["true_nll"] for s in seeds]).mean
               for t in TARGETS}  # the true density's NLL of the test points
@@ -93,8 +94,8 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                "NF iterations", "training time CNF / NF (s, mean)",
                "CNF convergence (iterations)", "NF convergence (iterations)", "CNF lower"),
               tuple(rows))]
-    budget_blocks, budget_claims = cnf_budget.part(metrics, figures, root, TARGETS, seeds,
-                                                   floors, smoke)
+    budget_blocks, budget_claims = cnf_budget.part(curves, figures, root, TARGETS, floors,
+                                                   smoke)
     blocks += budget_blocks
     for t in TARGETS:
         for kind in ("cnf", "nf"):

@@ -1,53 +1,84 @@
 """Report part: CNF vs planar NF maximum likelihood along a training budget axis
-(iterations and CPU seconds), from the held-out NLL of each run's training snapshots.
+(iterations, training FLOPs and CPU seconds), from the held-out NLL of each run's
+training snapshots.
 
 A final-NLL comparison favours whichever model was given more compute; the budget
 axis shows both curves, and the claim compares the CNF's final NLL with the NF's at
-the same training time (its curve interpolated there), paired by seed."""
+the same training cost (its curve interpolated there), paired by seed. The cost is
+FLOPs (:mod:`~neuralode_repro.experiments.cost`), which a rerun reproduces exactly;
+CPU seconds move with the machine's load and are shown beside them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..io import read_csv
 from .blocks import Block, Figure, Para, Table
-from .common import SMOKE, Claim, MissingMetricsError, fmt
+from .common import INCONCLUSIVE, SMOKE, Claim, fmt
 from .stats import combine, interval, order_verdict
 
 KINDS = ("cnf", "nf")
+PAPER_NF_ITERATIONS = 500_000  # sec. 4.1: the NF's training iterations (RMSprop)
+COLUMNS = ("step", "train_time_s", "train_flops", "test_nll")  # of a budget CSV
+Curves = Mapping[tuple[str, str], Sequence[Sequence[Mapping[str, float]]]]
 
 
-def _curve(metrics: Path, target: str, kind: str, seed: int) -> list[dict]:
-    path = metrics / "cnf" / "ml" / f"{target}_{kind}-s{seed}_budget.csv"
-    if not path.exists():
-        stage = f"evaluate_cnf_ml@{target}-{kind}-{seed}"
-        raise MissingMetricsError(f"{path} is missing: stage '{stage}' must run first "
-                                  f"(dvc repro {stage})")
-    return read_csv(path)
-
-
-def nf_at(curve: Sequence[dict], seconds: float) -> float:
-    """The NF's held-out NLL after ``seconds`` of training, linear between snapshots;
-    past its last snapshot, its final NLL (it had less compute); before its first, NaN
-    (not measured)."""
-    t = np.array([r["train_time_s"] for r in curve], dtype=float)
+def nf_at(curve: Sequence[Mapping[str, float]], cost: float, key: str) -> float:
+    """A model's held-out NLL after ``cost`` of training (``key``: train_flops or
+    train_time_s), linear between snapshots; NaN (not measured) before its first
+    snapshot or past its last."""
+    x = np.array([r[key] for r in curve], dtype=float)
     nll = np.array([r["test_nll"] for r in curve], dtype=float)
-    if not len(t) or seconds < t[0]:
+    if not len(x) or cost < x[0] or cost > x[-1]:
         return float("nan")
-    return float(np.interp(seconds, t, nll))
+    return float(np.interp(cost, x, nll))
 
 
-def part(metrics: Path, figures: Path, root: Path, targets: Sequence[str],
-         seeds: Sequence[int], floors: dict[str, float], smoke: bool
-         ) -> tuple[list[Block], list[Claim]]:
-    """The budget table and figure, and the equal-training-time claim."""
-    curves = {(t, k): [_curve(metrics, t, k, s) for s in seeds] for t in targets for k in KINDS}
+def at_equal_cost(cnf: Sequence[Mapping[str, float]], nf: Sequence[Mapping[str, float]],
+                  key: str) -> tuple[float, float, float]:
+    """(cost, CNF NLL, NF NLL) at the larger cost both runs reached: the smaller of
+    their final costs, each curve interpolated there (NaN where one was not measured,
+    i.e. the other's final cost lies before its first snapshot)."""
+    cost = min(cnf[-1][key], nf[-1][key])
+    return cost, nf_at(cnf, cost, key), nf_at(nf, cost, key)
+
+
+def _compare(by: Mapping[str, Sequence[Sequence[Mapping[str, float]]]], key: str
+             ) -> tuple[str, list[float], list[float]]:
+    """Paired by seed at equal ``key``: (the CNF − NF interval, or why not measured;
+    the CNF's NLLs; the NF's NLLs)."""
+    points = [at_equal_cost(c, n, key) for c, n in zip(by["cnf"], by["nf"], strict=True)]
+    cnf, nf = [p[1] for p in points], [p[2] for p in points]  # (seeds,)
+    if np.isnan(cnf + nf).any():
+        first = {k: by[k][0][0][key] for k in KINDS}
+        short = min(KINDS, key=lambda k: by[k][0][-1][key])
+        other = "nf" if short == "cnf" else "cnf"
+        return (f"not measured: the {short.upper()} ends at {by[short][0][-1][key]:.3g}, "
+                f"before the {other.upper()}'s first snapshot at {first[other]:.3g}",
+                cnf, nf)
+    return interval([a - b for a, b in zip(cnf, nf, strict=True)]).show(2), cnf, nf
+
+
+def _nf_budget(by: Mapping[str, Sequence[Sequence[Mapping[str, float]]]]) -> str:
+    """The NF's budget against the CNF's FLOPs and the paper's 500,000 iterations."""
+    nf, cnf = by["nf"][0][-1], by["cnf"][0][-1]
+    per_it = nf["train_flops"] / nf["step"]  # the NF's FLOPs per iteration (constant)
+    need = cnf["train_flops"] / per_it
+    return (f"NF {fmt(int(nf['step']))} iterations ({nf['train_flops']:.3g} FLOPs, "
+            f"{nf['train_time_s']:.0f} s); the CNF's FLOPs would take {need:,.0f}; the "
+            f"paper trains {fmt(PAPER_NF_ITERATIONS)} ({PAPER_NF_ITERATIONS / nf['step']:.0f}"
+            "× ours)")
+
+
+def part(curves: Curves, figures: Path, root: Path, targets: Sequence[str],
+         floors: dict[str, float], smoke: bool) -> tuple[list[Block], list[Claim]]:
+    """The budget table and figure, and the equal-training-cost claim; ``curves``:
+    (target, kind) -> one budget CSV's rows per seed (the seeds paired)."""
     if not all(curves[key][0] for key in curves):  # budget_points: 0
         return [], []
-    rows, verdicts, shown = [], [], []
+    rows, verdicts, shown, seconds, budgets = [], [], [], [], []
     for t in targets:
         by = {k: curves[(t, k)] for k in KINDS}
         n = min(len(by[k][0]) for k in KINDS)
@@ -56,27 +87,40 @@ def part(metrics: Path, figures: Path, root: Path, targets: Sequence[str],
             for k in KINDS:
                 pts = [run[p] for run in by[k]]  # (seeds,)
                 cells += [fmt(int(pts[0]["step"])),
+                          f"{interval([r['train_flops'] for r in pts]).mean:.3g}",
                           f"{interval([r['train_time_s'] for r in pts]).mean:.0f}",
                           interval([r["test_nll"] for r in pts]).show(3)]
             rows.append((t, f"{p + 1}/{n}", *cells, fmt(floors[t])))
-        cnf_final = [run[-1]["test_nll"] for run in by["cnf"]]  # (seeds,)
-        nf_same = [nf_at(nf, c[-1]["train_time_s"]) for c, nf in zip(by["cnf"], by["nf"],
-                                                                     strict=True)]
-        verdicts.append(order_verdict(cnf_final, nf_same))
-        diffs = [a - b for a, b in zip(cnf_final, nf_same, strict=True)]
-        shown.append(f"{t} {interval(diffs).show(2)}")
+        text, cnf, nf = _compare(by, "train_flops")
+        measured = not np.isnan(cnf + nf).any()
+        verdicts.append(order_verdict(cnf, nf) if measured else INCONCLUSIVE)
+        shown.append(f"{t} {text}")
+        seconds.append(f"{t} {_compare(by, 'train_time_s')[0]}")
+        budgets.append(f"{t}: {_nf_budget(by)}")
     blocks: list[Block] = [
         Para("The same comparison along the training budget: held-out NLL (the first "
              "test points, tight solver) of weight snapshots taken at equal fractions of "
-             "each run, against its iterations and CPU seconds so far (means over seeds; "
-             "NLL with its interval). The claim below compares each CNF's final NLL with "
-             "its NF partner's at the same training time (the NF curve interpolated)."),
-        Table(("target", "point", "CNF iterations", "CNF s", "CNF NLL", "NF iterations",
-               "NF s", "NF NLL", "floor"), tuple(rows))]
+             "each run, against its iterations, training FLOPs and CPU seconds so far "
+             "(means over seeds; NLL with its interval). FLOPs are counted on one "
+             "training iteration's operations, forward and backward (a matrix product "
+             "2mkn, an elementwise operation one per element, a reduction one per input "
+             "element), and scaled by each step's function evaluations from the training "
+             "log: a rerun reproduces them exactly, while seconds move with the machine's "
+             "load. The claim below compares the CNF with its NF partner at the larger "
+             "FLOPs both reached (each curve interpolated there); the same at equal "
+             "seconds is shown beside it. Where one run ends before the other's first "
+             "snapshot, the comparison was not measured: inconclusive."),
+        Table(("target", "point", "CNF iterations", "CNF FLOPs", "CNF s", "CNF NLL",
+               "NF iterations", "NF FLOPs", "NF s", "NF NLL", "floor"), tuple(rows))]
     fig = figures / "cnf" / "ml_budget.png"
     if fig.exists():
-        blocks.append(Figure(fig.relative_to(root), "Held-out NLL against training time."))
-    claim = Claim("CNF lower NLL than a planar NF at equal training time (budget axis)",
-                  "CNF final − NF at the CNF's training time: " + "; ".join(shown),
+        blocks.append(Figure(fig.relative_to(root),
+                             "Held-out NLL against training FLOPs (top) and seconds."))
+    blocks.append(Para("The NF's budget on the same axis: " + "; ".join(budgets) + ". The "
+                       "paper trains the CNF 10,000 iterations and the NF 500,000; it "
+                       "names neither Figure 4's three targets nor Figure 5's budget."))
+    claim = Claim("CNF lower NLL than a planar NF at equal training cost (budget axis)",
+                  "CNF − NF at the larger FLOPs both reached: " + "; ".join(shown)
+                  + " (at equal CPU seconds: " + "; ".join(seconds) + ")",
                   SMOKE if smoke else combine(verdicts))
     return blocks, [claim]

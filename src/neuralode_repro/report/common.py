@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from .stats import (  # noqa: F401
     NOT_REPRODUCED,
     REPRODUCED,
     SMOKE,
+    Convergence,
+    convergence,
 )
 
 
@@ -81,6 +83,7 @@ class Claim:
     paper: float = math.nan
     values: tuple[float, ...] = ()
     label: str = ""  # its row in the panel
+    also: tuple[tuple[str, tuple[float, ...]], ...] = ()  # more rows: (label, values)
 
 
 # training summaries first: "<name>_train" would also match the evaluation patterns
@@ -139,18 +142,31 @@ def read_json(path: Path, stage: str) -> Metrics:
     return Metrics(flatten(data), path, stage) if isinstance(data, dict) else data
 
 
-def read_curve(path: Path, stage: str, x: str, y: str) -> list[tuple[float, float]]:
-    """The (``x``, ``y``) points of a budget-axis CSV of ``stage`` (a learning curve,
-    a budget file), in file order; a missing file or column names the stage to rerun."""
+def read_rows(path: Path, stage: str, columns: Iterable[str]) -> list[dict[str, Any]]:
+    """The rows of a budget-axis CSV of ``stage`` (a learning curve, a budget file), in
+    file order; a missing file, or a missing one of ``columns``, names the stage to rerun."""
     if not path.exists():
         raise MissingMetricsError(f"{path} is missing: stage '{stage}' must run first "
                                   f"(dvc repro {stage})")
     rows = read_csv(path)
-    if rows and not {x, y} <= rows[0].keys():
-        raise MetricsFileError(f"{path} has no column {x!r} or {y!r} (it has "
-                               f"{', '.join(rows[0])}): it was written by other code; "
+    lacking = [c for c in columns if rows and c not in rows[0]]
+    if lacking:
+        raise MetricsFileError(f"{path} has no column {', '.join(map(repr, lacking))} (it "
+                               f"has {', '.join(rows[0])}): it was written by other code; "
                                f"rerun its stage: dvc repro -f {stage}")
-    return [(float(r[x]), float(r[y])) for r in rows]
+    return rows
+
+
+def read_curve(path: Path, stage: str, x: str, y: str) -> list[tuple[float, float]]:
+    """The (``x``, ``y``) points of a budget-axis CSV of ``stage`` (:func:`read_rows`)."""
+    return [(float(r[x]), float(r[y])) for r in read_rows(path, stage, (x, y))]
+
+
+def seeds_convergence(files: Iterable[tuple[Path, str]], x: str, y: str, delta: float
+                      ) -> Convergence:
+    """The report's rule (:func:`~neuralode_repro.report.stats.convergence`) on one
+    budget-axis CSV per seed, each given as (path, the stage that writes it)."""
+    return convergence([read_curve(path, stage, x, y) for path, stage in files], delta)
 
 
 def read_run(path: Path, stage: str) -> Metrics:

@@ -9,9 +9,9 @@ from pathlib import Path
 from ..data.spirals import SpiralConfig
 from . import latent_rnn, provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_curve, read_run
+from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_run, seeds_convergence
 from .paper import TABLE2
-from .stats import combine, convergence, gated, interval, match_verdict, order_verdict
+from .stats import combine, gated, interval, match_verdict, order_verdict
 
 MODELS = ("rnn", "latent_ode")
 LABEL = {"rnn": "RNN", "latent_ode": "Latent ODE"}
@@ -37,9 +37,9 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
     passes = first["iterations"] * first["batch_size"]  # spirals seen in training
     # the paper states no budget for this experiment (the example's 2000 full-batch
     # steps are a contributor's choice): each value is judged once its runs converged
-    conv = {(k, n): convergence([read_curve(metrics / "latent" / f"{k}_n{n}-s{s}_budget.csv",
-                                            f"evaluate_latent@{k}-{n}-{s}", "step",
-                                            "pred_rmse") for s in seeds], cfg.delta_rmse)
+    conv = {(k, n): seeds_convergence(
+        ((metrics / "latent" / f"{k}_n{n}-s{s}_budget.csv", f"evaluate_latent@{k}-{n}-{s}")
+         for s in seeds), "step", "pred_rmse", cfg.delta_rmse)
             for k in MODELS for n in n_obs}
     smoke = is_smoke(list(runs.values()), cfg)
     rmse = {(k, n): [runs[(k, n, s)]["pred_rmse"] for s in seeds]  # (seeds,), paired
@@ -93,7 +93,7 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
                      SMOKE if smoke else below[n]) for n in n_obs)),
     ]
     if variants:
-        blocks += latent_rnn.part(metrics, cfg, variants, n_obs, seeds)
+        blocks += latent_rnn.part(metrics, cfg, variants, n_obs, seeds, conv)
     if spirals is not None:
         rnn = m[("rnn", n_obs[0])]
         values = {**dataclasses.asdict(spirals), "n_obs": "/".join(map(str, n_obs)),

@@ -4,24 +4,27 @@ trend with the number of observations n, and where its error comes from (issue 3
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .blocks import Block, Heading, Para, Table
-from .common import ReportConfig, read_curve, read_run
+from .common import Convergence, ReportConfig, read_run, seeds_convergence
 from .paper import TABLE2
-from .stats import convergence, interval
+from .stats import interval
 
 INPUTS = {"gap": "x and the time gap", "none": "x alone"}
 
 
 def part(metrics: Path, cfg: ReportConfig, variants: Sequence[str], n_obs: Sequence[int],
-         seeds: Sequence[int]) -> list[Block]:
+         seeds: Sequence[int], known: Mapping[tuple[str, int], Convergence] | None = None
+         ) -> list[Block]:
     """One row per RNN variant (a ``train_latent.models`` key whose class is the RNN)
     and n: predictive RMSE, the same future points predicted with the true previous
     value fed at each step (teacher-forced), the error of the last tenth of the future
     and the rollout steps to reach it; then each variant's trend from the smallest to
-    the largest n, against the paper's RNN."""
+    the largest n, against the paper's RNN. ``known``: the convergence of runs the
+    caller has judged already, by (variant, n)."""
+    known = known or {}
     runs = {(v, n): [read_run(metrics / "latent" / f"{v}_n{n}-s{s}.json",
                               f"evaluate_latent@{v}-{n}-{s}") for s in seeds]
             for v in variants for n in n_obs}
@@ -32,9 +35,10 @@ def part(metrics: Path, cfg: ReportConfig, variants: Sequence[str], n_obs: Seque
     for v in rnns:
         for n in n_obs:
             rs = runs[(v, n)]  # (seeds,)
-            conv = convergence([read_curve(metrics / "latent" / f"{v}_n{n}-s{s}_budget.csv",
-                                           f"evaluate_latent@{v}-{n}-{s}", "step",
-                                           "pred_rmse") for s in seeds], cfg.delta_rmse)
+            conv = known.get((v, n)) or seeds_convergence(
+                ((metrics / "latent" / f"{v}_n{n}-s{s}_budget.csv",
+                  f"evaluate_latent@{v}-{n}-{s}") for s in seeds),
+                "step", "pred_rmse", cfg.delta_rmse)
             rows.append((v, INPUTS[rs[0]["time_input"]], str(n),
                          interval([r["pred_rmse"] for r in rs]).show(3),
                          interval([r["teacher_forced_future_rmse"] for r in rs]).show(3),

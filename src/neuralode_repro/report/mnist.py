@@ -16,12 +16,12 @@ from .common import (
     fmt,
     is_smoke,
     ordering_verdict,
-    read_curve,
     read_json,
     read_run,
+    seeds_convergence,
 )
 from .paper import NOTEBOOK_MNIST, TABLE1, TABLE1_NOTE
-from .stats import Convergence, combine, convergence, gated, interval, match_verdict, order_verdict
+from .stats import Convergence, combine, gated, interval, match_verdict, order_verdict
 
 PARAMS_THIRD = 0.4  # "about a third of the parameters": at most 0.4 of ResNet's (ours)
 
@@ -39,9 +39,9 @@ def converged(metrics: Path, cfg: ReportConfig, seeds: tuple[int, ...]
               ) -> dict[str, Convergence]:
     """Each model's convergence (the report's rule) on its learning curve: test error
     of the training snapshots on the fixed test subset, against epochs."""
-    return {m: convergence([read_curve(metrics / "mnist" / f"{m}-s{s}_curve.csv",
-                                       f"evaluate_mnist@{m}-{s}", "epoch", "test_error")
-                            for s in seeds], cfg.delta_mnist_error_pp) for m in MODELS}
+    return {m: seeds_convergence(((metrics / "mnist" / f"{m}-s{s}_curve.csv",
+                                  f"evaluate_mnist@{m}-{s}") for s in seeds),
+                                "epoch", "test_error", cfg.delta_mnist_error_pp) for m in MODELS}
 
 
 def _worst(*runs: Convergence) -> str:

@@ -112,6 +112,8 @@ def part(metrics: Path, figures: Path, root: Path, smoke: bool, study: Any = Non
     claims = [Claim(f"Figure 3{k}: {FIG3_CLAIMS[k]}", v[0], verdicts[k],
                     conv.show() if k == "d" and conv is not None else "–",
                     **({"panel": "Figure 3c: NFE-B / NFE-F", "paper": 0.5,
-                        "values": (ratio,), "label": "in training"} if k == "c" else {}))
+                        "values": (ratio,), "label": "in training",
+                        "also": (("as originally counted", (counted,)),)}
+                       if k == "c" else {}))
               for k, v in found.items()]
     return blocks, claims

@@ -25,26 +25,28 @@ def drawable(claims: Sequence[Claim]) -> list[Claim]:
 
 
 def draw(claims: Sequence[Claim], path: Path) -> bytes | None:
-    """One panel per table: a row per claim, the paper's value (black cross) and our
-    mean with its interval (:func:`~neuralode_repro.report.stats.interval`), in the
-    colour of the verdict. Writes ``path`` and returns its PNG bytes; None (and no
-    file) without any such claim."""
+    """One panel per table: a row per claim (and per value in its ``also``), the
+    paper's value (black cross) and our mean with its interval
+    (:func:`~neuralode_repro.report.stats.interval`), in the colour of the verdict.
+    Writes ``path`` and returns its PNG bytes; None (and no file) without any such
+    claim."""
     shown = drawable(claims)
     if not shown:
         return None
-    panels: dict[str, list[Claim]] = {}
-    for c in shown:
-        panels.setdefault(c.panel, []).append(c)
+    panels: dict[str, list[tuple[str, tuple[float, ...], Claim]]] = {}
+    for c in shown:  # a row per claim, and one per value it shows `also`
+        for label, values in ((c.label or c.claim, c.values), *c.also):
+            panels.setdefault(c.panel, []).append((label, values, c))
     rows = max(len(v) for v in panels.values())
     fig, axes = figure(ncols=len(panels), width=4.4, height=0.9 + 0.42 * rows)
     for ax, (title, group) in zip(axes[0], panels.items(), strict=True):
-        for y, c in enumerate(reversed(group)):
-            iv = interval(c.values)
+        for y, (_, values, c) in enumerate(reversed(group)):
+            iv = interval(values)
             colour = COLOURS.get(c.verdict, "#7f7f7f")
             ax.errorbar([iv.mean], [y], xerr=[[iv.mean - iv.lo], [iv.hi - iv.mean]],
                         fmt="o", color=colour, capsize=3)
             ax.plot([c.paper], [y], "x", color="#222222", markersize=8)
-        ax.set_yticks(range(len(group)), [c.label or c.claim for c in reversed(group)])
+        ax.set_yticks(range(len(group)), [label for label, _, _ in reversed(group)])
         ax.set_ylim(-0.7, len(group) - 0.3)
         ax.set_title(title)
     handles = [axes[0][0].plot([], [], "x", color="#222222", label="paper")[0]]

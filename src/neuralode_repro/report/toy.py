@@ -7,8 +7,8 @@ from typing import Any
 
 from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_curve, read_run
-from .stats import convergence, gated, interval, order_verdict
+from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_run, seeds_convergence
+from .stats import gated, interval, order_verdict
 
 EXPERIMENTS = ("linear", "nonlinear")
 FROBENIUS_OK = 0.1  # ours: the notebook reports no numbers to hold the fit to
@@ -66,9 +66,9 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
             "max_points": lin.max_points, "linear_steps": lin.steps,
             "restarts": lin.restarts, "nonlinear_steps": non.steps})
     frobs = [found[("linear", s)]["frobenius_error"] for s in seeds]  # (seeds,)
-    conv = convergence([read_curve(metrics / "toy" / f"linear-s{s}_budget.csv",
-                                   f"evaluate_toy@linear-{s}", "step", "traj_mse")
-                        for s in seeds], cfg.delta_toy_mse)
+    conv = seeds_convergence(((metrics / "toy" / f"linear-s{s}_budget.csv",
+                              f"evaluate_toy@linear-{s}") for s in seeds),
+                             "step", "traj_mse", cfg.delta_toy_mse)
     # the claim "the fit is within 0.1 of the true A": an ordering against a constant
     claims = [Claim("The adjoint method recovers the linear dynamics (notebook)",
                     f"‖A − A_true‖_F = {_show(frobs)}, below {FROBENIUS_OK} (ours) "
