@@ -1,5 +1,6 @@
 """Stage evaluate_latent@<model>-<n_obs>-<seed>: Table 2's scores of one saved latent
-ODE or RNN on the test spirals (paper sec. 5.1): predictive and reconstruction RMSE; writes
+ODE or RNN on the test spirals (paper sec. 5.1): predictive and reconstruction RMSE (a
+latent ODE's also by train_latent.tight_solver, beside its training solver); writes
 the metrics the report reads (training summary included) and the budget axis: the same
 RMSEs of each training snapshot. The model file and the training summary must be those
 of the run the command line names."""
@@ -7,11 +8,13 @@ of the run the command line names."""
 import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 from neuralode_repro import runner
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.experiments.latent import (
+    LatentTrainConfig,
     check_model_data,
     evaluate_budget,
     evaluate_saved,
@@ -28,6 +31,7 @@ from neuralode_repro.training import resolve_device
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     device = resolve_device(ctx.common.device)
+    tight = ctx.section(LatentTrainConfig, "train_latent").tight_solver
     variant, n_obs, seed = args.model, args.n_obs, args.seed
     run = identity(variant, n_obs, seed, args.data)
     model, config, meta = load_model(args.weights, model_from_config, device, expected=run)
@@ -37,7 +41,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     snapshots = read_snapshots(Path(args.snapshots))
 
     def body(_) -> runner.Result:
-        scores = evaluate_saved(model, data, n_obs, device)
+        scores = evaluate_saved(model, data, n_obs, device, tight)
         write_csv(args.budget, evaluate_budget(model, data, n_obs, snapshots, device),
                   ("step", "train_time_s", "pred_rmse", "recon_rmse"))
         write_json(args.metrics, compose(facts, scores))
@@ -45,7 +49,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
     # one forward pass over the test spirals: as train_latent, a single thread is fastest
     return runner.Job(f"evaluate_latent@{variant}-{n_obs}-{seed}",
-                      {"variant": variant, "n_obs": n_obs, "seed": seed, "device": str(device)},
+                      {"variant": variant, "n_obs": n_obs, "seed": seed, "device": str(device),
+                       "tight_solver": dataclasses.asdict(tight)},
                       body, seed=seed, threads=1,
                       tags={TRAIN_RUN_TAG: str(meta.get("mlflow_run_id", ""))})
 

@@ -106,7 +106,14 @@ def test_metrics_and_figures_are_finite(repo):
     ml = json.loads((dst / "metrics/cnf/ml/two_moons_cnf-s0.json").read_text())
     assert math.isfinite(ml["test_nll"])
     budget = (dst / "metrics/cnf/ml/two_moons_cnf-s0_budget.csv").read_text().splitlines()
-    assert budget[0] == "step,train_time_s,test_nll" and len(budget) == 1 + 2  # 2 points
+    assert budget[0] == "step,train_time_s,train_flops,test_nll" and len(budget) == 1 + 2
+    assert 0 < float(budget[1].split(",")[2]) < float(budget[2].split(",")[2])  # FLOPs grow
+    for model in ("latent_ode", "rnn"):  # the latent ODE also at the tight solver
+        m = json.loads((dst / f"metrics/latent/{model}_n30-s0.json").read_text())
+        assert ("pred_rmse_tight" in m) == (model == "latent_ode")
+    study = json.loads((dst / "metrics/mnist/nfe_study.json").read_text())
+    assert study["tight_test_images"] == 64
+    assert study["test_nfe_forward_tight"] > study["test_nfe_forward_train_solver"]
     assert (dst / "reports/figures/cnf/ml_budget.png").stat().st_size > 1000
     for model in ("odenet", "rknet", "resnet", "mlp"):
         m = json.loads((dst / f"metrics/mnist/{model}-s0.json").read_text())

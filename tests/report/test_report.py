@@ -48,6 +48,14 @@ def _budget(path: Path, points) -> None:
                     + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in points))
 
 
+def _kl_log(path: Path, steps: int, first: float, last: float) -> None:
+    """A capacity run's training log: ``kl`` falling linearly from ``first`` to ``last``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("step,loss,kl\n" + "".join(
+        f"{i},{v},{v}\n" for i, v in
+        ((i, first + (last - first) * (i - 1) / (steps - 1)) for i in range(1, steps + 1))))
+
+
 # (runs, budget-axis file suffix, CSV header, the metric, a row at step k of 2, value v)
 _AXES = (("toy/linear-s*.json", "_budget.csv", "step,traj_mse", "traj_mse",
           lambda k, v: f"{500 * k},{v}"),
@@ -83,7 +91,8 @@ def _fixture_run(tmp_path, steps: int = 2000):
     for (model, n), value in rmse.items():
         _write_run(metrics / "latent" / f"{model}_n{n}-s0.json",
                {"iterations": steps, "batch_size": 800, "noise_std": 0.1},
-                   {"pred_rmse": value, "recon_rmse": 0.1, "eval_time_s": 5.0})
+                   {"pred_rmse": value, "recon_rmse": 0.1, "eval_time_s": 5.0,
+                    "pred_rmse_tight": value})
     for target in cnf.TARGETS:
         for kind, nll in (("cnf", 0.9), ("nf", 1.0)):
             _write_run(metrics / "cnf" / "ml" / f"{target}_{kind}-s0.json",
@@ -98,6 +107,7 @@ def _fixture_run(tmp_path, steps: int = 2000):
         for w in (2, 8):
             _write_run(metrics / "cnf" / "capacity" / f"{kind}_{w}-s0.json",
                        {"steps": steps, "target": "u1_ring"})
+            _kl_log(metrics / "cnf" / "capacity" / f"{kind}_{w}-s0_log.csv", 16, 0.5, 0.5)
     _curves(metrics)
     fig = reports / "figures" / "toy" / "linear" / "trajectory.png"
     fig.parent.mkdir(parents=True)
@@ -117,8 +127,8 @@ def test_table2_has_paper_values_deltas_and_verdicts(fixture_run):
     md = (fixture_run / "report.md").read_text()
     # one seed: the value and its delta, but no verdict on a comparison (report/stats.py)
     assert ("| Latent ODE | 30 | 0.1642 | 0.17 (1 seed) | +0.0058 | 0.1 | 2,000 | moved 0 "
-            "(1 seed) from 500 to 1,000, δ 0.015: converged | inconclusive at this "
-            "profile |") in md
+            "(1 seed) from 500 to 1,000, δ 0.015: converged | 0 (1 seed) at tol 1e-06, "
+            "within its seed spread | inconclusive at this profile |") in md
     assert "| Latent ODE | 50 | 0.1502 | 0.3 (1 seed) | +0.1498 |" in md
     assert re.search(r"beats the RNN at every n.*lower on average at 2 of 3 values of n \| "
                      r"all converged \| \*\*inconclusive at this profile", md)
@@ -135,6 +145,9 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
             for n in (30, 100):
                 _write_run(tmp_path / "latent" / f"{model}_n{n}-s{seed}.json",
                        {"pred_rmse": value if n == 30 else value - 0.1, "recon_rmse": 0.1,
+                        # at the tight solver: n = 30 moves 0.001, n = 100 moves 0.05,
+                        # more than the latent ODE's seed spread (0.02)
+                        "pred_rmse_tight": value + 0.001 if n == 30 else value - 0.05,
                         "iterations": 2000, "batch_size": 800, "noise_std": 0.1,
                         **({"time_input": "none", "rollout": "mean_gap"}
                            if model == "rnn" else {})})
@@ -145,7 +158,14 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
     # 0.16-0.18 within 0.1642 +- 0.03 -> reproduced; the RNN's 0.15-0.45 straddles 0.3937
     assert ("| Latent ODE | 30 | 0.1642 | 0.17 [0.16, 0.18] (range, 3 seeds) | +0.0058 | 0.1 "
             "| 2,000 | moved 0 [0, 0] (range, 3 seeds) from 500 to 1,000, δ 0.015: converged "
+            "| 0.001 [0.001, 0.001] (range, 3 seeds) at tol 1e-06, within its seed spread "
             "| reproduced |") in md
+    # n = 100: the tight solver moves it 0.05, more than its seed range 0.02: flagged
+    assert "| 0.05 [0.05, 0.05] (range, 3 seeds) at tol 1e-06, moves more than its seed " \
+           "spread: the solver's error shows |" in md
+    assert by_claim(claims)["Table 2: Latent ODE predictive RMSE, n = 100"].ours.endswith(
+        "; at tol 1e-06 it moves 0.05 [0.05, 0.05] (range, 3 seeds)")
+    assert "moves" not in by_claim(claims)["Table 2: Latent ODE predictive RMSE, n = 30"].ours
     assert "| RNN | 30 | 0.3937 | 0.333 [0.15, 0.45] (range, 3 seeds) |" in md
     assert "| 30 | -0.163 [-0.27, 0.02] (range, 3 seeds) | 2 of 3 | inconclusive at this " \
            "profile |" in md
@@ -192,6 +212,10 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
         for seed in range(3):
             _write_run(tmp_path / "cnf" / "capacity" / f"{kind}_2-s{seed}.json",
                        {"steps": 1000, "target": "u1_ring"})
+            # 16 iterations, 8 windows of 2: the window ending at half (steps 7-8) to
+            # the last (15-16) falls 0.1 x 8/15 = 0.053: converged at δ 0.2, not 0.02
+            _kl_log(tmp_path / "cnf" / "capacity" / f"{kind}_2-s{seed}_log.csv", 16, 0.6,
+                    0.5)
     cfg = ReportConfig(delta_nll=0.2)  # the curves below fall by 0.1 over the last doubling
     blocks, claims = cnf.section(tmp_path, tmp_path, tmp_path, cfg, seeds=(0, 1, 2))
     md = to_markdown(blocks)
@@ -202,11 +226,15 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
             "δ 0.2: converged | reproduced |") in md
     _, claims_default = cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(),
                                     seeds=(0, 1, 2))  # delta 0.02: CNF and NF not converged
-    assert [c.verdict for c in claims_default][1] == NOT_CONVERGED
+    assert [c.verdict for c in claims_default][:2] == [NOT_CONVERGED, NOT_CONVERGED]
+    assert claims_default[0].convergence == "not converged: CNF at 2, NF at 2"
+    assert claims[0].convergence == "all converged"
+    assert "| 2 | 0.5 [0.4, 0.6] (range, 3 seeds) | 0.533 [0.3, 0.7] (range, 3 seeds) | " \
+           "-0.033 [-0.1, 0.1] (range, 3 seeds) | moved -0.053 [-0.053, -0.053] (range, " \
+           "3 seeds) from 8 to 16, δ 0.2: converged | moved -0.053 [-0.053, -0.053] (range, 3 " \
+           "seeds) from 8 to 16, δ 0.2: converged | inconclusive at this profile |" in md
     assert claims_default[1].convergence == ("not converged: two_moons CNF, two_moons NF, "
                                              "two_circles CNF, two_circles NF")
-    assert "| 2 | 0.5 [0.4, 0.6] (range, 3 seeds) | 0.533 [0.3, 0.7] (range, 3 seeds) | " \
-           "-0.033 [-0.1, 0.1] (range, 3 seeds) | inconclusive at this profile |" in md
     assert [c.verdict for c in claims] == [INCONCLUSIVE, REPRODUCED, REPRODUCED]
     # the budget axis: both curves; the claim reads the NF at the CNF's 2e6 FLOPs (0.05 x
     # 2/3 above its final NLL): CNF - NF = -0.063, -0.073, -0.043; at the CNF's 10, 11,
@@ -232,8 +260,8 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
 
 def test_cnf_and_toy_claims(fixture_run):
     md = (fixture_run / "report.md").read_text()
-    assert "CNF lower on average at 1 of 2 capacities (1 seed) | not measured: the capacity " \
-           "runs keep no budget snapshots | **inconclusive at this profile**" in md
+    assert "CNF lower on average at 1 of 2 capacities (1 seed) | all converged | " \
+           "**inconclusive at this profile**" in md
     assert "CNF lower NLL on average on 2 of 2 targets (1 seed) | all converged | " \
            "**inconclusive at this profile**" in md
     assert "‖A − A_true‖_F = 0.05 (1 seed), below 0.1 (ours) in 1 of 1 | trajectory MSE " \
@@ -338,7 +366,8 @@ def test_rnn_variants_show_their_trend_and_the_teacher_forced_error(tmp_path):
                 _write_run(tmp_path / "latent" / f"{model}_n{n}-s{seed}.json",
                            {"iterations": 2000, "batch_size": 100, "noise_std": 0.1,
                             "model_class": cls, **rnn},
-                           {"pred_rmse": value + seed / 100, "recon_rmse": 0.08})
+                           {"pred_rmse": value + seed / 100, "recon_rmse": 0.08,
+                            "pred_rmse_tight": value + seed / 100})
     _curves(tmp_path)
     blocks, _ = latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
                                cfg=ReportConfig(), n_obs=(30, 100), seeds=(0, 1, 2),
@@ -395,8 +424,13 @@ def test_markdown_and_html_render_the_same_blocks(tmp_path):
     assert "<td><strong>x</strong></td>" in html and "<figcaption>cap</figcaption>" in html
 
 
+def by_claim(claims) -> dict:
+    return {c.claim: c for c in claims}
+
+
 def _mnist_fixture(metrics: Path, odenet_error: float = 0.45, epochs: int = 160,
-                   seeds: tuple[int, ...] = (0, 1, 2), as_counted: float = 0.7) -> None:
+                   seeds: tuple[int, ...] = (0, 1, 2), as_counted: float = 0.7,
+                   tight_error: float = 1.15) -> None:
     for model, err, nfe in (("mlp", 1.7, 0), ("resnet", 0.7, 0), ("rknet", 0.5, 20),
                             ("odenet", odenet_error, 20)):
         for seed in seeds:  # errors err - 0.01, err, err + 0.01
@@ -417,7 +451,9 @@ def _mnist_fixture(metrics: Path, odenet_error: float = 0.45, epochs: int = 160,
             "nfe_backward_over_forward_mean": 1.1, "nfe_forward_slope_per_epoch": -1.5,
             "nfe_backward_over_forward_as_counted_mean": as_counted,
             "nfe_forward_first_epoch": 23.0, "nfe_forward_last_epoch": 20.0,
-            "test_images": 256,
+            "test_images": 256, "tight_test_images": 2000, "test_error_train_solver": 1.1,
+            "test_error_tight": tight_error, "test_nfe_forward_train_solver": 26.0,
+            "test_nfe_forward_tight": 80.0,
             "by_method": {m: {"backward_over_forward": [
                 {"tol": tol, "nfe_forward": 20, "nfe_backward": b, "ratio": b / 20,
                  "ratio_as_counted": b / (20 + b)}
@@ -466,6 +502,20 @@ def test_mnist_table1_memory_and_figure3(tmp_path):
                                cfg=ReportConfig(), seeds=(0, 1, 2))
     (c,) = [c for c in counted if c.claim.startswith("Figure 3c")]
     assert c.verdict == "reproduced as originally counted"
+    # the studied model at a tight tolerance: 1.1% -> 1.15% moves 0.05 pp, within δ =
+    # 0.075 (one model: δ stands for the seed spread); 1.1% -> 1.3% is flagged on the
+    # ODE-Net's Table 1 claim
+    assert ("the first 2,000 test images: test error 1.10% with its training solver (NFE-F "
+            "26.0 per batch), 1.15% with every solve at rtol = atol = 1e-06 (NFE-F 80.0): "
+            "tight − training 0.05 (1 seed) at tol 1e-06, within its seed spread") in md
+    assert "moves" not in by_claim(claims)["Table 1: ODE-Net test error"].ours
+    _mnist_fixture(tmp_path / "t", tight_error=1.3)
+    blocks, moved = mnist.section(metrics=tmp_path / "t", figures=tmp_path, root=tmp_path,
+                                  cfg=ReportConfig(), seeds=(0, 1, 2))
+    assert "tight − training 0.2 (1 seed) at tol 1e-06, moves more than its seed spread: " \
+           "the solver's error shows" in to_markdown(blocks)
+    assert by_claim(moved)["Table 1: ODE-Net test error"].ours.endswith(
+        "; at tol 1e-06 it moves 0.2 (1 seed) pp")
     assert c.ours.startswith("NFE-B / NFE-F = 1.10 in training, 0.52 with NFE-F counted as "
                              "the original code may have")
     # the orderings, judged at any profile: ODE-Net 0.25 pp below ResNet with as many
@@ -710,3 +760,22 @@ def test_the_equal_cost_claim_reads_flops_not_seconds(tmp_path, nf_flops, verdic
     assert claims[0].verdict == verdict
     assert ("(at equal CPU seconds: two_moons not measured: the NF ends at 2, before the "
             "CNF's first snapshot at 5)") in claims[0].ours
+
+
+def test_log_budget_windows_a_training_log_and_names_the_stage(tmp_path):
+    """A capacity run's budget axis from its log: equal consecutive windows, each (its
+    last step, its mean); too short a log or a missing column names the stage."""
+    from neuralode_repro.report.common import log_budget
+
+    path = tmp_path / "cnf_2-s0_log.csv"
+    _kl_log(path, 8, 1.0, 0.3)  # 1.0, 0.9, ..., 0.3
+    assert log_budget(path, "train_cnf_capacity@cnf-2-0", "kl", 4) == [
+        (2.0, pytest.approx(0.95)), (4.0, pytest.approx(0.75)), (6.0, pytest.approx(0.55)),
+        (8.0, pytest.approx(0.35))]
+    with pytest.raises(MetricsFileError, match=r"has 8 iterations, fewer than the 9 budget "
+                                               r"points; rerun its stage: dvc repro -f "
+                                               r"train_cnf_capacity@cnf-2-0"):
+        log_budget(path, "train_cnf_capacity@cnf-2-0", "kl", 9)
+    with pytest.raises(MetricsFileError, match=r"has no column 'energy' \(it has step, loss, "
+                                               r"kl\)"):
+        log_budget(path, "train_cnf_capacity@cnf-2-0", "energy", 4)

@@ -151,3 +151,24 @@ def test_order_verdict_every_seed_or_paired_interval():
     assert order_verdict([1, 1, 1], [math.inf, 2, 2]) == REPRODUCED
     with pytest.raises(ValueError, match="equal lengths, got 2 and 3"):
         order_verdict([1, 2], [1, 2, 3])
+
+
+def test_tight_check_flags_a_move_beyond_the_seed_spread():
+    """Issue 33, item 7: a value re-measured at a tight tolerance is flagged when its
+    mean move exceeds the training values' range over seeds (one seed: δ)."""
+    from neuralode_repro.report.stats import tight_check
+
+    within = tight_check([0.5, 0.6, 0.7], [0.55, 0.65, 0.75], 1e-6, delta=0.015)
+    assert within.spread == pytest.approx(0.2) and not within.flagged  # 0.05 < 0.2
+    assert within.show() == ("0.05 [0.05, 0.05] (range, 3 seeds) at tol 1e-06, within its "
+                             "seed spread")
+    moved = tight_check([0.5, 0.51, 0.52], [0.6, 0.61, 0.62], 1e-6, delta=0.015)
+    assert moved.flagged and moved.show().endswith("moves more than its seed spread: the "
+                                                   "solver's error shows")
+    assert tight_check([0.5, 0.51, 0.52], [0.4, 0.41, 0.42], 1e-6, 0.015).flagged  # down
+    # one seed: no spread, δ instead
+    assert not tight_check([1.0], [1.05], 1e-6, delta=0.075).flagged
+    assert tight_check([1.0], [1.1], 1e-6, delta=0.075).flagged
+    with pytest.raises(ValueError, match=r"paired values need equal, non-zero lengths, got "
+                                         r"1 and 0"):
+        tight_check([1.0], [], 1e-6, 0.075)

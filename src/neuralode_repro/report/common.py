@@ -162,6 +162,23 @@ def read_curve(path: Path, stage: str, x: str, y: str) -> list[tuple[float, floa
     return [(float(r[x]), float(r[y])) for r in read_rows(path, stage, (x, y))]
 
 
+def log_budget(path: Path, stage: str, key: str, points: int) -> list[tuple[float, float]]:
+    """A budget axis from a training log (a row per iteration with ``step`` and
+    ``key``), for runs that draw fresh samples at every iteration (density matching):
+    there each iteration's loss is an unbiased estimate of the objective at that
+    iteration's weights, so the log cut into ``points`` equal consecutive windows gives
+    (the window's last step, its mean) without held-out data."""
+    rows = read_rows(path, stage, ("step", key))
+    if len(rows) < points:
+        raise MetricsFileError(f"{path} has {len(rows)} iterations, fewer than the "
+                               f"{points} budget points; rerun its stage: dvc repro -f "
+                               f"{stage}")
+    edges = [round(len(rows) * k / points) for k in range(points + 1)]
+    return [(float(rows[b - 1]["step"]),
+             sum(float(r[key]) for r in rows[a:b]) / (b - a))
+            for a, b in zip(edges, edges[1:], strict=False)]
+
+
 def seeds_convergence(files: Iterable[tuple[Path, str]], x: str, y: str, delta: float
                       ) -> Convergence:
     """The report's rule (:func:`~neuralode_repro.report.stats.convergence`) on one

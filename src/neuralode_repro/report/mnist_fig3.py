@@ -7,9 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import NOT_REPRODUCED, REPRODUCED, SMOKE, Claim, fmt, ordering_verdict, read_json
+from .common import (
+    NOT_REPRODUCED,
+    REPRODUCED,
+    SMOKE,
+    Claim,
+    ReportConfig,
+    fmt,
+    ordering_verdict,
+    read_json,
+)
 from .paper import FIG3_CLAIMS, FIG3C_LEAD
-from .stats import Convergence, gated
+from .stats import Convergence, TightCheck, gated, tight_check
 
 # Fig. 3c's verdict when only the forward count as the original may have kept it
 # (the previous backward pass included) gives the paper's 1/2
@@ -67,6 +76,25 @@ def _families(st: dict, studied: str) -> list[Block]:
              f"{st['nfe_backward_over_forward_as_counted_mean']:.2f} against "
              f"{st['nfe_backward_over_forward_mean']:.2f} counted per pass."),
     ]
+
+
+def tight(metrics: Path, cfg: ReportConfig, study: Any = None
+          ) -> tuple[list[Block], TightCheck]:
+    """The studied model's test error with every solve at ``study.tight_tol`` beside
+    its training solver, on the same test images (nfe_study), by the rule in
+    :data:`~neuralode_repro.report.stats.RULE` (one model: the spread is δ)."""
+    st = read_json(metrics / "mnist" / "nfe_study.json", "nfe_study")
+    tol = study.tight_tol if study else 1e-6
+    studied = f"{study.model}-s{study.seed}" if study else "the ODE-Net"
+    check = tight_check([st["test_error_train_solver"]], [st["test_error_tight"]], tol,
+                        cfg.delta_mnist_error_pp)
+    return [Para(f"The studied model ({studied}) on the first "
+                 f"{fmt(st['tight_test_images'])} test images: test error "
+                 f"{st['test_error_train_solver']:.2f}% with its training solver (NFE-F "
+                 f"{st['test_nfe_forward_train_solver']:.1f} per batch), "
+                 f"{st['test_error_tight']:.2f}% with every solve at rtol = atol = {tol:g} "
+                 f"(NFE-F {st['test_nfe_forward_tight']:.1f}): tight − training "
+                 f"{check.show(2)} (δ = {cfg.delta_mnist_error_pp} pp).")], check
 
 
 def part(metrics: Path, figures: Path, root: Path, smoke: bool, study: Any = None,

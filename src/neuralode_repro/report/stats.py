@@ -34,7 +34,10 @@ RULE = (
     "held-out metric's move, paired by seed, is below δ (`params.yaml:report`) on "
     "average, or its interval over seeds, as above, contains 0 (the seeds disagree on "
     "its direction); otherwise the claim is *not converged at this profile*, never *not "
-    "reproduced*. A run below the smoke floor of "
+    "reproduced*. A value of an ODE model is also measured with every solve at a tight "
+    "tolerance (1e-6) beside its training one; where its mean move exceeds the "
+    "value's spread over seeds (max − min; with one seed, δ), it is flagged: the "
+    "result depends on the solver's error. A run below the smoke floor of "
     "`params.yaml:report` gets no verdict at all.")
 
 # Two-sided 95% Student-t quantiles t_{0.975, df}, df = 1..30 (any statistics table).
@@ -203,3 +206,32 @@ def gated(verdict: str, *runs: Convergence) -> str:
     if verdict == SMOKE or all(c.converged for c in runs):
         return verdict
     return NOT_CONVERGED
+
+
+@dataclass(frozen=True)
+class TightCheck:
+    """A value of an ODE model at its training solver against a tight one: ``move``,
+    the per-seed differences tight − training; ``spread``, the training values' range
+    over seeds (with one seed, the δ of its metric); ``flagged`` when the mean move
+    exceeds it."""
+
+    move: Interval
+    spread: float
+    tol: float
+    flagged: bool
+
+    def show(self, digits: int = 2) -> str:
+        mark = ("moves more than its seed spread: the solver's error shows"
+                if self.flagged else "within its seed spread")
+        return f"{self.move.show(digits)} at tol {self.tol:g}, {mark}"
+
+
+def tight_check(train: Sequence[float], tight: Sequence[float], tol: float, delta: float
+                ) -> TightCheck:
+    """The rule in :data:`RULE` on paired values at the training and a tight solver."""
+    if len(train) != len(tight) or not train:
+        raise ValueError(f"paired values need equal, non-zero lengths, got {len(train)} "
+                         f"and {len(tight)}")
+    move = interval([b - a for a, b in zip(train, tight, strict=True)])
+    spread = max(train) - min(train) if len(train) > 1 else delta
+    return TightCheck(move, spread, tol, abs(move.mean) > spread)
