@@ -160,8 +160,8 @@ def build(sections: Sequence[Section], *, cfg: ReportConfig, info: RunInfo, metr
                "verdict"),
               tuple((c.claim, c.ours, c.convergence, f"**{c.verdict}**") for c in claims)),
         Para("Verdicts (tolerances ε and δ in `params.yaml:report`): " + RULE + " Claims "
-             "on a measured property of the solver (memory, Figure 3a-c) or on equal "
-             "training time carry no convergence test (–)."),
+             "on a measured property of the solver (memory, Figure 3a-c) or at equal "
+             "training cost carry no convergence test (–)."),
         Para("Wall time of each trained model, as its stage measured it (process "
              "start-up, data generation, the memory and NFE studies not included):"),
         Bullets(tuple(f"{name}: {t:.0f} s" for name, t in times)

@@ -35,7 +35,8 @@ RULE = (
     "average, or its interval over seeds, as above, contains 0 (the seeds disagree on "
     "its direction); otherwise the claim is *not converged at this profile*, never *not "
     "reproduced*. A value of an ODE model is also measured with every solve at a tight "
-    "tolerance (1e-6) beside its training one; where its mean move exceeds the "
+    "tolerance (`train_latent.tight_solver`, `nfe_study.tight_tol`) beside its training "
+    "one; where its mean move exceeds the "
     "value's spread over seeds (max − min; with one seed, δ), it is flagged: the "
     "result depends on the solver's error. A run below the smoke floor of "
     "`params.yaml:report` gets no verdict at all.")
