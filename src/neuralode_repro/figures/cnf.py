@@ -151,7 +151,7 @@ SUMMARY_FILES = ("loss_vs_capacity.png", "densities.png")
 
 
 # the budget axes: the deterministic one first (FLOPs, the claim's), then CPU seconds
-BUDGET_AXES = (("train_flops", "training FLOPs (matrix products)"),
+BUDGET_AXES = (("train_flops", "training FLOPs"),
                ("train_time_s", "training time (CPU s)"))
 
 
