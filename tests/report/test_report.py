@@ -781,3 +781,26 @@ def test_log_budget_windows_a_training_log_and_names_the_stage(tmp_path):
     with pytest.raises(MetricsFileError, match=r"has no column 'energy' \(it has step, loss, "
                                                r"kl\)"):
         log_budget(path, "train_cnf_capacity@cnf-2-0", "energy", 4)
+
+
+def test_capacity_rows_follow_the_widths_not_the_text_order_of_json_keys(tmp_path):
+    """capacity.json's keys are sorted as text ("2", "32", "8"): the table follows 2, 8, 32."""
+    for target in cnf.TARGETS:
+        for kind in ("cnf", "nf"):
+            _write_run(tmp_path / "cnf" / "ml" / f"{target}_{kind}-s0.json",
+                       {"test_nll": 0.3, "steps": 1000, "train_time_s": 10.0, "true_nll": 0.2})
+            _budget(tmp_path / "cnf" / "ml" / f"{target}_{kind}-s0_budget.csv",
+                    [(500, 5.0, 1e6, 0.3), (1000, 10.0, 2e6, 0.3)])
+    widths = ("2", "32", "8")
+    _write(tmp_path / "cnf" / "capacity.json",
+           {"widths": [2, 8, 32], "target": "u1_ring", "kl_cnf": {w: [0.1] for w in widths},
+            "kl_nf": {w: [0.2] for w in widths}, "cnf_lower_count": 3})
+    for kind in ("cnf", "nf"):
+        for w in widths:
+            _write_run(tmp_path / "cnf" / "capacity" / f"{kind}_{w}-s0.json",
+                       {"steps": 1000, "target": "u1_ring"})
+            _kl_log(tmp_path / "cnf" / "capacity" / f"{kind}_{w}-s0_log.csv", 16, 0.5, 0.5)
+    md = to_markdown(cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig())[0])
+    rows = [line.split(" | ")[0] for line in md.splitlines() if line.startswith("| ")
+            and " | 0.1 (1 seed) | 0.2 (1 seed) |" in line]
+    assert rows == ["| 2", "| 8", "| 32"]

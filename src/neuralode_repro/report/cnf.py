@@ -112,7 +112,8 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
         for kind in ("cnf", "nf"):
             blocks += _figures(figures / "cnf" / f"ml_{t}_{kind}", root,
                                f"{t}, {kind.upper()}, seed {seeds[0]}")
-    widths = list(cap["kl_cnf"])  # the summary's KL, keyed by width in params' order
+    # the summary's KL, keyed by width (JSON sorts its keys as text: "2", "32", "8")
+    widths = sorted(cap["kl_cnf"], key=int)
     # each capacity iteration draws fresh base samples: its logged KL (minus log Z) is
     # an unbiased estimate at its weights, so the log is the budget axis
     cap_conv = {(k, w): convergence(
