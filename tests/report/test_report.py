@@ -766,7 +766,9 @@ def test_the_equal_cost_claim_reads_flops_not_seconds(tmp_path, nf_flops, verdic
 
 def test_log_budget_windows_a_training_log_and_names_the_stage(tmp_path):
     """A capacity run's budget axis from its log: equal consecutive windows, each (its
-    last step, its mean); too short a log or a missing column names the stage."""
+    last step, its mean); a log shorter than the windows (a smoke run of the tiny
+    profile: 3 iterations) gives a point per iteration; an empty log or a missing
+    column names the stage."""
     from neuralode_repro.report.common import log_budget
 
     path = tmp_path / "cnf_2-s0_log.csv"
@@ -774,10 +776,15 @@ def test_log_budget_windows_a_training_log_and_names_the_stage(tmp_path):
     assert log_budget(path, "train_cnf_capacity@cnf-2-0", "kl", 4) == [
         (2.0, pytest.approx(0.95)), (4.0, pytest.approx(0.75)), (6.0, pytest.approx(0.55)),
         (8.0, pytest.approx(0.35))]
-    with pytest.raises(MetricsFileError, match=r"has 8 iterations, fewer than the 9 budget "
-                                               r"points; rerun its stage: dvc repro -f "
-                                               r"train_cnf_capacity@cnf-2-0"):
-        log_budget(path, "train_cnf_capacity@cnf-2-0", "kl", 9)
+    short = tmp_path / "cnf_2-s1_log.csv"
+    _kl_log(short, 3, 1.0, 0.8)
+    assert log_budget(short, "s", "kl", 8) == [(1.0, 1.0), (2.0, pytest.approx(0.9)),
+                                               (3.0, pytest.approx(0.8))]
+    short.write_text("step,loss,kl\n")
+    with pytest.raises(MetricsFileError, match=r"cnf_2-s1_log\.csv has no iterations; rerun "
+                                               r"its stage: dvc repro -f "
+                                               r"train_cnf_capacity@cnf-2-1"):
+        log_budget(short, "train_cnf_capacity@cnf-2-1", "kl", 8)
     with pytest.raises(MetricsFileError, match=r"has no column 'energy' \(it has step, loss, "
                                                r"kl\)"):
         log_budget(path, "train_cnf_capacity@cnf-2-0", "energy", 4)

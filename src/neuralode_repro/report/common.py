@@ -167,12 +167,13 @@ def log_budget(path: Path, stage: str, key: str, points: int) -> list[tuple[floa
     ``key``), for runs that draw fresh samples at every iteration (density matching):
     there each iteration's loss is an unbiased estimate of the objective at that
     iteration's weights, so the log cut into ``points`` equal consecutive windows gives
-    (the window's last step, its mean) without held-out data."""
+    (the window's last step, its mean) without held-out data; a log of fewer iterations
+    (a smoke run) gives one point per iteration."""
     rows = read_rows(path, stage, ("step", key))
-    if len(rows) < points:
-        raise MetricsFileError(f"{path} has {len(rows)} iterations, fewer than the "
-                               f"{points} budget points; rerun its stage: dvc repro -f "
+    if not rows:
+        raise MetricsFileError(f"{path} has no iterations; rerun its stage: dvc repro -f "
                                f"{stage}")
+    points = min(points, len(rows))
     edges = [round(len(rows) * k / points) for k in range(points + 1)]
     return [(float(rows[b - 1]["step"]),
              sum(float(r[key]) for r in rows[a:b]) / (b - a))
