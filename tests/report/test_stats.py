@@ -26,7 +26,7 @@ from neuralode_repro.report.stats import (
 
 @pytest.mark.parametrize("df", [1, 2, 4, 9, 29, 30, 31, 40, 100, 1000])
 def test_t_quantile_matches_scipy(df):
-    assert t975(df) == pytest.approx(sps.t.ppf(0.975, df), abs=1e-3)
+    assert t975(df) == pytest.approx(sps.t.ppf(0.975, df), rel=1e-9)
 
 
 def test_t_quantile_needs_a_degree_of_freedom():

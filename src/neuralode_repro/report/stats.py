@@ -41,21 +41,14 @@ RULE = (
     "result depends on the solver's error. A run below the smoke floor of "
     "`params.yaml:report` gets no verdict at all.")
 
-# Two-sided 95% Student-t quantiles t_{0.975, df}, df = 1..30 (any statistics table).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201,
-         2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074,
-         2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-
-
 def t975(df: int) -> float:
-    """t_{0.975, df}: the table to df = 30, then the Cornish-Fisher expansion around
-    the normal quantile (Abramowitz & Stegun 26.7.5), within 1e-3 of the exact value."""
+    """t_{0.975, df}, the two-sided 95% Student-t quantile (scipy's inverse of the
+    Student-t CDF; imported here, so a report without a 95% interval never loads it)."""
     if df < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {df}")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    z = 1.959964
-    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+    from scipy.special import stdtrit
+
+    return float(stdtrit(df, 0.975))
 
 
 @dataclass(frozen=True)
