@@ -243,13 +243,13 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
            "1,800 | 4e+06 | 20 | 0.327 [0.3, 0.35] (range, 3 seeds) | 0.277 |" in md
     assert ("two_moons -0.06 [-0.073, -0.043] (range, 3 seeds)" in claims[-1].ours
             and "two_moons -0.055 [-0.068, -0.035] (range, 3 seeds)" in claims[-1].ours)
-    from neuralode_repro.report.cnf_budget import nf_at
+    from neuralode_repro.report.cnf_budget import nll_at
 
     curve = [{"train_time_s": 4.0, "test_nll": 1.0}, {"train_time_s": 20.0, "test_nll": 0.5}]
-    assert nf_at(curve, 12.0, "train_time_s") == pytest.approx(0.75)
+    assert nll_at(curve, 12.0, "train_time_s") == pytest.approx(0.75)
     # before its first snapshot or past its last: not measured
-    assert math.isnan(nf_at(curve, 3.0, "train_time_s"))
-    assert math.isnan(nf_at(curve, 99.0, "train_time_s"))
+    assert math.isnan(nll_at(curve, 3.0, "train_time_s"))
+    assert math.isnan(nll_at(curve, 99.0, "train_time_s"))
     with pytest.raises(MissingMetricsError, match=r"two_moons_cnf-s3\.json is missing"):
         cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(), seeds=(0, 3))
     (tmp_path / "cnf" / "ml" / "two_circles_nf-s1_budget.csv").unlink()

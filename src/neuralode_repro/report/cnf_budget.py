@@ -25,7 +25,7 @@ COLUMNS = ("step", "train_time_s", "train_flops", "test_nll")  # of a budget CSV
 Curves = Mapping[tuple[str, str], Sequence[Sequence[Mapping[str, float]]]]
 
 
-def nf_at(curve: Sequence[Mapping[str, float]], cost: float, key: str) -> float:
+def nll_at(curve: Sequence[Mapping[str, float]], cost: float, key: str) -> float:
     """A model's held-out NLL after ``cost`` of training (``key``: train_flops or
     train_time_s), linear between snapshots; NaN (not measured) before its first
     snapshot or past its last."""
@@ -37,28 +37,28 @@ def nf_at(curve: Sequence[Mapping[str, float]], cost: float, key: str) -> float:
 
 
 def at_equal_cost(cnf: Sequence[Mapping[str, float]], nf: Sequence[Mapping[str, float]],
-                  key: str) -> tuple[float, float, float]:
-    """(cost, CNF NLL, NF NLL) at the larger cost both runs reached: the smaller of
-    their final costs, each curve interpolated there (NaN where one was not measured,
-    i.e. the other's final cost lies before its first snapshot)."""
+                  key: str) -> tuple[float, float]:
+    """(CNF NLL, NF NLL) at the larger cost both runs reached: the smaller of their
+    final costs, each curve interpolated there (NaN where one was not measured, i.e.
+    the other's final cost lies before its first snapshot)."""
     cost = min(cnf[-1][key], nf[-1][key])
-    return cost, nf_at(cnf, cost, key), nf_at(nf, cost, key)
+    return nll_at(cnf, cost, key), nll_at(nf, cost, key)
 
 
 def _compare(by: Mapping[str, Sequence[Sequence[Mapping[str, float]]]], key: str
-             ) -> tuple[str, list[float], list[float]]:
-    """Paired by seed at equal ``key``: (the CNF − NF interval, or why not measured;
-    the CNF's NLLs; the NF's NLLs)."""
-    points = [at_equal_cost(c, n, key) for c, n in zip(by["cnf"], by["nf"], strict=True)]
-    cnf, nf = [p[1] for p in points], [p[2] for p in points]  # (seeds,)
+             ) -> tuple[str, str]:
+    """Paired by seed at equal ``key``: (the CNF − NF interval, or why it was not
+    measured; the verdict on "CNF lower", inconclusive where not measured)."""
+    pairs = [at_equal_cost(c, n, key) for c, n in zip(by["cnf"], by["nf"], strict=True)]
+    cnf, nf = [p[0] for p in pairs], [p[1] for p in pairs]  # (seeds,)
     if np.isnan(cnf + nf).any():
-        first = {k: by[k][0][0][key] for k in KINDS}
         short = min(KINDS, key=lambda k: by[k][0][-1][key])
         other = "nf" if short == "cnf" else "cnf"
         return (f"not measured: the {short.upper()} ends at {by[short][0][-1][key]:.3g}, "
-                f"before the {other.upper()}'s first snapshot at {first[other]:.3g}",
-                cnf, nf)
-    return interval([a - b for a, b in zip(cnf, nf, strict=True)]).show(2), cnf, nf
+                f"before the {other.upper()}'s first snapshot at {by[other][0][0][key]:.3g}",
+                INCONCLUSIVE)
+    return (interval([a - b for a, b in zip(cnf, nf, strict=True)]).show(2),
+            order_verdict(cnf, nf))
 
 
 def _nf_budget(by: Mapping[str, Sequence[Sequence[Mapping[str, float]]]]) -> str:
@@ -91,9 +91,8 @@ def part(curves: Curves, figures: Path, root: Path, targets: Sequence[str],
                           f"{interval([r['train_time_s'] for r in pts]).mean:.0f}",
                           interval([r["test_nll"] for r in pts]).show(3)]
             rows.append((t, f"{p + 1}/{n}", *cells, fmt(floors[t])))
-        text, cnf, nf = _compare(by, "train_flops")
-        measured = not np.isnan(cnf + nf).any()
-        verdicts.append(order_verdict(cnf, nf) if measured else INCONCLUSIVE)
+        text, verdict = _compare(by, "train_flops")
+        verdicts.append(verdict)
         shown.append(f"{t} {text}")
         seconds.append(f"{t} {_compare(by, 'train_time_s')[0]}")
         budgets.append(f"{t}: {_nf_budget(by)}")
