@@ -13,14 +13,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.experiments.cnf import (
     CNFEvalConfig,
-    identity,
     model_from_config,
-    run_name,
-    stage_suffix,
 )
 from neuralode_repro.experiments.cnf_eval import evaluate_budget, evaluate_capacity, evaluate_ml
 from neuralode_repro.metrics import compose
@@ -46,10 +43,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
         need = "required" if args.task == "ml" else "not used"
         raise ValueError(f"--snapshots, --log and --budget are {need} with --task "
                          f"{args.task}; pass them as dvc.yaml's cmd does")
-    kind, sel = args.model, {"target": args.target, "width": args.width, "seed": args.seed}
-    run = identity(args.task, kind, **sel)
-    model, config, meta = load_model(args.weights, model_from_config, device, expected=run)
-    facts = read_summary(args.summary, run)
+    kind = args.model
+    run = runs.cnf(args.task, kind, args.seed, target=args.target, width=args.width)
+    model, config, meta = load_model(args.weights, model_from_config, device,
+                                     expected=run.identity())
+    facts = read_summary(args.summary, run.identity())
     snapshots = read_snapshots(Path(args.snapshots)) if args.task == "ml" else None
     log = read_csv(args.log) if args.task == "ml" else None
 
@@ -66,11 +64,10 @@ def prepare(ctx: runner.Context) -> runner.Job:
         return runner.Result(metrics, outs)
 
     resolved = {"task": args.task, "model": kind,
-                "run": run_name(args.task, kind, **sel),
+                "run": run.stem,
                 "eval": dataclasses.asdict(ev)}
-    suffix = stage_suffix(args.task, kind, **sel)
     # 2-D points: one thread, as in training
-    return runner.Job(f"evaluate_cnf_{args.task}@{suffix}", resolved, body,
+    return runner.Job(run.stage("evaluate"), resolved, body,
                       seed=args.seed, threads=1,
                       tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
 

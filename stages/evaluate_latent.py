@@ -11,14 +11,13 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.experiments.latent import (
     LatentTrainConfig,
     check_model_data,
     evaluate_budget,
     evaluate_saved,
-    identity,
     model_from_config,
 )
 from neuralode_repro.metrics import compose
@@ -33,9 +32,10 @@ def prepare(ctx: runner.Context) -> runner.Job:
     device = resolve_device(ctx.common.device)
     tight = ctx.section(LatentTrainConfig, "train_latent").tight_solver
     variant, n_obs, seed = args.model, args.n_obs, args.seed
-    run = identity(variant, n_obs, seed, args.data)
-    model, config, meta = load_model(args.weights, model_from_config, device, expected=run)
-    facts = read_summary(args.summary, run)
+    run = runs.run("latent", model=variant, n_obs=n_obs, seed=seed)
+    model, config, meta = load_model(args.weights, model_from_config, device,
+                                     expected=run.identity(args.data))
+    facts = read_summary(args.summary, run.identity(args.data))
     data = load_arrays(args.data)
     check_model_data(config, data)  # fail before an MLflow run starts
     snapshots = read_snapshots(Path(args.snapshots))
@@ -48,7 +48,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
         return runner.Result(scores, [Path(args.metrics), Path(args.budget)])
 
     # one forward pass over the test spirals: as train_latent, a single thread is fastest
-    return runner.Job(f"evaluate_latent@{variant}-{n_obs}-{seed}",
+    return runner.Job(run.stage("evaluate"),
                       {"variant": variant, "n_obs": n_obs, "seed": seed, "device": str(device),
                        "tight_solver": dataclasses.asdict(tight)},
                       body, seed=seed, threads=1,

@@ -9,12 +9,11 @@ import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if need
 import argparse
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import read_summary
 from neuralode_repro.experiments.mnist import (
     MnistTrainConfig,
     evaluate_saved,
-    identity,
     load_model,
 )
 from neuralode_repro.experiments.mnist_curve import evaluate_curve
@@ -29,11 +28,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(MnistTrainConfig, "train_mnist")
     device = resolve_device(ctx.common.device)
-    run = identity(args.model, args.seed, args.data)
-    saved = load_model(Path(args.weights), device, expected=run)
-    facts = read_summary(args.summary, run)
+    run = runs.run("mnist", model=args.model, seed=args.seed)
+    saved = load_model(Path(args.weights), device, expected=run.identity(args.data))
+    facts = read_summary(args.summary, run.identity(args.data))
     snapshots = read_snapshots(Path(args.snapshots))
-    stage = f"evaluate_mnist@{args.model}-{args.seed}"
+    stage = run.stage("evaluate")
 
     def body(_) -> runner.Result:
         m = evaluate_saved(saved, cfg, data_root=Path(args.data))

@@ -10,14 +10,13 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.config import parse
 from neuralode_repro.experiments.budget import toy_frames
 from neuralode_repro.experiments.toy import (
     ToyTrainConfig,
     evaluate,
-    identity,
     load_data,
     model_from_config,
 )
@@ -28,9 +27,10 @@ from neuralode_repro.tracking import TRAIN_RUN_TAG
 
 def prepare(ctx: runner.Context) -> runner.Job:
     args, name = ctx.args, ctx.args.experiment
-    run = identity(name, args.seed, args.data)
-    model, config, meta = load_model(args.weights, model_from_config, expected=run)
-    facts = read_summary(args.summary, run)
+    run = runs.run("toy", name=name, seed=args.seed)
+    model, config, meta = load_model(args.weights, model_from_config,
+                                     expected=run.identity(args.data))
+    facts = read_summary(args.summary, run.identity(args.data))
     data = load_data(Path(args.data), name)
     cfg = parse(ToyTrainConfig, config, f"{args.weights}:config")  # its own solver
     frames = load_arrays(Path(args.snapshots))
@@ -42,7 +42,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
         write_csv(args.budget, toy_frames(frames, data))
         return runner.Result(metrics, [Path(args.metrics), Path(args.budget)])
 
-    return runner.Job(f"evaluate_toy@{name}-{args.seed}",
+    return runner.Job(run.stage("evaluate"),
                       {"solver": dataclasses.asdict(cfg.solver)}, body, seed=args.seed,
                       tags={TRAIN_RUN_TAG: meta.get("mlflow_run_id", "")})
 

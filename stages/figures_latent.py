@@ -11,13 +11,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.data.spirals import SpiralConfig
 from neuralode_repro.experiments.latent import (
     LatentTrainConfig,
     check_model_data,
-    identity,
     model_from_config,
 )
 from neuralode_repro.figures.config import LatentFigures
@@ -34,16 +33,17 @@ def prepare(ctx: runner.Context) -> runner.Job:
     variants, seed = sorted(train_cfg.models), train_cfg.seeds[0]  # figures illustrate
     n_obs = ctx.section(SpiralConfig, "generate_data.spirals").n_obs
     device = resolve_device(ctx.common.device)
-    runs = [(v, n) for v in variants for n in n_obs]  # the variants params declare
+    drawn = runs.grid("latent", model=variants, n_obs=n_obs, seed=[seed])  # params' variants
     data = load_arrays(args.data)
     models = {}
-    for v, n in runs:  # every model file loads and fits the data before the run starts
-        models[v, n], config, _ = load_model(Path(args.weights_dir) / f"{v}_n{n}-s{seed}.pt",
-                                             model_from_config, device,
-                                             expected=identity(v, n, seed, args.data))
+    for run in drawn:  # every model file loads and fits the data before the run starts
+        models[run["model"], run["n_obs"]], config, _ = load_model(
+            Path(args.weights_dir) / run.file("weights"), model_from_config, device,
+            expected=run.identity(args.data))
         check_model_data(config, data)
     metrics = Path(args.metrics_dir)
-    curves = {n: {v: [read_csv(metrics / f"{v}_n{n}-s{s}_budget.csv") for s in train_cfg.seeds]
+    curves = {n: {v: [read_csv(metrics / r.file("budget"))
+                      for r in runs.grid("latent", model=[v], n_obs=[n], seed=train_cfg.seeds)]
                   for v in variants} for n in n_obs}  # every seed: the spread is the point
     out = Path(args.out)
 
@@ -55,10 +55,10 @@ def prepare(ctx: runner.Context) -> runner.Job:
         rmse_budget(curves, TABLE2, out / "rmse_budget.png")
         files.append((out / "rmse_budget.png", "figures"))
         return runner.Result(files=files, summary=f"figures_latent: {len(files)} figures "
-                                                  f"of {len(runs)} models under {out}")
+                                                  f"of {len(drawn)} models under {out}")
 
     logged = {"figures": {"latent": dataclasses.asdict(cfg)}, "device": str(device),
-              "runs": [f"{v}_n{n}-s{seed}" for v, n in runs],
+              "runs": [r.stem for r in drawn],
               "budget_seeds": list(train_cfg.seeds)}
     # small decoder / ODE solves, as train_latent: one thread is fastest
     return runner.Job("figures_latent", logged, body, threads=1)

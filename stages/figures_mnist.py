@@ -7,8 +7,8 @@ import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if need
 import argparse
 from pathlib import Path
 
-from neuralode_repro import runner
-from neuralode_repro.experiments.mnist import MnistTrainConfig, run_name
+from neuralode_repro import runner, runs
+from neuralode_repro.experiments.mnist import MnistTrainConfig
 from neuralode_repro.experiments.nfe_study import NfeStudyConfig
 from neuralode_repro.experiments.mnist_memory import MnistMemoryConfig
 from neuralode_repro.figures.mnist import draw_all
@@ -21,21 +21,22 @@ def prepare(ctx: runner.Context) -> runner.Job:
     mem = ctx.section(MnistMemoryConfig, "mnist_memory")
     # label -> runs: a model of Table 1 by its label (its paper line), others by name
     label = {m: TABLE1[m]["label"].rstrip("†") if m in TABLE1 else m for m in cfg.models}
-    runs = {label[m]: [run_name(m, s) for s in cfg.seeds] for m in cfg.models}
+    stems = {label[m]: [runs.run("mnist", model=m, seed=s).stem for s in cfg.seeds]
+             for m in cfg.models}
+    studied = runs.run("mnist", model=study.model, seed=study.seed).stem
     paper = {label[m]: TABLE1[m]["error"] for m in cfg.models if m in TABLE1}
     out = Path(ctx.args.out)
 
     def body(_) -> runner.Result:
         a = ctx.args
-        files = draw_all(Path(a.runs), runs, run_name(study.model, study.seed), out,
+        files = draw_all(Path(a.runs), stems, studied, out,
                          memory=Path(a.memory), study=Path(a.study), paper=paper,
                          memory_setup=(mem.batch_size, mem.method))
         return runner.Result(files=[(f, "figures") for f in files],
                              summary=f"figures_mnist: {len(files)} figures under {out}")
 
-    return runner.Job("figures_mnist", {"runs": [r for rs in runs.values() for r in rs],
-                                        "nfe_study_run":
-                                        run_name(study.model, study.seed)}, body)
+    return runner.Job("figures_mnist", {"runs": [r for rs in stems.values() for r in rs],
+                                        "nfe_study_run": studied}, body)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -8,14 +8,12 @@ import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if need
 import argparse
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.experiments.toy import (
     ToySectionConfig,
-    identity,
     load_data,
     model_from_config,
-    run_name,
 )
 from neuralode_repro.figures.toy import draw_all
 from neuralode_repro.io import load_arrays
@@ -33,11 +31,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
         for name in names:
             path = Path(args.data) / f"{name}.npz"
             data = load_data(path, name)
-            run = run_name(name, seed)
-            model, _, _ = load_model(weights / f"{run}.pt", model_from_config,
-                                     expected=identity(name, seed, path))
-            traj = load_arrays(preds / f"{run}.npz")["trajectory"]
-            snaps = load_arrays(weights / f"{run}_snapshots.npz")
+            run = runs.run("toy", name=name, seed=seed)
+            model, _, _ = load_model(weights / run.file("weights"), model_from_config,
+                                     expected=run.identity(path))
+            traj = load_arrays(preds / run.file("predictions"))["trajectory"]
+            snaps = load_arrays(weights / run.file("snapshots"))
             draw_all(data, model, traj, snaps, out / name)
         files = [(out / name / f, f"figures/{name}") for name in names for f in FILES]
         return runner.Result(files=files, summary=f"figures_toy: drew {', '.join(names)} "

@@ -11,8 +11,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode_repro import runner
-from neuralode_repro.experiments.mnist import identity, load_model, run_name
+from neuralode_repro import runner, runs
+from neuralode_repro.experiments.mnist import load_model
 from neuralode_repro.experiments.nfe_study import NfeStudyConfig, run
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -21,10 +21,9 @@ from neuralode_repro.training import resolve_device
 def prepare(ctx: runner.Context) -> runner.Job:
     cfg = ctx.section(NfeStudyConfig, "nfe_study")
     device = resolve_device(ctx.common.device)
-    run_id = run_name(cfg.model, cfg.seed)
+    studied = runs.run("mnist", model=cfg.model, seed=cfg.seed)
     args = ctx.args
-    saved = load_model(Path(args.weights), device,
-                       expected=identity(cfg.model, cfg.seed, args.data))
+    saved = load_model(Path(args.weights), device, expected=studied.identity(args.data))
 
     def body(tracker) -> runner.Result:
         m = run(cfg, saved, Path(args.train_log), Path(args.data),
@@ -44,7 +43,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
         return runner.Result(
             {k: v for k, v in m.items() if isinstance(v, float)},
             [Path(args.metrics), Path(args.table)],
-            summary=f"nfe_study@{run_id}: NFE-F {m['nfe_forward_range']} over the sweep, "
+            summary=f"nfe_study@{studied.stem}: NFE-F {m['nfe_forward_range']} over the sweep, "
                     f"time/NFE {m['time_vs_nfe_s']['ms_per_nfe']:.2f} ms (R^2 "
                     f"{m['time_vs_nfe_s']['r2']:.3f}), NFE-B/NFE-F "
                     f"{m['nfe_backward_over_forward_mean']:.2f} in training, on the trained "

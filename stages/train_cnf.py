@@ -10,13 +10,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.experiments.cnf import (
     CNFTrainConfig,
     check_selection,
-    run_name,
     run_spec,
-    stage_suffix,
     train,
 )
 from neuralode_repro.training import resolve_device
@@ -31,9 +29,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
                          f"with --task {args.task}; the ml stages write the budget axis")
     device = resolve_device(ctx.common.device)
     task_cfg = getattr(cfg, args.task)
-    sel = {"target": args.target, "width": args.width, "seed": args.seed}
-    resolved = {"task": args.task, "model": args.model, "seed": args.seed,
-                "run": run_name(args.task, args.model, **sel),
+    run = runs.cnf(args.task, args.model, args.seed, target=args.target, width=args.width)
+    resolved = {"task": args.task, "model": args.model, "seed": args.seed, "run": run.stem,
                 "train": dataclasses.asdict(run_spec(cfg, args.task, args.model, args.width)),
                 "target": dataclasses.asdict(task_cfg.targets[args.target] if args.task == "ml"
                                              else task_cfg.target)}
@@ -47,11 +44,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
                              device=device)
         return runner.Result(facts, [log, summary], model=model)
 
-    suffix = stage_suffix(args.task, args.model, **sel)
     # 2-D batches of <= 512 points: a second thread only adds overhead (measured: same
     # wall time single-threaded, at half the CPU)
-    return runner.Job(f"train_cnf_{args.task}@{suffix}", resolved, body, seed=args.seed,
-                      threads=1)
+    return runner.Job(run.stage(), resolved, body, seed=args.seed, threads=1)
 
 
 def parser() -> argparse.ArgumentParser:

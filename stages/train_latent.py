@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.experiments.latent import LatentTrainConfig, check_inputs, train
 from neuralode_repro.io import load_arrays
 from neuralode_repro.training import resolve_device
@@ -36,8 +36,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
     # (B, <=100) RNN steps and 4-D ODE solves are tiny ops: extra threads cost more
     # in synchronisation than they save, and DVC may share the cores with other work
-    return runner.Job(f"train_latent@{args.model}-{args.n_obs}-{args.seed}", logged, body,
-                      seed=args.seed, threads=1)
+    run = runs.run("latent", model=args.model, n_obs=args.n_obs, seed=args.seed)
+    return runner.Job(run.stage(), logged, body, seed=args.seed, threads=1)
 
 
 def parser() -> argparse.ArgumentParser:

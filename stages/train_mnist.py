@@ -13,7 +13,7 @@ import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if need
 import argparse
 from pathlib import Path
 
-from neuralode_repro import distributed, runner
+from neuralode_repro import distributed, runner, runs
 from neuralode_repro.config import check_seed_in
 from neuralode_repro.experiments.mnist import (
     MnistTrainConfig,
@@ -34,7 +34,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
     device = resolve_device(ctx.common.device)
     distributed.relaunch(cfg.nproc, device)
     distributed.init(device)
-    stage = f"train_mnist@{args.model}-{args.seed}"
+    stage = runs.run("mnist", model=args.model, seed=args.seed).stage()
     checkpoints = Path(args.checkpoints)
 
     def body(tracker) -> runner.Result:

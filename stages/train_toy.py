@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from neuralode_repro import runner
+from neuralode_repro import runner, runs
 from neuralode_repro.experiments.toy import ToySectionConfig, load_data, train
 from neuralode_repro.training import resolve_device
 
@@ -26,7 +26,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
                              device=device)
         return runner.Result(facts, [Path(args.train_log), Path(args.summary)], model=model)
 
-    return runner.Job(f"train_toy@{name}-{args.seed}", dataclasses.asdict(cfg), body,
+    return runner.Job(runs.run("toy", name=name, seed=args.seed).stage(),
+                      dataclasses.asdict(cfg), body,
                       seed=args.seed)
 
 

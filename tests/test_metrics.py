@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from neuralode_repro.metrics import CONFIG_KEYS, compose, flatten, summary_path
+from neuralode_repro.metrics import CONFIG_KEYS, compose, flatten
 
 
 def test_compose_drops_config_and_groups_timings():
@@ -28,13 +28,6 @@ def test_later_parts_win_and_nested_results_stay():
     assert m == {"nfe_forward_mean": 2.0, "time_vs_nfe_s": {"r2": 0.9},
                  "timing": {"train_time_s": 1.0}}
     assert compose({}) == {}
-
-
-def test_summary_path_is_the_training_summary_beside_a_run():
-    assert summary_path(Path("metrics/toy/linear-s0.json")) == \
-        Path("metrics/toy/linear-s0_train.json")
-    assert summary_path(Path("m/cnf/capacity/nf_2-s1.json")) == \
-        Path("m/cnf/capacity/nf_2-s1_train.json")
 
 
 def test_published_metrics_files_follow_the_layout():

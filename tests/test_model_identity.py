@@ -332,11 +332,11 @@ def test_the_runs_own_files_pass(trained, tmp_path, capsys, monkeypatch):
 
 # --- the check itself (artifacts) --------------------------------------------------------
 
-def test_run_identity_names_the_data_as_the_repository_does(tmp_path, monkeypatch):
-    from neuralode_repro.artifacts import run_identity
+def test_identity_names_the_data_as_the_repository_does(tmp_path, monkeypatch):
+    from neuralode_repro.runs import run
 
     def data(path: str | Path) -> str:
-        return run_identity("s", "toy", "linear", 0, data=path).keys["data"]
+        return run("toy", name="linear", seed=0).identity(path).keys["data"]
 
     monkeypatch.chdir(tmp_path)  # no dvc.yaml up the tree: relative to the working dir
     assert {data(d) for d in ("data/toy/linear.npz", "./data/toy/../toy/linear.npz",
@@ -347,7 +347,7 @@ def test_run_identity_names_the_data_as_the_repository_does(tmp_path, monkeypatc
     (tmp_path / "stages").mkdir()
     monkeypatch.chdir(tmp_path / "stages")
     assert data("../data/toy/linear.npz") == "data/toy/linear.npz"
-    assert list(run_identity("s", "latent", "rnn", 1, data="d", n_obs=30).keys) == [
+    assert list(run("latent", model="rnn", n_obs=30, seed=1).identity("d").keys) == [
         "experiment", "model", "n_obs", "seed", "data"]
 
 
@@ -367,9 +367,10 @@ def test_run_identity_names_the_data_as_the_repository_does(tmp_path, monkeypatc
     (None, r"^m\.pt records no run identity"),
 ])
 def test_check_identity_refuses_another_run(found, match):
-    from neuralode_repro.artifacts import check_identity, run_identity
+    from neuralode_repro.artifacts import check_identity
+    from neuralode_repro.runs import run
 
-    expected = run_identity("train_toy@linear-0", "toy", "linear", 0, data="d.npz")
+    expected = run("toy", name="linear", seed=0).identity("d.npz")
     meta = {"mlflow_run_id": "", **({"identity": found} if found is not None else {})}
     with pytest.raises(ValueError, match=match):
         check_identity("m.pt", meta, expected)
@@ -377,9 +378,10 @@ def test_check_identity_refuses_another_run(found, match):
 
 
 def test_read_summary_checks_the_keys_a_summary_records(tmp_path):
-    from neuralode_repro.artifacts import read_summary, run_identity
+    from neuralode_repro.artifacts import read_summary
+    from neuralode_repro.runs import run
 
-    expected = run_identity("train_toy@linear-0", "toy", "linear", 0, data="d.npz")
+    expected = run("toy", name="linear", seed=0).identity("d.npz")
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"model": "linear", "seed": 0, "final_loss": 0.5}))
     assert read_summary(path, expected)["final_loss"] == 0.5  # no experiment, data: fine

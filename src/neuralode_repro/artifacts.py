@@ -6,7 +6,7 @@ The file is a ``torch.save`` of plain values (loadable with ``weights_only=True`
 ``{"format", "config", "state_dict", "meta"}``. ``meta["mlflow_run_id"]`` is the
 training run's MLflow id (empty when tracking was off): an evaluation run tags itself
 with it, which links a model's test metrics to its training curves.
-``meta["identity"]`` names the training run (:class:`RunIdentity`): a stage that
+``meta["identity"]`` names the training run (:class:`~.runs.RunIdentity`): a stage that
 reads the file for one run checks it against its command line
 (:func:`check_identity`, :func:`read_summary`) before it writes anything, so a
 mistyped path never scores, or draws, another run's model under this run's name.
@@ -14,8 +14,6 @@ mistyped path never scores, or draws, another run's model under this run's name.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +22,7 @@ import torch
 from torch import nn
 
 from .io import atomic_path, read_json
+from .runs import RunIdentity
 
 FORMAT = 1
 IDENTITY = "identity"  # the meta key of a model file's RunIdentity.keys
@@ -31,41 +30,6 @@ IDENTITY = "identity"  # the meta key of a model file's RunIdentity.keys
 # other key at its top level, as config (metrics.CONFIG_KEYS), which no metrics file repeats
 FILE_ONLY = ("experiment", "data")
 M = TypeVar("M", bound=nn.Module)
-
-
-@dataclasses.dataclass(frozen=True)
-class RunIdentity:
-    """One training run, as a stage's command line names it.
-
-    ``keys`` (plain values, in the order an error lists them): ``experiment`` (toy,
-    mnist, latent, cnf), ``model`` (the variant: the params key the stage's ``--model``
-    or experiment argument names; the CNF's kind), what else tells the matrix's runs
-    apart (``n_obs``; the CNF's ``task`` and ``target`` or ``width``), ``seed``, and
-    ``data``: the data file or folder the run trained on, as the command line gave it
-    (see :func:`run_identity`). ``stage``: the DVC stage that trains the run, the fix an
-    error names.
-    """
-
-    stage: str
-    keys: Mapping[str, Any]
-
-
-def run_identity(stage: str, experiment: str, model: str, seed: int, *,
-                 data: str | Path | None = None, **extra: Any) -> RunIdentity:
-    """The :class:`RunIdentity` of a run; ``extra`` (e.g. ``n_obs=30``) comes between
-    ``model`` and ``seed``. ``data`` is named relative to the working tree's root (the
-    nearest folder up from the working directory with a ``dvc.yaml``; else the working
-    directory), as dvc.yaml's cmd names it: ``./data/x``, ``../data/x`` from
-    ``stages/`` and an absolute path are all ``data/x``, and a copy of the repository
-    (``dvc exp run``'s temporary workspace) still matches."""
-    keys: dict[str, Any] = {"experiment": experiment, "model": model, **extra,
-                            "seed": int(seed)}
-    if data is not None:
-        path, cwd = Path(os.path.abspath(data)), Path.cwd()
-        root = next((d for d in (cwd, *cwd.parents) if (d / "dvc.yaml").is_file()), cwd)
-        keys["data"] = (path.relative_to(root) if path.is_relative_to(root) else path
-                        ).as_posix()
-    return RunIdentity(stage, keys)
 
 
 def check_identity(path: str | Path, meta: Mapping[str, Any], expected: RunIdentity) -> None:

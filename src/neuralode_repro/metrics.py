@@ -10,13 +10,12 @@ column, so a metrics file holds what a run measured and nothing it was told:
 
 Config values (seed, epochs, batch size, solver...) are not repeated: params.yaml holds
 them, and each training stage's summary (``*_train.json``, a DVC output, not a metric;
-:func:`summary_path`) records what its run was configured with.
+:meth:`neuralode_repro.runs.Run.path` ``summary``) records what its run was configured with.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 # values a run is configured with, as the training summaries name them
@@ -28,13 +27,6 @@ CONFIG_KEYS = frozenset({
 })
 TIMING = "timing"
 RUNTIME = "runtime"
-
-
-def summary_path(path: Path) -> Path:
-    """The training summary beside a run's metrics file: ``<stem>_train.json`` in the
-    same folder (``metrics/toy/linear-s0.json`` -> ``metrics/toy/linear-s0_train.json``),
-    where the training stage recorded the config the run was trained with."""
-    return path.with_name(f"{path.stem}_train.json")
 
 
 def is_timing(key: str) -> bool:

@@ -17,13 +17,16 @@ import platform
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def apply_threads(threads: int | None) -> None:
     """Pin torch's intra-op threads (None: torch's default, one per core)."""
+    import torch
+
     if threads is not None:
         torch.set_num_threads(threads)
 
@@ -33,6 +36,8 @@ def describe(device: torch.device | str = "cpu") -> dict[str, Any]:
     torch's CPU kernel level, BLAS, threads, numerics env vars, the device, and a
     fingerprint: two runs whose fingerprints differ cannot be expected to agree bit
     for bit."""
+    import torch  # here, not at import: the report reads cpu_info() without torch
+
     device = torch.device(device)
     out: dict[str, Any] = {
         "torch": torch.__version__, "cpu": _cpu(),
@@ -48,13 +53,22 @@ def describe(device: torch.device | str = "cpu") -> dict[str, Any]:
 
 
 @cache
-def _cpu() -> str:
+def cpu_info() -> dict[str, str]:
+    """The first CPU's fields of ``/proc/cpuinfo`` (empty where there is none)."""
     info: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             info.setdefault(key.strip(), value.strip())
     except OSError:
+        pass
+    return info
+
+
+@cache
+def _cpu() -> str:
+    info = cpu_info()
+    if not info:
         return platform.processor() or platform.machine()
     flags = hashlib.md5(info.get("flags", "").encode(), usedforsecurity=False).hexdigest()
     return (f"{info.get('model name', platform.machine())} (family {info.get('cpu family', '?')}"
@@ -64,6 +78,8 @@ def _cpu() -> str:
 
 @cache
 def _blas() -> str:
+    import torch
+
     config = torch.__config__.show()
     mkl = re.search(r"Math Kernel Library Version ([\w.]+)", config)
     if mkl:
@@ -77,6 +93,8 @@ def _fingerprint(threads: int) -> str:
     """Hash of a few fixed float32 results (matrix-vector and matrix products,
     normal samples, a norm, exp) at this thread count: the kernels training uses."""
     del threads  # part of the cache key: the results depend on it
+    import torch
+
     g = torch.Generator().manual_seed(0)
     a, w = torch.randn(400, 7, generator=g), torch.randn(7, generator=g)
     b = torch.randn(1000, 20, generator=g)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from neuralode_repro import runs
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.config import ConfigError, load_params, parse
 from neuralode_repro.experiments.cnf import (
@@ -16,7 +17,6 @@ from neuralode_repro.experiments.cnf import (
     CNFTrainConfig,
     check_selection,
     model_from_config,
-    run_name,
     train,
 )
 from neuralode_repro.experiments.cnf_eval import (
@@ -85,7 +85,7 @@ def _paths(out: Path, task: str, name: str) -> dict[str, Path]:
 
 def _train(out: Path, task, kind, cfg=None, seed=0, **sel):
     tracker = Recorder()
-    paths = _paths(out, task, run_name(task, kind, seed=seed, **sel))
+    paths = _paths(out, task, runs.cnf(task, kind, seed, **sel).stem)
     model, facts = train(task, kind, cfg or _cfg(), seed=seed, tracker=tracker, **paths,
                          **sel)
     return model, facts, paths, tracker
@@ -154,15 +154,15 @@ def test_pipeline_train_evaluate_summary_figures(tmp_path):
     """Every run trained and evaluated from its file, the capacity summary over seeds,
     then every figure drawn from the files alone (models, metrics, logs, capacity.csv)."""
     cfg = _cfg()
-    runs = [("ml", k, {"target": "two_moons"}) for k in ("cnf", "nf")] + \
+    every = [("ml", k, {"target": "two_moons"}) for k in ("cnf", "nf")] + \
         [("capacity", k, {"width": w}) for k in ("cnf", "nf") for w in cfg.capacity.widths]
-    for task, kind, sel in runs:
+    for task, kind, sel in every:
         for seed in cfg.seeds:
             _, facts, paths, _ = _train(tmp_path, task, kind, cfg, seed=seed, **sel)
             model, config, _ = load_model(paths["weights"], model_from_config)
             assert config["seed"] == facts["seed"] == seed
             metrics = _evaluate(model, config, facts, task)
-            name = run_name(task, kind, seed=seed, **sel)
+            name = runs.cnf(task, kind, seed, **sel).stem
             write_json(paths["summary"].with_name(f"{name}.json"), {**facts, **metrics})
             if task == "ml":  # the budget axis: the snapshots' held-out NLL
                 snaps = read_snapshots(paths["snapshots"])
@@ -227,11 +227,6 @@ def test_evaluation_refuses_a_model_of_the_other_task(tmp_path):
     config = load_model(paths["weights"], model_from_config)[1]
     with pytest.raises(ValueError, match="of task 'ml', not 'capacity'"):
         evaluate_capacity(model, config, EVAL.capacity, facts["final_loss"])
-
-
-def test_run_names():
-    assert run_name("ml", "cnf", target="two_moons", seed=2) == "two_moons_cnf-s2"
-    assert run_name("capacity", "nf", width=8, seed=0) == "nf_8-s0"
 
 
 def test_a_seed_outside_the_params_is_refused(tmp_path):

@@ -335,3 +335,24 @@ def test_saved_model_reproduces_its_evaluation_exactly(odenet_run, root):
     assert evaluate_saved(saved, _cfg(), data_root=root)["test_error"] == m["test_error"]
     for key in ("test_error", "test_nfe_forward", "peak_memory_mb"):
         assert again[key] == m[key], key
+
+
+def test_progress_bar_and_mlflow_name_the_dvc_stage(root, tmp_path, monkeypatch):
+    """The progress bar names the run as DVC does (train_mnist@odenet-0; it said
+    train_mnist@odenet-s0, the file stem, before runs.py named both)."""
+    import neuralode_repro.experiments.mnist as experiment
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["desc"])
+        raise Stop
+
+    monkeypatch.setattr(experiment, "fit", spy)
+    with pytest.raises(Stop):
+        train("odenet", _cfg(), seed=0, data_root=root, tracker=_tracker(),
+              checkpoint_dir=tmp_path / "ckpt", **_paths(tmp_path, "odenet-s0"))
+    assert seen == ["train_mnist@odenet-0"]

@@ -19,6 +19,7 @@ from neuralode_repro.report.common import (
     SMOKE,
     MetricsFileError,
     MissingMetricsError,
+    Reader,
     ReportConfig,
 )
 from neuralode_repro.report.stats import interval
@@ -152,7 +153,7 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
                         **({"time_input": "none", "rollout": "mean_gap"}
                            if model == "rnn" else {})})
     _curves(tmp_path)
-    blocks, claims = latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
+    blocks, claims = latent.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
                                     cfg=ReportConfig(), n_obs=(30, 100), seeds=(0, 1, 2))
     md = to_markdown(blocks)
     # 0.16-0.18 within 0.1642 +- 0.03 -> reproduced; the RNN's 0.15-0.45 straddles 0.3937
@@ -173,7 +174,7 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
     assert "Where each setting comes from" not in md  # no data config given
     from neuralode_repro.data.spirals import SpiralConfig
 
-    blocks, _ = latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
+    blocks, _ = latent.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
                                cfg=ReportConfig(), n_obs=(30, 100), seeds=(0, 1, 2),
                                spirals=SpiralConfig(n_total=777))
     md = to_markdown(blocks)
@@ -184,8 +185,8 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
     assert "| RNN baseline | an RNN over x alone (no time input), 25 units; extrapolated in " \
            "steps of the mean training gap" in md
     with pytest.raises(MissingMetricsError, match=r"rnn_n30-s3\.json is missing"):
-        latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path, cfg=ReportConfig(),
-                       n_obs=(30,), seeds=(0, 3))
+        latent.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
+                       cfg=ReportConfig(), n_obs=(30,), seeds=(0, 3))
 
 
 def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
@@ -217,14 +218,14 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
             _kl_log(tmp_path / "cnf" / "capacity" / f"{kind}_2-s{seed}_log.csv", 16, 0.6,
                     0.5)
     cfg = ReportConfig(delta_nll=0.2)  # the curves below fall by 0.1 over the last doubling
-    blocks, claims = cnf.section(tmp_path, tmp_path, tmp_path, cfg, seeds=(0, 1, 2))
+    blocks, claims = cnf.section(Reader(tmp_path), tmp_path, tmp_path, cfg, seeds=(0, 1, 2))
     md = to_markdown(blocks)
     assert ("| two_moons | 0.3 [0.29, 0.31] (range, 3 seeds) | 0.327 [0.3, 0.35] (range, "
             "3 seeds) | -0.027 [-0.04, -0.01] (range, 3 seeds) | 0.277 | 1,000 | 1,000 | "
             "11 / 11 | moved -0.1 [-0.1, -0.1] (range, 3 seeds) from 500 to 1,000, δ 0.2: "
             "converged | moved -0.05 [-0.05, -0.05] (range, 3 seeds) from 900 to 1,800, "
             "δ 0.2: converged | reproduced |") in md
-    _, claims_default = cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(),
+    _, claims_default = cnf.section(Reader(tmp_path), tmp_path, tmp_path, ReportConfig(),
                                     seeds=(0, 1, 2))  # delta 0.02: CNF and NF not converged
     assert [c.verdict for c in claims_default][:2] == [NOT_CONVERGED, NOT_CONVERGED]
     assert claims_default[0].convergence == "not converged: CNF at 2, NF at 2"
@@ -251,11 +252,11 @@ def test_cnf_over_seeds_pairs_the_models_by_seed(tmp_path):
     assert math.isnan(nll_at(curve, 3.0, "train_time_s"))
     assert math.isnan(nll_at(curve, 99.0, "train_time_s"))
     with pytest.raises(MissingMetricsError, match=r"two_moons_cnf-s3\.json is missing"):
-        cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(), seeds=(0, 3))
+        cnf.section(Reader(tmp_path), tmp_path, tmp_path, ReportConfig(), seeds=(0, 3))
     (tmp_path / "cnf" / "ml" / "two_circles_nf-s1_budget.csv").unlink()
     with pytest.raises(MissingMetricsError, match=r"two_circles_nf-s1_budget\.csv is missing: "
                                                   r"stage 'evaluate_cnf_ml@two_circles-nf-1'"):
-        cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig(), seeds=(0, 1, 2))
+        cnf.section(Reader(tmp_path), tmp_path, tmp_path, ReportConfig(), seeds=(0, 1, 2))
 
 
 def test_cnf_and_toy_claims(fixture_run):
@@ -283,7 +284,8 @@ def test_toy_over_seeds_needs_every_seed_below_the_bound(tmp_path, frobs, verdic
                     "nfe_forward_mean": 30.0, "nfe_backward_mean": 90.0,
                     "train_time_s": 12.0, **extra})
     _curves(metrics)
-    blocks, claims = toy.section(metrics, tmp_path, tmp_path, ReportConfig(), seeds=(0, 1, 2))
+    blocks, claims = toy.section(Reader(metrics), tmp_path, tmp_path, ReportConfig(),
+                                 seeds=(0, 1, 2))
     md = to_markdown(blocks)
     assert "from 3 training seeds" in md
     assert "| linear | " + interval(frobs).show(3) + " | 0.002 [0.001, 0.003] (range, 3 " \
@@ -292,7 +294,7 @@ def test_toy_over_seeds_needs_every_seed_below_the_bound(tmp_path, frobs, verdic
     assert f"in {sum(f < 0.1 for f in frobs)} of 3" in claims[0].ours
     with pytest.raises(MissingMetricsError, match=r"linear-s3\.json is missing: stage "
                                                   r"'evaluate_toy@linear-3' must run"):
-        toy.section(metrics, tmp_path, tmp_path, ReportConfig(), seeds=(0, 3))
+        toy.section(Reader(metrics), tmp_path, tmp_path, ReportConfig(), seeds=(0, 3))
 
 
 def test_prose_numbers_come_from_the_run(tmp_path):
@@ -303,13 +305,13 @@ def test_prose_numbers_come_from_the_run(tmp_path):
         {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": 100, "nfe_forward_mean": 1.0,
          "nfe_backward_mean": 1.0, "train_time_s": 1.0, "frobenius_error": 0.05}))
     _curves(metrics)
-    blocks, _ = toy.section(metrics=metrics, figures=tmp_path, root=tmp_path,
+    blocks, _ = toy.section(metrics=Reader(metrics), figures=tmp_path, root=tmp_path,
                             cfg=ReportConfig(), n_points=60)
     assert "learns dz/dt from 60 noisy observations" in to_markdown(blocks)
     _mnist_fixture(tmp_path / "m", seeds=(0,))
     path = tmp_path / "m" / "mnist" / "odenet-s0.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "test_images": 100}))
-    blocks, _ = mnist.section(metrics=tmp_path / "m", figures=tmp_path, root=tmp_path,
+    blocks, _ = mnist.section(metrics=Reader(tmp_path / "m"), figures=tmp_path, root=tmp_path,
                               cfg=ReportConfig())
     assert "Test error on the 100 test images" in to_markdown(blocks)
 
@@ -332,14 +334,14 @@ def test_latent_values_are_judged_once_their_runs_converged(tmp_path):
     ordering at its n, never "not reproduced"."""
     reports = _fixture_run(tmp_path, steps=200)
     metrics = reports.parent / "metrics"
-    blocks, claims = latent.section(metrics=metrics, figures=reports, root=reports,
+    blocks, claims = latent.section(metrics=Reader(metrics), figures=reports, root=reports,
                                     cfg=ReportConfig())
     verdicts = {c.claim: c.verdict for c in claims}
     # 0.17 vs the paper's 0.1642 +- 0.03 with one seed: inconclusive (< 3 seeds)
     assert verdicts["Table 2: Latent ODE predictive RMSE, n = 30"] == INCONCLUSIVE
     assert "The paper states no training budget for this experiment" in to_markdown(blocks)
     _curves(metrics, moved=0.5, only="rnn_n30")  # 0.9 -> 0.4 over the last doubling
-    blocks, claims = latent.section(metrics=metrics, figures=reports, root=reports,
+    blocks, claims = latent.section(metrics=Reader(metrics), figures=reports, root=reports,
                                     cfg=ReportConfig())
     verdicts = {c.claim: c for c in claims}
     moving = verdicts["Table 2: RNN predictive RMSE, n = 30"]
@@ -371,7 +373,7 @@ def test_rnn_variants_show_their_trend_and_the_teacher_forced_error(tmp_path):
                            {"pred_rmse": value + seed / 100, "recon_rmse": 0.08,
                             "pred_rmse_tight": value + seed / 100})
     _curves(tmp_path)
-    blocks, _ = latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
+    blocks, _ = latent.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
                                cfg=ReportConfig(), n_obs=(30, 100), seeds=(0, 1, 2),
                                variants=("latent_ode", "rnn", "rnn_notime"))
     md = to_markdown(blocks)
@@ -389,7 +391,8 @@ def test_missing_metrics_name_the_stage(tmp_path):
     with pytest.raises(MissingMetricsError,
                        match=r"rnn_n30-s0\.json is missing: stage "
                              r"'evaluate_latent@rnn-30-0' must run first \(dvc repro"):
-        latent.section(metrics=tmp_path, figures=tmp_path, root=tmp_path, cfg=ReportConfig())
+        latent.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
+                       cfg=ReportConfig())
 
 
 def test_summary_figure_is_embedded_while_the_stage_holds_its_outputs(tmp_path):
@@ -470,7 +473,7 @@ def test_mnist_table1_memory_and_figure3(tmp_path):
 
     _mnist_fixture(tmp_path)
     _write(tmp_path / "mnist" / "odenet-s7.json", {"test_error": 99.0})  # stale: not declared
-    blocks, claims = mnist.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
+    blocks, claims = mnist.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
                                    cfg=ReportConfig(), seeds=(0, 1, 2))
     md = to_markdown(blocks)
     # ODE-Net: paper 0.42%, ours 0.44-0.46% over 3 seeds, all within 0.15 -> reproduced
@@ -500,7 +503,7 @@ def test_mnist_table1_memory_and_figure3(tmp_path):
     # Figure 3c: the training ratio 1.1 counted per pass, but about 1/2 as the original
     # code may have counted it: reproduced under that counting only
     _mnist_fixture(tmp_path / "c", as_counted=0.52)
-    _, counted = mnist.section(metrics=tmp_path / "c", figures=tmp_path, root=tmp_path,
+    _, counted = mnist.section(metrics=Reader(tmp_path / "c"), figures=tmp_path, root=tmp_path,
                                cfg=ReportConfig(), seeds=(0, 1, 2))
     (c,) = [c for c in counted if c.claim.startswith("Figure 3c")]
     assert c.verdict == "reproduced as originally counted"
@@ -512,7 +515,7 @@ def test_mnist_table1_memory_and_figure3(tmp_path):
             "tight − training 0.05 (1 seed) at tol 1e-06, within its seed spread") in md
     assert "moves" not in by_claim(claims)["Table 1: ODE-Net test error"].ours
     _mnist_fixture(tmp_path / "t", tight_error=1.3)
-    blocks, moved = mnist.section(metrics=tmp_path / "t", figures=tmp_path, root=tmp_path,
+    blocks, moved = mnist.section(metrics=Reader(tmp_path / "t"), figures=tmp_path, root=tmp_path,
                                   cfg=ReportConfig(), seeds=(0, 1, 2))
     assert "tight − training 0.2 (1 seed) at tol 1e-06, moves more than its seed spread: " \
            "the solver's error shows" in to_markdown(blocks)
@@ -537,7 +540,7 @@ def test_table1_orderings_need_no_full_schedule(tmp_path, epochs):
     for seed in (0, 1, 2):
         path = tmp_path / "mnist" / f"resnet-s{seed}.json"
         path.write_text(json.dumps({**json.loads(path.read_text()), "n_params": 600000}))
-    _, claims = mnist.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
+    _, claims = mnist.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
                               cfg=ReportConfig(), seeds=(0, 1, 2))
     (match,) = [c for c in claims if "matches ResNet" in c.claim]
     assert match.verdict == REPRODUCED
@@ -556,7 +559,7 @@ def test_mnist_claims_on_unconverged_models_are_not_converged(tmp_path):
 
     _mnist_fixture(tmp_path, odenet_error=1.2, epochs=2)
     _curves(tmp_path, moved=0.8, only="odenet")  # 2.0% at half an epoch, 1.2% at the end
-    blocks, claims = mnist.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
+    blocks, claims = mnist.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
                                    cfg=ReportConfig(), seeds=(0, 1, 2))
     by = {c.claim: c for c in claims}
     ode = by["Table 1: ODE-Net test error"]
@@ -576,18 +579,18 @@ def test_mnist_claims_on_unconverged_models_are_not_converged(tmp_path):
         end = 1.2 + 0.01 * (seed - 1)
         (tmp_path / "mnist" / f"odenet-s{seed}_curve.csv").write_text(
             f"step,epoch,test_error\n234,0.5,{end - move}\n468,1.0,{end}\n")
-    _, claims = mnist.section(metrics=tmp_path, figures=tmp_path, root=tmp_path,
+    _, claims = mnist.section(metrics=Reader(tmp_path), figures=tmp_path, root=tmp_path,
                               cfg=ReportConfig(delta_mnist_error_pp=0.001), seeds=(0, 1, 2))
     assert {c.claim: c.verdict for c in claims}["Table 1: ODE-Net test error"] \
         == NOT_REPRODUCED
     # one seed and the full schedule: inconclusive, however close to the paper
     _mnist_fixture(tmp_path / "one", epochs=160, seeds=(1,))
-    _, claims = mnist.section(metrics=tmp_path / "one", figures=tmp_path, root=tmp_path,
+    _, claims = mnist.section(metrics=Reader(tmp_path / "one"), figures=tmp_path, root=tmp_path,
                               cfg=ReportConfig(), seeds=(1,))
     assert {c.verdict for c in claims if c.claim.endswith("test error")} == {INCONCLUSIVE}
     with pytest.raises(MissingMetricsError, match=r"mlp-s0\.json is missing: stage "
                                                   r"'evaluate_mnist@mlp-0' must run"):
-        mnist.section(metrics=tmp_path / "none", figures=tmp_path, root=tmp_path,
+        mnist.section(metrics=Reader(tmp_path / "none"), figures=tmp_path, root=tmp_path,
                       cfg=ReportConfig())
 
 
@@ -604,9 +607,11 @@ def test_summary_lists_wall_times_including_mnist_epochs(tmp_path):
            {"timing": {"epoch_time_s": 400.0, "eval_time_s": 10.0}})
     _write(tmp_path / "mnist" / "nfe_study.json", {"timing": {"wall_time_s": 30.0}})
     _write(tmp_path / "mnist" / "memory.json", {"odenet_spread": 0.0})  # no time: left out
-    read = [tmp_path / n for n in ("toy/linear-s0.json", "mnist/odenet-s0.json",
-                                   "mnist/nfe_study.json", "mnist/memory.json")]
-    assert wall_times(run_files(read, tmp_path)) == [("mnist/nfe_study", 30.0),
+    reader = Reader(tmp_path)
+    reader.read += [(tmp_path / n, "s") for n in (
+        "toy/linear-s0.json", "toy/linear-s0_train.json", "mnist/odenet-s0.json",
+        "mnist/odenet-s0_train.json", "mnist/nfe_study.json", "mnist/memory.json")]
+    assert wall_times(run_files(reader)) == [("mnist/nfe_study", 30.0),
                                     ("mnist/odenet-s0 (evaluation)", 10.0),
                                     ("mnist/odenet-s0_train (training)", 800.0),
                                     ("toy/linear-s0_train (training)", 12.0)]
@@ -653,6 +658,13 @@ def test_bad_metrics_file_names_the_file_and_the_fix(tmp_path, text, pattern):
               metrics=metrics, reports=tmp_path / "reports")
 
 
+def _reader(root: Path) -> Reader:
+    """A reader that has read every JSON file under ``root``."""
+    reader = Reader(root)
+    reader.read += [(p, "s") for p in sorted(root.rglob("*.json"))]
+    return reader
+
+
 def test_platforms_group_the_recorded_runtimes(tmp_path):
     from neuralode_repro.report.build import platforms, run_files
 
@@ -661,7 +673,7 @@ def test_platforms_group_the_recorded_runtimes(tmp_path):
     _write(tmp_path / "latent" / "rnn_n30.json", {"runtime": rt})
     _write(tmp_path / "mnist" / "mlp-s0.json", {"runtime": {**rt, "threads": 2}})
     _write(tmp_path / "toy" / "linear.json", {"runtime": {**rt, "fingerprint": "def"}})
-    lines = platforms(run_files(sorted(tmp_path.rglob("*.json")), tmp_path))
+    lines = platforms(run_files(_reader(tmp_path)))
     assert len(lines) == 2
     assert "fingerprint `abc`; threads per metrics file: latent/rnn_n30 (1), mnist/mlp-s0 (2)" \
         in lines[0]
@@ -678,7 +690,7 @@ def test_platforms_show_the_recorded_device_cpu_too(tmp_path):
     _write(tmp_path / "toy" / "a.json", {"runtime": {**rt, "device": "cpu"}})
     _write(tmp_path / "toy" / "b.json", {"runtime": {**rt, "device": "cuda: NVIDIA H100"}})
     _write(tmp_path / "toy" / "c.json", {"runtime": rt})
-    lines = platforms(run_files(sorted(tmp_path.rglob("*.json")), tmp_path))
+    lines = platforms(run_files(_reader(tmp_path)))
     assert lines == [
         "torch 2.x, EPYC, kernels AVX2, MKL 1, cpu, fingerprint `abc`; threads per metrics "
         "file: toy/a (1)",
@@ -703,7 +715,7 @@ def test_provenance_tables_show_this_runs_settings(tmp_path):
     params = load_params(ROOT / "params.yaml")
     train = load_section(MnistTrainConfig, "train_mnist", params=params)
     _mnist_fixture(tmp_path, seeds=(0,))
-    blocks, _ = mnist.section(tmp_path, tmp_path, tmp_path, ReportConfig(), seeds=(0,),
+    blocks, _ = mnist.section(Reader(tmp_path), tmp_path, tmp_path, ReportConfig(), seeds=(0,),
                               train=dataclasses.replace(train, epochs=7))
     md = to_markdown(blocks)
     assert "| training budget | 7 epoch(s), 1 seed(s) | ours (the example: 160 epochs) |" in md
@@ -711,7 +723,8 @@ def test_provenance_tables_show_this_runs_settings(tmp_path):
     cnf_cfg = load_section(CNFTrainConfig, "train_cnf", params=params)
     ev = load_section(CNFEvalConfig, "evaluate_cnf", params=params)
     _fixture_run(tmp_path / "f")
-    blocks, _ = cnf.section(tmp_path / "f" / "metrics", tmp_path, tmp_path, ReportConfig(),
+    blocks, _ = cnf.section(Reader(tmp_path / "f" / "metrics"), tmp_path, tmp_path,
+                            ReportConfig(),
                             train=cnf_cfg, ev=ev)
     assert "| capacity target | u1_ring | ours: the paper does not name Figure 4's targets |" \
         in to_markdown(blocks)
@@ -729,7 +742,7 @@ def test_provenance_tables_show_this_runs_settings(tmp_path):
         {"traj_mse": 1e-3, "extrap_mse": 2e-3, "steps": 100, "nfe_forward_mean": 1.0,
          "nfe_backward_mean": 1.0, "train_time_s": 1.0, "frobenius_error": 0.05}))
     _curves(metrics)
-    blocks, _ = toy.section(metrics, tmp_path, tmp_path, ReportConfig(), train=toy_cfg,
+    blocks, _ = toy.section(Reader(metrics), tmp_path, tmp_path, ReportConfig(), train=toy_cfg,
                             data=data)
     md = to_markdown(blocks)
     assert "| systems | linear, nonlinear: one trajectory of 200 noisy points (σ 0.01) on " \
@@ -807,7 +820,7 @@ def test_capacity_rows_follow_the_widths_not_the_text_order_of_json_keys(tmp_pat
             _write_run(tmp_path / "cnf" / "capacity" / f"{kind}_{w}-s0.json",
                        {"steps": 1000, "target": "u1_ring"})
             _kl_log(tmp_path / "cnf" / "capacity" / f"{kind}_{w}-s0_log.csv", 16, 0.5, 0.5)
-    md = to_markdown(cnf.section(tmp_path, tmp_path, tmp_path, ReportConfig())[0])
+    md = to_markdown(cnf.section(Reader(tmp_path), tmp_path, tmp_path, ReportConfig())[0])
     rows = [line.split(" | ")[0] for line in md.splitlines() if line.startswith("| ")
             and " | 0.1 (1 seed) | 0.2 (1 seed) |" in line]
     assert rows == ["| 2", "| 8", "| 32"]

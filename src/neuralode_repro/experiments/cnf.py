@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
+from .. import runs
+from ..artifacts import IDENTITY, save_model
 from ..config import SEED_MAX, ConfigError, SolverConfig, check_seed_in, check_seeds, num, parse
 from ..data.toy2d import PotentialConfig, Toy2DConfig
 from ..io import write_csv, write_json
@@ -137,29 +138,6 @@ class CNFEvalConfig:
     capacity: CapacityEvalConfig = CapacityEvalConfig()
 
 
-def run_name(task: Task, kind: Kind, *, target: str | None = None,
-             width: int | None = None, seed: int = 0) -> str:
-    """File stem of one run: ``<target>_<kind>-s<seed>`` (ml) or ``<kind>_<width>-s<seed>``
-    (capacity)."""
-    return f"{target}_{kind}-s{seed}" if task == "ml" else f"{kind}_{width}-s{seed}"
-
-
-def stage_suffix(task: Task, kind: Kind, *, target: str | None = None,
-                 width: int | None = None, seed: int = 0) -> str:
-    """The DVC matrix key of one run: ``<target>-<kind>-<seed>`` or ``<kind>-<width>-<seed>``."""
-    return f"{target}-{kind}-{seed}" if task == "ml" else f"{kind}-{width}-{seed}"
-
-
-def identity(task: Task, kind: Kind, seed: int, *, target: str | None = None,
-             width: int | None = None) -> RunIdentity:
-    """Run ``kind``/``seed`` of ``task`` on ``target`` (ml) or at ``width`` (capacity):
-    what its model file and training summary record, and what evaluate_cnf and
-    figures_cnf expect. No data file: the run samples its target from params."""
-    sel = {"target": target} if task == "ml" else {"width": width}
-    suffix = stage_suffix(task, kind, target=target, width=width, seed=seed)
-    return run_identity(f"train_cnf_{task}@{suffix}", "cnf", kind, seed, task=task, **sel)
-
-
 def check_selection(cfg: CNFTrainConfig, task: Task, *, target: str | None,
                     width: int | None, seed: int | None = None) -> None:
     """The stage's command-line selection must name a run of the params' matrix."""
@@ -192,10 +170,10 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
           device: torch.device | None = None) -> tuple[Flow, dict[str, Any]]:
     """Train one run of ``task`` and write the model file, the per-iteration log, the
     training summary and (ml, to ``snapshots``) the budget axis's weight snapshots.
-    Returns (model, summary). The model file's config holds what
-    rebuilds the flow and what evaluation needs (task, target, seed); its meta the
-    run's :func:`identity`, which the summary's task, model, target or width and seed
-    repeat.
+    Returns (model, summary). The model file's config holds what rebuilds the flow and
+    what evaluation needs (task, target, seed); its meta the run's identity
+    (:meth:`~neuralode_repro.runs.Run.identity`), which the summary's task, model, target
+    or width and seed repeat.
 
     ml (Fig. 5): minimise -E_data[log q(x)] on fresh batches of the target's samples;
     capacity (Fig. 4): minimise E_q[log q + U] = KL(q || p) - log Z over base samples
@@ -220,8 +198,7 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
                 yield model.sample_base(spec.batch_size)  # (B, 2)
         loss_fn = functools.partial(kl_loss, energy=data.energy())
 
-    suffix = stage_suffix(task, kind, target=target, width=width, seed=seed)
-    stage = f"train_cnf_{task}@{suffix}"
+    run = runs.cnf(task, kind, seed, target=target, width=width)
     if task == "ml" and snapshots is None:
         raise ValueError("an ml run writes its budget snapshots: pass snapshots=<path>")
     budget = Snapshots(snapshot_steps(spec.steps, spec.budget_points)
@@ -233,7 +210,7 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
         budget.on_step(step, model, time.perf_counter() - start)
 
     history = fit(model, loss_fn, batches, optim=spec.optim, epochs=1,
-                  steps_per_epoch=spec.steps, desc=stage, on_step=on_step)
+                  steps_per_epoch=spec.steps, desc=run.stage(), on_step=on_step)
     wall = time.perf_counter() - start
     model.eval()
     facts: dict[str, Any] = {
@@ -244,9 +221,8 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
         "runtime": describe(device)}
     config = {"task": task, "kind": kind, "seed": seed, "target": dataclasses.asdict(data),
               "model": dataclasses.asdict(spec.model)}
-    run = identity(task, kind, seed, target=target, width=width)
     save_model(weights, model, config,
-               meta={"mlflow_run_id": tracker.run_id or "", IDENTITY: dict(run.keys)})
+               meta={"mlflow_run_id": tracker.run_id or "", IDENTITY: dict(run.identity().keys)})
     write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
     write_json(summary, facts)
     if snapshots is not None:

@@ -19,11 +19,11 @@ from neuralode import collect_stats
 from ..config import SolverConfig, parse
 from ..data.toy2d import PotentialConfig, Toy2DConfig, grid, log_normalizer
 from ..io import read_json, write_csv, write_json
-from ..metrics import summary_path
 from ..models.cnf import PlanarCNF, nll_loss
 from ..models.flows import Flow
+from ..runs import cnf as cnf_run
 from .budget import each_snapshot
-from .cnf import CapacityEvalConfig, MLEvalConfig, run_name
+from .cnf import CapacityEvalConfig, MLEvalConfig
 from .cost import cumulative_flops, iteration_flops
 
 
@@ -150,13 +150,14 @@ def summarize_capacity(widths: Sequence[int], seeds: Sequence[int], runs_dir: Pa
         for w in widths:
             kl[kind][str(w)] = []
             for seed in seeds:
-                path = runs_dir / f"{run_name('capacity', kind, width=w, seed=seed)}.json"
+                run = cnf_run("capacity", kind, seed, width=w)
+                path = runs_dir / run.file("metrics")
                 if not path.exists():
                     raise FileNotFoundError(f"{path} not found; run the stage "
-                                            f"evaluate_cnf_capacity@{kind}-{w}-{seed} first")
+                                            f"{run.stage('evaluate')} first")
                 kl[kind][str(w)].append(read_json(path)["final_kl"])
                 # the config a run trained with is in its summary, not in its metrics
-                targets.add(read_json(summary_path(path))["target"])
+                targets.add(read_json(runs_dir / run.file("summary"))["target"])
     if len(targets) != 1:
         raise ValueError(f"{runs_dir}: the capacity runs have different targets "
                          f"{sorted(targets)}; rerun them (dvc repro)")

@@ -23,7 +23,8 @@ import torch
 
 from neuralode import collect_stats
 
-from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
+from .. import runs
+from ..artifacts import IDENTITY, save_model
 from ..config import SEED_MAX, SolverConfig, check_seed_in, check_seeds, num, parse
 from ..data.spirals import SpiralBatch, make_batch
 from ..io import write_csv, write_json
@@ -81,13 +82,6 @@ class LatentTrainConfig:
                              "one pass of `iterations` steps; use constant, cosine or onecycle")
 
 
-def identity(variant: str, n_obs: int, seed: int, data: str | Path) -> RunIdentity:
-    """Run ``variant``/``n_obs``/``seed`` trained on the spirals ``data``: what its model
-    file and training summary record, and what evaluate_latent and figures_latent expect."""
-    return run_identity(f"train_latent@{variant}-{n_obs}-{seed}", "latent", variant, seed,
-                        data=data, n_obs=n_obs)
-
-
 def check_inputs(variant: str, n_obs: int, cfg: LatentTrainConfig,
                  data: dict[str, np.ndarray], seed: int) -> LatentConfig:
     """The variant's model config; a clear error for an unknown variant, n_obs or seed
@@ -134,10 +128,12 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
     """Train ``variant`` on ``n_obs`` observations per training spiral and write its
     model file, per-iteration log, training summary and (to ``snapshots``) the weight
     snapshots of the budget axis (``cfg.budget_points``); the model file records the
-    run's :func:`identity` (``data_path``: the file ``data`` was read from), the summary
-    its ``model``, ``n_obs`` and ``seed``. Reads no test spiral (the evaluate_latent
-    stage scores the saved model). Returns (model, summary)."""
+    run's identity (:meth:`~neuralode_repro.runs.Run.identity`; ``data_path``: the file
+    ``data`` was read from), the summary its ``model``, ``n_obs`` and ``seed``. Reads no
+    test spiral (the evaluate_latent stage scores the saved model). Returns (model,
+    summary)."""
     mcfg = check_inputs(variant, n_obs, cfg, data, seed)
+    run = runs.run("latent", model=variant, n_obs=n_obs, seed=seed)
     seed_everything(seed)
     noise_std = float(data["noise_std"])  # the likelihood's sigma is the data's (one source)
     train_idx = data["train_idx"]
@@ -160,7 +156,7 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
 
     history = fit(model, loss_fn, batches, optim=cfg.optim, epochs=1,
                   steps_per_epoch=cfg.iterations, on_step=on_step,
-                  desc=f"train_latent@{variant}-{n_obs}-{seed}")
+                  desc=run.stage())
     train_time = time.perf_counter() - t_train
     facts: dict[str, Any] = {
         "model": variant, "model_class": mcfg.model, "n_obs": n_obs, "seed": seed,
@@ -175,7 +171,7 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
               "n_obs": n_obs, "seed": seed, "gap_scale": gap_scale}
     save_model(weights, model, config,
                meta={"mlflow_run_id": tracker.run_id or "",
-                     IDENTITY: dict(identity(variant, n_obs, seed, data_path).keys)})
+                     IDENTITY: dict(run.identity(data_path).keys)})
     write_csv(log, [{"step": i + 1, **r} for i, r in enumerate(history.steps)])
     write_json(summary, facts)
     budget.save(snapshots, cfg.iterations)

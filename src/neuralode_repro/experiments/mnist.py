@@ -26,8 +26,8 @@ from torch import nn
 
 from neuralode import collect_stats
 
-from .. import artifacts, distributed
-from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
+from .. import artifacts, distributed, runs
+from ..artifacts import IDENTITY, save_model
 from ..codedeps import code_hash, import_closure
 from ..config import SEED_MAX, ConfigError, check_seeds, num, parse
 from ..data.mnist import MnistDataConfig, mnist_loaders
@@ -77,10 +77,6 @@ def model_config(cfg: MnistTrainConfig, name: str) -> MnistModelConfig:
     return cfg.models[name]
 
 
-def run_name(name: str, seed: int) -> str:
-    return f"{name}-s{seed}"
-
-
 def resolved_config(cfg: MnistTrainConfig, name: str, seed: int) -> dict[str, Any]:
     """What one run uses (logged to MLflow): the shared settings, its model, its seed."""
     out = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("models", "seeds")}
@@ -108,19 +104,14 @@ def _code_hash() -> str:
     return code_hash(import_closure(Path(__file__)))
 
 
-def identity(name: str, seed: int, data_root: str | Path) -> RunIdentity:
-    """Run ``name``/``seed`` trained on the MNIST folder ``data_root``: what its model
-    file and training summary record, and what evaluate_mnist and nfe_study expect."""
-    return run_identity(f"train_mnist@{name}-{seed}", "mnist", name, seed, data=data_root)
-
-
 def checkpoint_for(folder: Path, cfg: MnistTrainConfig, name: str, seed: int
                    ) -> tuple[Path, list[Path]]:
     """``folder/<name>-s<seed>-<hash>.pt``, and this run's checkpoints under other
     hashes (older code or config): the new run deletes those once it has saved its
     own, so a run that fails at once never costs the previous setup's progress."""
-    path = folder / f"{run_name(name, seed)}-{config_hash(cfg, name, seed)}.pt"
-    others = [p for p in folder.glob(f"{run_name(name, seed)}-*.pt") if p != path]
+    stem = runs.run("mnist", model=name, seed=seed).stem
+    path = folder / f"{stem}-{config_hash(cfg, name, seed)}.pt"
+    others = [p for p in folder.glob(f"{stem}-*.pt") if p != path]
     return path, sorted(others)
 
 
@@ -150,18 +141,18 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     """Train model ``name`` with ``seed``; write its model file (weights + resolved
     config), its per-iteration log (``LOG_COLUMNS``), its training summary and the
     learning curve's weight snapshots (``train_mnist.curve.points``); the model file
-    records the run's :func:`identity`, the summary its ``model`` and ``seed``. No test
-    data is read: the evaluate_mnist stage scores the saved model. Returns (model,
-    summary); under DDP, ranks other than 0 write nothing."""
+    records the run's identity (:meth:`~neuralode_repro.runs.Run.identity`), the summary
+    its ``model`` and ``seed``. No test data is read: the evaluate_mnist stage scores the
+    saved model. Returns (model, summary); under DDP, ranks other than 0 write nothing."""
     device = device or torch.device("cpu")
     model_cfg = model_config(cfg, name)
-    run = run_name(name, seed)
+    run = runs.run("mnist", model=name, seed=seed)
     seed_everything(seed)
     model = build_model(model_cfg).to(device)
     train_loader, _ = mnist_loaders(data_root, cfg.data, seed=seed)
     steps = min(len(train_loader), cfg.steps_per_epoch or math.inf)
     ckpt, older = checkpoint_for(checkpoint_dir, cfg, name, seed)
-    resumed = _resume_logs(ckpt, tracker, run, cfg.epochs)
+    resumed = _resume_logs(ckpt, tracker, run.stage(), cfg.epochs)
     curve = Snapshots(snapshot_steps(cfg.epochs * steps, cfg.curve.points)
                       if cfg.curve.points else [], side_file(ckpt), resumed * steps)
     last = [time.perf_counter()]
@@ -183,7 +174,7 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
         tracker.log_metrics({f"epoch/{k}": v for k, v in {**record, **means}.items()
                              if k != "epoch"}, epoch)
         if distributed.is_main():
-            print(f"{run} epoch {epoch}: training accuracy "
+            print(f"{run.stage()} epoch {epoch}: training accuracy "
                   f"{100 * means['epoch_accuracy_mean']:.2f}%, {record['epoch_time_s']:.0f} s, "
                   f"NFE-F {means['epoch_nfe_forward_mean']:.1f}")
         epoch_rows.clear()
@@ -193,7 +184,7 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     history = fit(model, loss_fn, _reseeding_batches(train_loader, seed), optim=cfg.optim,
                   epochs=cfg.epochs, steps_per_epoch=steps, on_step=on_step,
                   on_epoch=on_epoch, checkpoint=ckpt, replaces=older,
-                  desc=f"train_mnist@{run}")
+                  desc=run.stage())
     facts: dict[str, Any] = {
         "model": name, "kind": model_cfg.kind, "seed": seed, "epochs": cfg.epochs,
         "steps_per_epoch": steps, "batch_size": cfg.data.batch_size,
@@ -203,8 +194,8 @@ def train(name: str, cfg: MnistTrainConfig, *, seed: int, data_root: Path, track
     if not distributed.is_main():  # rank 0 writes the outputs
         return model, facts
     save_model(weights, model, resolved_config(cfg, name, seed),
-               meta={"mlflow_run_id": tracker.run_id or "", "run": run,
-                     IDENTITY: dict(identity(name, seed, data_root).keys)})
+               meta={"mlflow_run_id": tracker.run_id or "", "run": run.stem,
+                     IDENTITY: dict(run.identity(data_root).keys)})
     epoch = _epoch_of(len(history.steps), steps)
     write_csv(log, [{"step": i + 1, "epoch": epoch[i], **row}
                     for i, row in enumerate(history.steps)], LOG_COLUMNS)
@@ -241,7 +232,7 @@ def evaluate_saved(saved: SavedModel, cfg: MnistTrainConfig, *, data_root: Path
     return metrics
 
 
-def _resume_logs(ckpt: Path, tracker: Tracker, run: str, epochs: int) -> int:
+def _resume_logs(ckpt: Path, tracker: Tracker, stage: str, epochs: int) -> int:
     """The epoch a run resumes from (0: fresh). The resumed iterations are logged to
     this MLflow run too, so its curves are complete."""
     state = read_checkpoint(ckpt)
@@ -249,7 +240,7 @@ def _resume_logs(ckpt: Path, tracker: Tracker, run: str, epochs: int) -> int:
         return 0
     for step, row in enumerate(state["history_steps"], start=1):
         tracker.log_metrics(row, step)
-    print(f"{run}: resuming from {ckpt} at epoch {state['epoch']}")
+    print(f"{stage}: resuming from {ckpt} at epoch {state['epoch']}")
     return int(state["epoch"])
 
 
@@ -275,7 +266,7 @@ class SavedModel(NamedTuple):
 
 
 def load_model(path: Path, device: torch.device | None = None, *,
-               expected: RunIdentity | None = None) -> SavedModel:
+               expected: runs.RunIdentity | None = None) -> SavedModel:
     """Read a model written by :func:`train` (see :class:`SavedModel`); with
     ``expected``, only the model of that run (:func:`~neuralode_repro.artifacts.check_identity`)."""
     model, config, meta = artifacts.load_model(path, lambda c: build_model(

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..artifacts import IDENTITY, RunIdentity, run_identity, save_model
+from .. import runs
+from ..artifacts import IDENTITY, save_model
 from ..config import SEED_MAX, ConfigError, SolverConfig, check_seed_in, check_seeds, num, parse
 from ..data.toy import sample_span
 from ..io import load_arrays, save_arrays, write_csv, write_json
@@ -80,17 +81,6 @@ class ToySectionConfig:
         return self.systems[name]
 
 
-def run_name(name: str, seed: int) -> str:
-    """File stem of one toy run: ``<system>-s<seed>``."""
-    return f"{name}-s{seed}"
-
-
-def identity(name: str, seed: int, data: str | Path) -> RunIdentity:
-    """Run ``name``/``seed`` fitted to ``data`` (``data/toy/<name>.npz``): what its model
-    file and training summary record, and what evaluate_toy and figures_toy expect."""
-    return run_identity(f"train_toy@{name}-{seed}", "toy", name, seed, data=data)
-
-
 def load_data(path: Path, name: str) -> dict[str, np.ndarray]:
     """``path`` (``data/toy/<name>.npz``), written by generate_data for system ``name``."""
     path, folder = Path(path), Path(path).parent
@@ -124,20 +114,21 @@ def train(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: 
     """Fit one toy experiment (``cfg.restarts`` random inits, the best fit to the
     observations kept) and write the model file, the per-iteration log, the training
     summary and the trajectory snapshots of the training GIF; the model file records the
-    run's :func:`identity` (``data_path``: the file ``data`` was read from), the summary
-    its ``model`` (``name``) and ``seed``. Returns (model, summary)."""
+    run's identity (:meth:`~neuralode_repro.runs.Run.identity`; ``data_path``: the file
+    ``data`` was read from), the summary its ``model`` (``name``) and ``seed``. Returns
+    (model, summary)."""
     device = device or torch.device("cpu")
     if cfg.max_span >= float(data["t"][-1]):
         raise ValueError(f"train_toy.systems.{name}.max_span={cfg.max_span} must be below the "
                          f"observed span t_max={float(data['t'][-1])}")
+    run = runs.run("toy", name=name, seed=seed)
     start = time.perf_counter()
-    fits = [_fit_once(f"{name}-{seed}", cfg, data, seed + 1000 * k, tracker, device,
+    fits = [_fit_once(run.stage(), cfg, data, seed + 1000 * k, tracker, device,
                       prefix=f"restart{k}/" if cfg.restarts > 1 else "")
             for k in range(cfg.restarts)]
     obs_mses = [float(np.mean((f["traj"][: len(data["t"])] - data["obs"]) ** 2)) for f in fits]
     best = int(np.argmin(obs_mses))
     model, frames, history = (fits[best][k] for k in ("model", "frames", "history"))
-    run = identity(name, seed, data_path)
     facts: dict[str, Any] = {
         # "model": the experiment's key, as train_mnist's and train_latent's summaries
         # name their variant (a config key: no metrics file repeats it)
@@ -145,7 +136,8 @@ def train(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], *, seed: 
         "restarts": cfg.restarts, "selected_restart": best, "restart_obs_mse": obs_mses,
         "train_time_s": time.perf_counter() - start, "runtime": describe(device)}
     save_model(weights, model, dataclasses.asdict(cfg),
-               meta={"mlflow_run_id": tracker.run_id or "", IDENTITY: dict(run.keys)})
+               meta={"mlflow_run_id": tracker.run_id or "",
+                     IDENTITY: dict(run.identity(data_path).keys)})
     write_csv(log, [{"step": i + 1, **{k: r[k] for k in LOG_COLUMNS}}
                     for i, r in enumerate(history.steps)])
     write_json(summary, facts)
@@ -186,7 +178,7 @@ def evaluate(model: nn.Module, cfg: ToyTrainConfig, data: dict[str, np.ndarray]
     return metrics, traj
 
 
-def _fit_once(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed: int,
+def _fit_once(stage: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed: int,
               tracker: Tracker, device: torch.device, prefix: str) -> dict[str, Any]:
     seed_everything(seed)
     model = build_field(cfg, torch.Generator().manual_seed(seed)).to(device)
@@ -212,6 +204,6 @@ def _fit_once(name: str, cfg: ToyTrainConfig, data: dict[str, np.ndarray], seed:
             frames.append((step, trajectory(model, data, cfg.solver)[: len(t)]))
 
     history = fit(model, loss_fn, batches, optim=cfg.optim, epochs=1, steps_per_epoch=cfg.steps,
-                  on_step=on_step, desc=f"train_toy@{name}" + (f" {prefix[:-1]}" if prefix else ""))
+                  on_step=on_step, desc=stage + (f" {prefix[:-1]}" if prefix else ""))
     return {"model": model, "traj": trajectory(model, data, cfg.solver), "frames": frames,
             "history": history}

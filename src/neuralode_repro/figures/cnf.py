@@ -16,9 +16,10 @@ import numpy as np
 
 from ..artifacts import load_model
 from ..config import SolverConfig
-from ..experiments.cnf import identity, model_from_config, run_name
+from ..experiments.cnf import model_from_config
 from ..experiments.cnf_eval import density_arrays, transformation_arrays
 from ..io import read_csv, read_json
+from ..runs import cnf as cnf_run
 from .config import CNFFiguresConfig
 from .style import MODEL, OBS, TRUE, figure, save
 
@@ -198,9 +199,9 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
     ml, seed = figs.ml, seeds[0]
     for target in targets:
         for kind in ("cnf", "nf"):
-            name = run_name("ml", kind, target=target, seed=seed)
-            model, config, _ = load_model(weights_dir / "ml" / f"{name}.pt", model_from_config,
-                                          expected=identity("ml", kind, seed, target=target))
+            run = cnf_run("ml", kind, seed, target=target)
+            model, config, _ = load_model(weights_dir / "ml" / run.file("weights"),
+                                          model_from_config, expected=run.identity())
             a = transformation_arrays(model, config, ml.fractions, ml.samples, ml.lim,
                                       ml.grid, solvers["ml"])
             width = config["model"]["width"]
@@ -210,15 +211,15 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
             folder = out / f"ml_{target}_{kind}"
             transformation(a["samples"], a["log_q"], labels, a["target"], ml.lim, title,
                            folder / "transformation.png")
-            training_curves(read_csv(metrics_dir / "ml" / f"{name}_log.csv"), "NLL (nats)",
+            training_curves(read_csv(metrics_dir / "ml" / run.file("log")), "NLL (nats)",
                             title, folder / "training.png")
             written += [folder / f for f in ML_FILES]
-    def ml_file(t: str, k: str, s: int, suffix: str) -> Path:
-        return metrics_dir / "ml" / f"{run_name('ml', k, target=t, seed=s)}{suffix}"
+    def ml_file(t: str, k: str, s: int, kind: str) -> Path:
+        return metrics_dir / "ml" / cnf_run("ml", k, s, target=t).file(kind)
 
-    curves = {t: {k: [read_csv(ml_file(t, k, s, "_budget.csv")) for s in seeds]
+    curves = {t: {k: [read_csv(ml_file(t, k, s, "budget")) for s in seeds]
                   for k in ("cnf", "nf")} for t in targets}
-    floors = {t: float(np.mean([read_json(ml_file(t, "cnf", s, ".json"))["true_nll"]
+    floors = {t: float(np.mean([read_json(ml_file(t, "cnf", s, "metrics"))["true_nll"]
                                 for s in seeds])) for t in targets}
     written.append(out / "ml_budget.png")
     budget_curves(curves, floors, written[-1])
@@ -227,11 +228,10 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
     log_p = np.zeros(0)
     for kind in ("cnf", "nf"):
         for w in widths:
-            name = run_name("capacity", kind, width=w, seed=seed)
-            model, config, _ = load_model(weights_dir / "capacity" / f"{name}.pt",
-                                          model_from_config,
-                                          expected=identity("capacity", kind, seed, width=w))
-            m: dict[str, Any] = read_json(metrics_dir / "capacity" / f"{name}.json")
+            run = cnf_run("capacity", kind, seed, width=w)
+            model, config, _ = load_model(weights_dir / "capacity" / run.file("weights"),
+                                          model_from_config, expected=run.identity())
+            m: dict[str, Any] = read_json(metrics_dir / "capacity" / run.file("metrics"))
             a = density_arrays(model, config, cap.samples, cap.lim, cap.grid, m["log_z"],
                                solvers["capacity"])
             log_p = a["log_p"]
@@ -241,7 +241,7 @@ def draw_all(targets: Sequence[str], widths: Sequence[int], seeds: Sequence[int]
             folder = out / f"capacity_{kind}_{w}"
             density_match(a["log_p"], a["log_q"], a["samples"], cap.lim, title,
                           folder / "density.png")
-            training_curves(read_csv(metrics_dir / "capacity" / f"{name}_log.csv"),
+            training_curves(read_csv(metrics_dir / "capacity" / run.file("log")),
                             "KL(q || p) estimate (nats)", title, folder / "training.png",
                             offset=m["log_z"])
             written += [folder / f for f in CAPACITY_FILES]

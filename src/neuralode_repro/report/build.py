@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_text
-from ..metrics import summary_path
+from ..runtime import cpu_info
 from .blocks import Block, Bullets, Figure, Heading, Para, Table, to_html, to_markdown
-from .common import SMOKE, Claim, ReportConfig, read_json, recording, stage_of
+from .common import SMOKE, Claim, Reader, ReportConfig, read_json
 from .stats import RULE
 from .summary_figure import draw
 
@@ -33,14 +33,7 @@ class RunInfo:
 
 
 def hardware() -> str:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_info().get("model name", platform.machine())
     gpu = "no GPU"
     try:
         import torch
@@ -63,17 +56,16 @@ def versions() -> str:
     return f"Python {platform.python_version()}, " + ", ".join(found)
 
 
-def run_files(read: Sequence[Path], metrics: Path) -> dict[str, dict[str, Any]]:
-    """The metrics files the sections ``read`` (each once), with the training summary
-    (``<name>_train.json``) beside each, by name relative to ``metrics``."""
+def run_files(reader: Reader) -> dict[str, dict[str, Any]]:
+    """The metrics files the sections read (each once; a run's evaluation and its
+    training summary), by name relative to the reader's folder."""
     out: dict[str, dict[str, Any]] = {}
-    for path in read:
-        for p in (path, summary_path(path)):
-            name = p.relative_to(metrics).with_suffix("").as_posix()
-            if name not in out and p.suffix == ".json" and p.is_file():
-                data = read_json(p, stage_of(name))
-                if isinstance(data, dict):
-                    out[name] = data
+    for path, stage in reader.read:
+        name = path.relative_to(reader.root).with_suffix("").as_posix()
+        if name not in out:
+            data = read_json(path, stage)
+            if isinstance(data, dict):
+                out[name] = data
     return dict(sorted(out.items()))
 
 
@@ -132,13 +124,13 @@ def build(sections: Sequence[Section], *, cfg: ReportConfig, info: RunInfo, metr
           reports: Path) -> list[Block]:
     body: list[Block] = []
     claims: list[Claim] = []
-    with recording() as read:
-        for section in sections:
-            blocks, found = section(metrics=metrics, figures=reports / "figures",
-                                    root=reports, cfg=cfg)
-            body += blocks
-            claims += found
-    files = run_files(read, metrics)
+    reader = Reader(metrics)
+    for section in sections:
+        blocks, found = section(metrics=reader, figures=reports / "figures", root=reports,
+                                cfg=cfg)
+        body += blocks
+        claims += found
+    files = run_files(reader)
     summary = draw(claims, reports / "summary.png")  # PNG bytes, or None
     times = wall_times(files)
     smoke = [c.claim for c in claims if c.verdict == SMOKE]

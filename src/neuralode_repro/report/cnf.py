@@ -5,18 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..runs import cnf as cnf_run
 from . import cnf_budget, provenance
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import (
     SMOKE,
     Claim,
+    Reader,
     ReportConfig,
     fmt,
     is_smoke,
-    log_budget,
-    read_json,
-    read_rows,
-    read_run,
 )
 from .paper import CNF_CLAIM
 from .stats import combine, convergence, gated, interval, order_verdict
@@ -54,7 +52,7 @@ def _paired(a: list[float], b: list[float]) -> list[float]:
     return [x - y for x, y in zip(a, b, strict=True)]  # (seeds,)
 
 
-def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
+def section(metrics: Reader, figures: Path, root: Path, cfg: ReportConfig,
             seeds: tuple[int, ...] = (0,), train: Any = None, ev: Any = None
             ) -> tuple[list[Block], list[Claim]]:
     """Figs. 4-5 from the runs params declare: every target x model x seed (ml) and
@@ -62,16 +60,14 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
     ``train`` and ``ev`` (CNFTrainConfig, CNFEvalConfig): where each setting comes from."""
     # the paper gives no CNF numbers to hold ours to; the claims are orderings
     blocks: list[Block] = [Heading("Continuous normalizing flows (sec. 4)")]
-    ml = {(t, k, s): read_run(metrics / "cnf" / "ml" / f"{t}_{k}-s{s}.json",
-                               f"evaluate_cnf_ml@{t}-{k}-{s}")
+    ml = {(t, k, s): metrics.run(cnf_run("ml", k, s, target=t))
           for t in TARGETS for k in ("cnf", "nf") for s in seeds}
-    cap = read_json(metrics / "cnf" / "capacity.json", "evaluate_cnf_capacity_summary")
-    cap_runs = [read_run(metrics / "cnf" / "capacity" / f"{k}_{w}-s{s}.json",
-                          f"evaluate_cnf_capacity@{k}-{w}-{s}")
+    cap = metrics.json("cnf/capacity.json", "evaluate_cnf_capacity_summary")
+    cap_runs = [metrics.run(cnf_run("capacity", k, s, width=int(w)))
                 for k in ("cnf", "nf") for w in cap["kl_cnf"] for s in seeds]
     smoke = is_smoke(list(ml.values()) + cap_runs, cfg)
-    curves = {(t, k): [read_rows(metrics / "cnf" / "ml" / f"{t}_{k}-s{s}_budget.csv",
-                                 f"evaluate_cnf_ml@{t}-{k}-{s}", cnf_budget.COLUMNS)
+    curves = {(t, k): [metrics.rows(cnf_run("ml", k, s, target=t), "budget",
+                                    cnf_budget.COLUMNS)
                        for s in seeds] for t in TARGETS for k in ("cnf", "nf")}
     conv = {key: convergence([[(r["step"], r["test_nll"]) for r in run] for run in runs],
                              cfg.delta_nll) for key, runs in curves.items()}
@@ -117,8 +113,7 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
     # each capacity iteration draws fresh base samples: its logged KL (minus log Z) is
     # an unbiased estimate at its weights, so the log is the budget axis
     cap_conv = {(k, w): convergence(
-        [log_budget(metrics / "cnf" / "capacity" / f"{k}_{w}-s{s}_log.csv",
-                    f"train_cnf_capacity@{k}-{w}-{s}", "kl", CAPACITY_POINTS)
+        [metrics.log_budget(cnf_run("capacity", k, s, width=int(w)), "kl", CAPACITY_POINTS)
          for s in seeds], cfg.delta_nll) for k in ("cnf", "nf") for w in widths}
     by_width, cap_rows = [], []
     for w in widths:

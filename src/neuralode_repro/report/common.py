@@ -5,15 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ..config import num
 from ..io import read_csv
-from ..metrics import flatten, summary_path
+from ..metrics import flatten
+from ..runs import Run
 
 # the verdicts are defined with their rule; the sections and tests import them from here
 from .stats import (  # noqa: F401
@@ -86,50 +85,9 @@ class Claim:
     also: tuple[tuple[str, tuple[float, ...]], ...] = ()  # more rows: (label, values)
 
 
-# training summaries first: "<name>_train" would also match the evaluation patterns
-_STAGE_OF = ((r"toy/(\w+)-s(\d+)_train", r"train_toy@\1-\2"),
-             (r"toy/(\w+)-s(\d+)", r"evaluate_toy@\1-\2"),
-             (r"latent/(\w+)_n(\d+)-s(\d+)_train", r"train_latent@\1-\2-\3"),
-             (r"latent/(\w+)_n(\d+)-s(\d+)", r"evaluate_latent@\1-\2-\3"),
-             (r"mnist/memory", "mnist_memory"), (r"mnist/nfe_study", "nfe_study"),
-             (r"mnist/(\w+)-s(\d+)_train", r"train_mnist@\1-\2"),
-             (r"mnist/(\w+)-s(\d+)", r"evaluate_mnist@\1-\2"),
-             (r"cnf/ml/(\w+)_(cnf|nf)-s(\d+)_train", r"train_cnf_ml@\1-\2-\3"),
-             (r"cnf/ml/(\w+)_(cnf|nf)-s(\d+)", r"evaluate_cnf_ml@\1-\2-\3"),
-             (r"cnf/capacity", "evaluate_cnf_capacity_summary"),
-             (r"cnf/capacity/(cnf|nf)_(\d+)-s(\d+)_train", r"train_cnf_capacity@\1-\2-\3"),
-             (r"cnf/capacity/(cnf|nf)_(\d+)-s(\d+)", r"evaluate_cnf_capacity@\1-\2-\3"))
-
-
-def stage_of(name: str) -> str:
-    """The DVC stage that writes ``metrics/<name>.json`` (``name`` without suffix)."""
-    for pattern, stage in _STAGE_OF:
-        if re.fullmatch(pattern, name):
-            return re.sub(pattern, stage, name)
-    return "<its stage>"
-
-
-_read: list[Path] | None = None
-
-
-@contextmanager
-def recording() -> Iterator[list[Path]]:
-    """The metrics files :func:`read_json` opens meanwhile, in order. The sections name
-    their files from this run's config, so these are the run's own files: a file another
-    run left in ``metrics/`` (an older seed list, another profile) is never among them."""
-    global _read
-    outer, _read = _read, []
-    try:
-        yield _read
-    finally:
-        _read = outer
-
-
 def read_json(path: Path, stage: str) -> Metrics:
     """The metrics file ``path`` of ``stage``; its mappings, nested ones too, name the
     file when a key is missing. Missing or unreadable files name the stage to run."""
-    if _read is not None:
-        _read.append(path)
     if not path.exists():
         raise MissingMetricsError(f"{path} is missing: stage '{stage}' must run first "
                                   f"(dvc repro {stage})")
@@ -180,20 +138,52 @@ def log_budget(path: Path, stage: str, key: str, points: int) -> list[tuple[floa
             for a, b in zip(edges, edges[1:], strict=False)]
 
 
-def seeds_convergence(files: Iterable[tuple[Path, str]], x: str, y: str, delta: float
-                      ) -> Convergence:
-    """The report's rule (:func:`~neuralode_repro.report.stats.convergence`) on one
-    budget-axis CSV per seed, each given as (path, the stage that writes it)."""
-    return convergence([read_curve(path, stage, x, y) for path, stage in files], delta)
+class Reader:
+    """The metrics folder ``root`` as the report's sections read it: a run's files by
+    its :class:`~neuralode_repro.runs.Run` (never a path built or parsed by hand), other
+    files by name. It records every JSON file it reads, with the stage that writes it,
+    in order (:attr:`read`): the report's platforms and wall times come from exactly
+    the files of this run's config, never from a file another run left in ``metrics/``.
+    One reader per report; passed to each section, so no state outlives the report."""
 
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.read: list[tuple[Path, str]] = []
 
-def read_run(path: Path, stage: str) -> Metrics:
-    """One trained run as the report reads it: the evaluation's metrics file ``path``
-    of ``stage`` (evaluate_*) over what its training stage recorded in
-    ``<name>_train.json`` (the config it ran with; :mod:`neuralode_repro.metrics`)."""
-    metrics = read_json(path, stage)  # first: a missing run names its last stage
-    summary = read_json(summary_path(path), stage.replace("evaluate_", "train_", 1))
-    return Metrics({**summary, **metrics}, path, stage)
+    def json(self, name: str, stage: str) -> Metrics:
+        """``root/name`` (e.g. ``mnist/memory.json``), written by ``stage``."""
+        path = self.root / name
+        self.read.append((path, stage))
+        return read_json(path, stage)
+
+    def run(self, run: Run) -> Metrics:
+        """One trained run as the report reads it: its evaluation's metrics file over
+        what its training summary recorded (the config it ran with;
+        :mod:`neuralode_repro.metrics`)."""
+        evaluated = run.stage("evaluate")
+        paths = [(run.path(k, self.root), run.writer(k)) for k in ("metrics", "summary")]
+        self.read += paths
+        metrics = read_json(*paths[0])  # first: a missing run names its last stage
+        summary = read_json(*paths[1])
+        return Metrics({**summary, **metrics}, paths[0][0], evaluated)
+
+    def rows(self, run: Run, kind: str, columns: Iterable[str]) -> list[dict[str, Any]]:
+        """The rows of the run's budget-axis CSV ``kind`` (:func:`read_rows`)."""
+        return read_rows(run.path(kind, self.root), run.writer(kind), columns)
+
+    def curve(self, run: Run, kind: str, x: str, y: str) -> list[tuple[float, float]]:
+        """The (``x``, ``y``) points of the run's CSV ``kind`` (:func:`read_curve`)."""
+        return read_curve(run.path(kind, self.root), run.writer(kind), x, y)
+
+    def log_budget(self, run: Run, key: str, points: int) -> list[tuple[float, float]]:
+        """The budget axis from the run's training log (:func:`log_budget`)."""
+        return log_budget(run.path("log", self.root), run.writer("log"), key, points)
+
+    def convergence(self, runs: Iterable[Run], kind: str, x: str, y: str, delta: float
+                    ) -> Convergence:
+        """The report's rule (:func:`~neuralode_repro.report.stats.convergence`) on one
+        budget-axis CSV ``kind`` per seed."""
+        return convergence([self.curve(r, kind, x, y) for r in runs], delta)
 
 
 def trained_steps(m: dict[str, Any]) -> int:

@@ -7,9 +7,10 @@ import dataclasses
 from pathlib import Path
 
 from ..data.spirals import SpiralConfig
+from ..runs import grid, run
 from . import latent_rnn, provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_run, seeds_convergence
+from .common import SMOKE, Claim, Reader, ReportConfig, fmt, is_smoke
 from .paper import TABLE2
 from .stats import combine, gated, interval, match_verdict, order_verdict, tight_check
 
@@ -21,7 +22,7 @@ RNN_ROLLOUT = {"mean_gap": "in steps of the mean training gap, read off at the f
                "grid": "one step per future time (one grid step each)"}
 
 
-def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
+def section(metrics: Reader, figures: Path, root: Path, cfg: ReportConfig,
             n_obs: tuple[int, ...] = (30, 50, 100), seeds: tuple[int, ...] = (0,),
             spirals: SpiralConfig | None = None, variants: tuple[str, ...] = (),
             tight_tol: float = 1e-6) -> tuple[list[Block], list[Claim]]:
@@ -30,17 +31,15 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
     keys of train_latent.models), the RNN in each of its variants
     (:mod:`~neuralode_repro.report.latent_rnn`). ``tight_tol``: the rtol of
     train_latent.tight_solver, by which each latent ODE was scored again."""
-    runs = {(k, n, s): read_run(metrics / "latent" / f"{k}_n{n}-s{s}.json",
-                                 f"evaluate_latent@{k}-{n}-{s}")
+    runs = {(k, n, s): metrics.run(run("latent", model=k, n_obs=n, seed=s))
             for k in MODELS for n in n_obs for s in seeds}
     m = {(k, n): runs[(k, n, seeds[0])] for k in MODELS for n in n_obs}  # facts of a run
     first = m[("latent_ode", n_obs[0])]
     passes = first["iterations"] * first["batch_size"]  # spirals seen in training
     # the paper states no budget for this experiment (the example's 2000 full-batch
     # steps are a contributor's choice): each value is judged once its runs converged
-    conv = {(k, n): seeds_convergence(
-        ((metrics / "latent" / f"{k}_n{n}-s{s}_budget.csv", f"evaluate_latent@{k}-{n}-{s}")
-         for s in seeds), "step", "pred_rmse", cfg.delta_rmse)
+    conv = {(k, n): metrics.convergence(grid("latent", model=[k], n_obs=[n], seed=seeds),
+                                        "budget", "step", "pred_rmse", cfg.delta_rmse)
             for k in MODELS for n in n_obs}
     smoke = is_smoke(list(runs.values()), cfg)
     rmse = {(k, n): [runs[(k, n, s)]["pred_rmse"] for s in seeds]  # (seeds,), paired

@@ -5,17 +5,17 @@ trend with the number of observations n, and where its error comes from (issue 3
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
+from ..runs import grid
 from .blocks import Block, Heading, Para, Table
-from .common import Convergence, ReportConfig, read_run, seeds_convergence
+from .common import Convergence, Reader, ReportConfig
 from .paper import TABLE2
 from .stats import interval
 
 INPUTS = {"gap": "x and the time gap", "none": "x alone"}
 
 
-def part(metrics: Path, cfg: ReportConfig, variants: Sequence[str], n_obs: Sequence[int],
+def part(metrics: Reader, cfg: ReportConfig, variants: Sequence[str], n_obs: Sequence[int],
          seeds: Sequence[int], known: Mapping[tuple[str, int], Convergence] | None = None
          ) -> list[Block]:
     """One row per RNN variant (a ``train_latent.models`` key whose class is the RNN)
@@ -25,8 +25,7 @@ def part(metrics: Path, cfg: ReportConfig, variants: Sequence[str], n_obs: Seque
     the largest n, against the paper's RNN. ``known``: the convergence of runs the
     caller has judged already, by (variant, n)."""
     known = known or {}
-    runs = {(v, n): [read_run(metrics / "latent" / f"{v}_n{n}-s{s}.json",
-                              f"evaluate_latent@{v}-{n}-{s}") for s in seeds]
+    runs = {(v, n): [metrics.run(r) for r in grid("latent", model=[v], n_obs=[n], seed=seeds)]
             for v in variants for n in n_obs}
     rnns = [v for v in variants if runs[(v, n_obs[0])][0]["model_class"] == "rnn"]
     if not rnns:
@@ -35,10 +34,9 @@ def part(metrics: Path, cfg: ReportConfig, variants: Sequence[str], n_obs: Seque
     for v in rnns:
         for n in n_obs:
             rs = runs[(v, n)]  # (seeds,)
-            conv = known.get((v, n)) or seeds_convergence(
-                ((metrics / "latent" / f"{v}_n{n}-s{s}_budget.csv",
-                  f"evaluate_latent@{v}-{n}-{s}") for s in seeds),
-                "step", "pred_rmse", cfg.delta_rmse)
+            conv = known.get((v, n)) or metrics.convergence(
+                grid("latent", model=[v], n_obs=[n], seed=seeds), "budget", "step",
+                "pred_rmse", cfg.delta_rmse)
             rows.append((v, INPUTS[rs[0]["time_input"]], str(n),
                          interval([r["pred_rmse"] for r in rs]).show(3),
                          interval([r["teacher_forced_future_rmse"] for r in rs]).show(3),

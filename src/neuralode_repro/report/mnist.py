@@ -6,19 +6,18 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from ..runs import grid
 from . import mnist_fig3 as fig3
 from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
 from .common import (
     SMOKE,
     Claim,
+    Reader,
     ReportConfig,
     fmt,
     is_smoke,
     ordering_verdict,
-    read_json,
-    read_run,
-    seeds_convergence,
 )
 from .paper import NOTEBOOK_MNIST, TABLE1, TABLE1_NOTE
 from .stats import Convergence, TightCheck, combine, gated, interval, match_verdict, order_verdict
@@ -28,20 +27,18 @@ PARAMS_THIRD = 0.4  # "about a third of the parameters": at most 0.4 of ResNet's
 MODELS = ("mlp", "resnet", "rknet", "odenet")
 
 
-def _runs(metrics: Path, model: str, seeds: tuple[int, ...]) -> list[dict]:
+def _runs(metrics: Reader, model: str, seeds: tuple[int, ...]) -> list[dict]:
     """The evaluations of ``model`` for the seeds params declare (never a leftover file
     of another run)."""
-    return [read_run(metrics / "mnist" / f"{model}-s{s}.json", f"evaluate_mnist@{model}-{s}")
-            for s in seeds]
+    return [metrics.run(r) for r in grid("mnist", model=[model], seed=seeds)]
 
 
-def converged(metrics: Path, cfg: ReportConfig, seeds: tuple[int, ...]
+def converged(metrics: Reader, cfg: ReportConfig, seeds: tuple[int, ...]
               ) -> dict[str, Convergence]:
     """Each model's convergence (the report's rule) on its learning curve: test error
     of the training snapshots on the fixed test subset, against epochs."""
-    return {m: seeds_convergence(((metrics / "mnist" / f"{m}-s{s}_curve.csv",
-                                  f"evaluate_mnist@{m}-{s}") for s in seeds),
-                                "epoch", "test_error", cfg.delta_mnist_error_pp) for m in MODELS}
+    return {m: metrics.convergence(grid("mnist", model=[m], seed=seeds), "curve", "epoch",
+                                   "test_error", cfg.delta_mnist_error_pp) for m in MODELS}
 
 
 def _worst(*runs: Convergence) -> str:
@@ -53,7 +50,7 @@ def _mean(runs: list[dict], key: str) -> float:
     return statistics.fmean(float(r[key]) for r in runs)
 
 
-def _orderings(metrics: Path, cfg: ReportConfig, smoke: bool, seeds: tuple[int, ...],
+def _orderings(metrics: Reader, cfg: ReportConfig, smoke: bool, seeds: tuple[int, ...],
                conv: dict[str, Convergence]) -> list[Claim]:
     """Table 1's orderings, judged at any profile (they need no 160 epochs): ODE-Net
     matches ResNet (paired difference within ε) with about a third of its parameters,
@@ -81,7 +78,7 @@ def _orderings(metrics: Path, cfg: ReportConfig, smoke: bool, seeds: tuple[int, 
               SMOKE if smoke else gated(worse, *conv.values()), _worst(*conv.values()))]
 
 
-def _table1(metrics: Path, cfg: ReportConfig, smoke: bool, seeds: tuple[int, ...],
+def _table1(metrics: Reader, cfg: ReportConfig, smoke: bool, seeds: tuple[int, ...],
             conv: dict[str, Convergence], tight: dict[str, TightCheck]
             ) -> tuple[list[Block], list[Claim]]:
     """Table 1's rows and a claim per model; ``tight``: the models re-measured at a
@@ -132,10 +129,10 @@ def _table1(metrics: Path, cfg: ReportConfig, smoke: bool, seeds: tuple[int, ...
     return blocks, claims
 
 
-def _memory(metrics: Path, figures: Path, root: Path, cfg: ReportConfig, smoke: bool,
+def _memory(metrics: Reader, figures: Path, root: Path, cfg: ReportConfig, smoke: bool,
             setup: Any = None) -> tuple[list[Block], list[Claim]]:
     """The memory claim; ``setup``: the run's MnistMemoryConfig (batch, method)."""
-    mem = read_json(metrics / "mnist" / "memory.json", "mnist_memory")
+    mem = metrics.json("mnist/memory.json", "mnist_memory")
     how = f" at batch {setup.batch_size}, fixed-step {setup.method}," if setup else ""
     flat = mem["odenet_spread"] <= cfg.eps_memory_flat
     grows = mem["rknet_growth"] > 1 + cfg.eps_memory_flat
@@ -157,7 +154,7 @@ def _memory(metrics: Path, figures: Path, root: Path, cfg: ReportConfig, smoke: 
     return blocks, [claim]
 
 
-def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
+def section(metrics: Reader, figures: Path, root: Path, cfg: ReportConfig,
             seeds: tuple[int, ...] = (0,), train: Any = None, memory: Any = None,
             study: Any = None) -> tuple[list[Block], list[Claim]]:
     """Table 1 over ``seeds`` (train_mnist.seeds), the memory claim and Figure 3; with

@@ -12,10 +12,10 @@ from .common import (
     REPRODUCED,
     SMOKE,
     Claim,
+    Reader,
     ReportConfig,
     fmt,
     ordering_verdict,
-    read_json,
 )
 from .paper import FIG3_CLAIMS, FIG3C_LEAD
 from .stats import Convergence, TightCheck, gated, tight_check
@@ -78,12 +78,12 @@ def _families(st: dict, studied: str) -> list[Block]:
     ]
 
 
-def tight(metrics: Path, cfg: ReportConfig, study: Any = None
+def tight(metrics: Reader, cfg: ReportConfig, study: Any = None
           ) -> tuple[list[Block], TightCheck]:
     """The studied model's test error with every solve at ``study.tight_tol`` beside
     its training solver, on the same test images (nfe_study), by the rule in
     :data:`~neuralode_repro.report.stats.RULE` (one model: the spread is δ)."""
-    st = read_json(metrics / "mnist" / "nfe_study.json", "nfe_study")
+    st = metrics.json("mnist/nfe_study.json", "nfe_study")
     tol = study.tight_tol if study else 1e-6
     studied = f"{study.model}-s{study.seed}" if study else "the ODE-Net"
     check = tight_check([st["test_error_train_solver"]], [st["test_error_tight"]], tol,
@@ -97,14 +97,14 @@ def tight(metrics: Path, cfg: ReportConfig, study: Any = None
                  f"{check.show(2)} (δ = {cfg.delta_mnist_error_pp} pp).")], check
 
 
-def part(metrics: Path, figures: Path, root: Path, smoke: bool, study: Any = None,
+def part(metrics: Reader, figures: Path, root: Path, smoke: bool, study: Any = None,
              train: Any = None, conv: Convergence | None = None
              ) -> tuple[list[Block], list[Claim]]:
     """Figure 3's claims; ``study``/``train``: the run's NfeStudyConfig and
     MnistTrainConfig (which model was studied, its solver); ``conv``: the studied
     model's convergence, which gates 3d (a claim on the whole training run; 3a-c are
     properties of the solver on the trained model)."""
-    st = read_json(metrics / "mnist" / "nfe_study.json", "nfe_study")
+    st = metrics.json("mnist/nfe_study.json", "nfe_study")
     studied = f"{study.model}-s{study.seed}" if study else "ODE-Net"
     solver = (f" ({train.models[study.model].effective_solver().method} adjoint)"
               if study and train and study.model in train.models else "")

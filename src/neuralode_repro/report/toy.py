@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..runs import grid, run
 from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import SMOKE, Claim, ReportConfig, fmt, is_smoke, read_run, seeds_convergence
+from .common import SMOKE, Claim, Reader, ReportConfig, fmt, is_smoke
 from .stats import gated, interval, order_verdict
 
 EXPERIMENTS = ("linear", "nonlinear")
@@ -22,15 +23,14 @@ def _show(values: list[float]) -> str:
     return interval(values).show(3)
 
 
-def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
+def section(metrics: Reader, figures: Path, root: Path, cfg: ReportConfig,
             n_points: int | None = None, seeds: tuple[int, ...] = (0,),
             train: Any = None, data: Any = None) -> tuple[list[Block], list[Claim]]:
     """The toy fits over ``seeds`` (train_toy.seeds); ``n_points``: observations per
     trajectory (generate_data.toy). With the run's ``train`` and ``data``
     (ToySectionConfig, ToyDataConfig): where each setting comes from."""
     rows, blocks = [], [Heading("Toy dynamics (tutorial notebook)")]
-    found = {(name, s): read_run(metrics / "toy" / f"{name}-s{s}.json",
-                                  f"evaluate_toy@{name}-{s}")
+    found = {(name, s): metrics.run(run("toy", name=name, seed=s))
              for name in EXPERIMENTS for s in seeds}
     for name in EXPERIMENTS:
         runs = [found[(name, s)] for s in seeds]
@@ -66,9 +66,8 @@ def section(metrics: Path, figures: Path, root: Path, cfg: ReportConfig,
             "max_points": lin.max_points, "linear_steps": lin.steps,
             "restarts": lin.restarts, "nonlinear_steps": non.steps})
     frobs = [found[("linear", s)]["frobenius_error"] for s in seeds]  # (seeds,)
-    conv = seeds_convergence(((metrics / "toy" / f"linear-s{s}_budget.csv",
-                              f"evaluate_toy@linear-{s}") for s in seeds),
-                             "step", "traj_mse", cfg.delta_toy_mse)
+    conv = metrics.convergence(grid("toy", name=["linear"], seed=seeds), "budget", "step",
+                               "traj_mse", cfg.delta_toy_mse)
     # the claim "the fit is within 0.1 of the true A": an ordering against a constant
     claims = [Claim("The adjoint method recovers the linear dynamics (notebook)",
                     f"‖A − A_true‖_F = {_show(frobs)}, below {FROBENIUS_OK} (ours) "
