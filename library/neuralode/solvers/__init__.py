@@ -4,9 +4,9 @@ A Runge-Kutta method is a tableau (``TABLEAUX``); any other family implements th
 :class:`~neuralode.solvers.base.Solver` protocol and registers itself with
 :func:`register_solver`, e.g. ``register_solver("mine", MySolver)``. What such a
 solver may build on is exported here: option parsing (:func:`parse_options`,
-:func:`positive`), the error norm's :class:`Segment` (:func:`split_rows`), and, for an
-adaptive one, the one driver loop (:func:`drive`, through a :class:`Stepper` and a
-:data:`Control`) with the controllers.
+:func:`positive`), the error norm over :class:`Segment` ranges (:func:`rms_norm`,
+:func:`split_rows`) and, for an adaptive one, the one driver loop (:func:`drive`,
+through a :class:`Stepper` and a :data:`Control`) with the controllers.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .base import (
     StepCounts,
     parse_options,
     positive,
+    rms_norm,
     split_rows,
 )
 from .control import CONTROLLERS, Controller, IController, OrderController, PIController
@@ -94,4 +95,4 @@ __all__ = ["CONTROLLERS", "REMEDY", "SOLVERS", "TABLEAUX", "AdamsSolver", "Butch
            "Control", "Controller", "FlatFunc", "IController", "OrderController",
            "PIController", "Segment", "Segments", "Solver", "SolverError", "StepCounts",
            "Stepper", "drive", "first_step_of", "is_adaptive", "make_solver", "parse_options",
-           "positive", "register_solver", "solver_names", "split_rows"]
+           "positive", "register_solver", "rms_norm", "solver_names", "split_rows"]
