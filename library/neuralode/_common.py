@@ -36,8 +36,8 @@ def state_segments(norm: str, shape: torch.Size, blocks: int = 1) -> list[Segmen
             raise ValueError("norm='sample' needs y0's first dimension to index samples, "
                              "got a 0-d y0; use norm='rms'")
         if n > 0 and shape[0] > 1:
-            return [(i * n, (i + 1) * n, shape[0]) for i in range(blocks)]
-    return None if blocks == 1 else [(i * n, (i + 1) * n) for i in range(blocks)]
+            return [Segment(i * n, (i + 1) * n, shape[0]) for i in range(blocks)]
+    return None if blocks == 1 else [Segment(i * n, (i + 1) * n) for i in range(blocks)]
 
 
 def make_checked_solver(method: str, options: dict[str, Any] | None, dtype: torch.dtype,

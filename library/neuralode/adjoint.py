@@ -31,7 +31,7 @@ from ._common import (
     state_segments,
     time_vector_field,
 )
-from .solvers.base import Segments, Solver, SolverError, StepCounts
+from .solvers.base import Segment, Segments, Solver, SolverError, StepCounts
 from .stats import SolverStats, new_call_stats
 
 DOUBLE_BACKWARD = (
@@ -125,7 +125,7 @@ class _AdjointFunction(torch.autograd.Function):
         total = StepCounts()
         f_aug = prob.augmented(shape, params, total)
         segments = state_segments(prob.norm, shape, blocks=2) + (
-            [] if prob.seminorm or n_params == 0 else [(2 * n, 2 * n + n_params)])
+            [] if prob.seminorm or n_params == 0 else [Segment(2 * n, 2 * n + n_params)])
         grad = grad_sol.reshape(len(ts), -1)  # (T, n)
         adj_y = grad[-1].clone()
         adj_p = sol.new_zeros(n_params)

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from neuralode.solvers import SolverError, StepCounts, register_solver
-from neuralode.solvers.base import REMEDY, FlatFunc, Segments, split_rows
+from neuralode.solvers.base import REMEDY, FlatFunc, Segments, parse_options, positive, split_rows
 
 # VODE's istate codes (scipy.integrate.ode.get_return_code) and what they mean
 _RETURN = {-1: "excess work done on this call (raise options['max_num_steps'])",
@@ -85,8 +85,6 @@ class VodeAdamsSolver:
     adaptive = True
 
     def __init__(self, options: dict[str, Any] | None = None):
-        from neuralode.solvers._common import parse_options, positive
-
         opts = parse_options(options, self.SPEC, self.name)
         positive(opts, "max_num_steps", integer=True)
         positive(opts, "max_order", integer=True)

@@ -2,7 +2,11 @@
 
 A Runge-Kutta method is a tableau (``TABLEAUX``); any other family implements the
 :class:`~neuralode.solvers.base.Solver` protocol and registers itself with
-:func:`register_solver`, e.g. ``register_solver("mine", MySolver)``.
+:func:`register_solver`, e.g. ``register_solver("mine", MySolver)``. What such a
+solver may build on is exported here: option parsing (:func:`parse_options`,
+:func:`positive`), the error norm over :class:`Segment` ranges (:func:`rms_norm`,
+:func:`split_rows`) and, for an adaptive one, the one driver loop (:func:`drive`,
+through a :class:`Stepper` and a :data:`Control`) with the controllers.
 """
 
 from __future__ import annotations
@@ -11,8 +15,21 @@ from collections.abc import Callable
 from typing import Any
 
 from .adams import AdamsSolver
-from .base import Solver, SolverError, StepCounts
-from .control import CONTROLLERS, Controller, IController, PIController
+from .base import (
+    REMEDY,
+    FlatFunc,
+    Segment,
+    Segments,
+    Solver,
+    SolverError,
+    StepCounts,
+    parse_options,
+    positive,
+    rms_norm,
+    split_rows,
+)
+from .control import CONTROLLERS, Controller, IController, OrderController, PIController
+from .driver import Control, Stepper, drive, first_step_of
 from .rk import AdaptiveSolver, FixedGridSolver
 from .tableau import (
     BOSH3,
@@ -74,6 +91,8 @@ def make_solver(method: str, options: dict[str, Any] | None = None) -> Solver:
 
 SOLVERS: tuple[str, ...] = solver_names()  # the built-in methods
 
-__all__ = ["CONTROLLERS", "AdamsSolver", "SOLVERS", "TABLEAUX", "ButcherTableau", "Controller",
-           "IController", "PIController", "Solver", "SolverError", "StepCounts",
-           "is_adaptive", "make_solver", "register_solver", "solver_names"]
+__all__ = ["CONTROLLERS", "REMEDY", "SOLVERS", "TABLEAUX", "AdamsSolver", "ButcherTableau",
+           "Control", "Controller", "FlatFunc", "IController", "OrderController",
+           "PIController", "Segment", "Segments", "Solver", "SolverError", "StepCounts",
+           "Stepper", "drive", "first_step_of", "is_adaptive", "make_solver", "parse_options",
+           "positive", "register_solver", "rms_norm", "solver_names", "split_rows"]

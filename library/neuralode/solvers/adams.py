@@ -33,8 +33,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._common import check_step, first_step_of, parse_options, positive
-from .base import REMEDY, FlatFunc, Segments, SolverError, StepCounts, rms_norm
+from .base import (
+    REMEDY,
+    FlatFunc,
+    Segments,
+    SolverError,
+    StepCounts,
+    parse_options,
+    positive,
+    rms_norm,
+)
+from .control import OrderController
+from .driver import drive, first_step_of
 
 MAX_ORDER = 12
 ORDER_BIAS = 1.1  # an order change must promise a 10% longer step than staying
@@ -59,7 +69,8 @@ class AdamsSolver:
     Options: ``first_step`` (None: Hairer's initial step for order 1), ``max_order``
     (1..12; order k predicts, order k+1 is propagated), ``max_num_steps`` (accepted +
     rejected steps of one ``integrate`` call), ``safety`` (0.9), ``ifactor`` (2.0, the
-    largest step ratio) and ``dfactor`` (0.2, the smallest).
+    largest step ratio) and ``dfactor`` (0.2, the smallest): an
+    :class:`~neuralode.solvers.control.OrderController`.
 
     Dense output: the corrector's interpolating polynomial of the step, so output times
     never shorten a step. Each ``integrate`` call starts afresh at order 1 (the adjoint
@@ -84,101 +95,107 @@ class AdamsSolver:
         if opts["max_order"] > MAX_ORDER:
             raise ValueError(f"option 'max_order' must be an integer in 1..{MAX_ORDER}, "
                              f"got {opts['max_order']!r}")
-        if not (opts["dfactor"] < 1 and opts["safety"] <= 1 and opts["ifactor"] > 1):
-            raise ValueError("options need dfactor < 1, safety <= 1 and ifactor > 1, got "
-                             f"dfactor={opts['dfactor']}, safety={opts['safety']}, "
-                             f"ifactor={opts['ifactor']}")
+        self.controller = OrderController(opts["safety"], opts["ifactor"], opts["dfactor"])
         self.first_step: float | None = opts["first_step"]
         self.max_order: int = opts["max_order"]
         self.max_num_steps: int = opts["max_num_steps"]
-        self.safety, self.ifactor, self.dfactor = opts["safety"], opts["ifactor"], opts["dfactor"]
         self.last_orders: list[int] = []
-
-
-
-    def _factor(self, err: float, order: int) -> float:
-        """The step ratio that would bring an order-``order`` error estimate to safety * 1."""
-        if not err > 0:  # zero (polynomial solution) or nan (handled by the caller)
-            return self.ifactor if err == 0 else self.dfactor
-        return self.safety * err ** (-1.0 / (order + 1))
 
     def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
                   atol: float, counts: StepCounts, segments: Segments | None = None,
                   first_step: float | None = None) -> tuple[list[Tensor], float]:
-        t0, t_end = ts[0], ts[-1]
-        direction = 1.0 if t_end >= t0 else -1.0
-        f0, h = first_step_of(self.name, f, y0, t0, t_end, rtol=rtol, atol=atol,
+        f0, h = first_step_of(self.name, f, y0, ts[0], ts[-1], rtol=rtol, atol=atol,
                               segments=segments, q=2, hint=first_step or self.first_step)
-        like = dict(dtype=y0.dtype, device=y0.device)
-        kmax = self.max_order
-        t, y = t0, y0
-        phi = f0[None]  # (m, n): Phi_0..Phi_{m-1} at t_n, m <= number of past points
-        times = [t0]  # t_n, t_{n-1}, ...: newest first
-        k, at_order, fails = 1, 0, 0
-        self.last_orders = orders = []
-        ys, i_out = [y0], 1
-        while i_out < len(ts):
-            check_step(self.name, self.max_num_steps, t, h, counts, t0, t_end)
-            last = abs(t_end - t) <= h * (1 + 1e-12)
-            dt = (t_end - t) if last else direction * h
-            t1 = t_end if last else t + dt
-            a = [(t - ti) / dt for ti in times]  # a_0 = 0, then > 0
-            m = min(len(times), k + 1)  # rows of Phi* used: predictor k, raise test k+1
-            beta = [1.0]
-            for j in range(1, m):
-                beta.append(beta[-1] * (1.0 + a[j - 1]) / a[j])
-            g = integrals(a[:k + 1])  # g_0..g_{k+1}
-            phis = phi[:m] * torch.tensor(beta, **like)[:, None]  # Phi*_j(n), (m, n)
-            cum = torch.cumsum(phis, dim=0)  # cum[j] = Phi*_0 + ... + Phi*_j
-            p = torch.addmv(y, phis[:k].T, torch.tensor(g[:k], **like), alpha=dt)
-            fp = f(t1, p)
-            e = fp - cum[k - 1]  # Phi_k(n+1), (n,)
-            with torch.no_grad():  # step and order control is not part of the graph
-                scale = torch.maximum(y.abs(), p.abs()).mul_(rtol).add_(atol)
+        run = _Run(self, f, f0, y0, ts[0], rtol, atol, segments, counts)
+        self.last_orders = run.orders
+        return drive(self.name, run, run.control, y0, ts, h, counts=counts,
+                     max_num_steps=self.max_num_steps)
 
-                # the order-q corrector's error: |dt| |g_q - g_{q-1}| ||Phi_q(n+1)||
-                diffs = {k: e}
-                if k >= 2:  # Phi_{k-1}(n+1) = Phi_k(n+1) + Phi*_{k-1}(n)
-                    diffs[k - 1] = e + phis[k - 1]
-                if k < kmax and m > k:  # Phi_{k+1}(n+1) = Phi_k(n+1) - Phi*_k(n)
-                    diffs[k + 1] = e - phis[k]
-                errs = {q: abs(dt) * abs(g[q] - g[q - 1]) * rms_norm(d / scale, segments)
-                        for q, d in diffs.items()}
-                err = errs[k]
-                factors = {q: self._factor(eq, q) for q, eq in errs.items()}
-            if not err <= 1.0:  # rejected (also for nan): shrink, maybe lower the order
-                counts.rejected += 1
-                fails += 1
-                q = k - 1 if k >= 2 and factors[k - 1] > factors[k] else k
-                k, at_order = (1 if fails >= 3 else q), 0
-                h = abs(dt) * min(self.safety, max(self.dfactor, factors[q]))
-                continue
-            counts.accepted += 1
-            orders.append(k)
-            y1 = torch.add(p, e, alpha=dt * g[k])
-            f1 = f(t1, y1)
-            if not bool(torch.isfinite(f1).all()):
-                raise SolverError(f"adams: non-finite derivative at t={t1:.6g} (dt={dt:.3g}, "
-                                  f"accepted={counts.accepted}, rejected={counts.rejected}). "
-                                  f"{REMEDY}")
-            while i_out < len(ts) and (last or direction * (ts[i_out] - t1) <= 0):
-                if last and i_out == len(ts) - 1 or ts[i_out] == t1:
-                    ys.append(y1)
-                else:  # dense output: the corrector's polynomial, integrated to ts[i_out]
-                    w = integrals(a[:k], (ts[i_out] - t) / dt)  # G_0..G_k
-                    out = torch.addmv(y, phis[:k].T, torch.tensor(w[:k], **like), alpha=dt)
-                    ys.append(torch.add(out, e, alpha=dt * w[k]))
-                i_out += 1
-            # the next history: Phi_0 = f_{n+1}, Phi_{j+1} = f_{n+1} - sum_{i<=j} Phi*_i
-            keep = min(m, kmax + 1)
-            phi = torch.cat([f1[None], f1[None] - cum[:keep]])
-            times = [t1, *times][:kmax + 2]
-            # order: after k+1 steps at order k, k-1 or k+1 if it promises a longer step
-            at_order, fails, q = at_order + 1, 0, k
-            if at_order > k:
-                best = max(factors, key=lambda o: factors[o] / (1 if o == k else ORDER_BIAS))
-                if best != k:
-                    q, at_order = best, 0
-            h = abs(dt) * min(self.ifactor, max(self.dfactor, factors[q]))
-            t, y, k = t1, y1, q
-        return ys, h
+
+class _Run:
+    """One Adams solve, step by step (the :class:`~neuralode.solvers.driver.Stepper` of
+    :class:`AdamsSolver`), and its step-size and order control."""
+
+    def __init__(self, solver: AdamsSolver, f: FlatFunc, f0: Tensor, y0: Tensor, t0: float,
+                 rtol: float, atol: float, segments: Segments | None, counts: StepCounts):
+        self.f, self.rtol, self.atol, self.segments, self.counts = f, rtol, atol, segments, counts
+        self.ctl, self.kmax = solver.controller, solver.max_order
+        self.like = dict(dtype=y0.dtype, device=y0.device)
+        self.phi = f0[None]  # (m, n): Phi_0..Phi_{m-1} at t_n, m <= number of past points
+        self.times = [t0]  # t_n, t_{n-1}, ...: newest first
+        self.k, self.at_order, self.fails = 1, 0, 0
+        self.orders: list[int] = []
+
+    def trial(self, t: float, y: Tensor, dt: float, t1: float) -> float:
+        k, like, times = self.k, self.like, self.times
+        a = [(t - ti) / dt for ti in times]  # a_0 = 0, then > 0
+        m = min(len(times), k + 1)  # rows of Phi* used: predictor k, raise test k+1
+        beta = [1.0]
+        for j in range(1, m):
+            beta.append(beta[-1] * (1.0 + a[j - 1]) / a[j])
+        g = integrals(a[:k + 1])  # g_0..g_{k+1}
+        phis = self.phi[:m] * torch.tensor(beta, **like)[:, None]  # Phi*_j(n), (m, n)
+        cum = torch.cumsum(phis, dim=0)  # cum[j] = Phi*_0 + ... + Phi*_j
+        p = torch.addmv(y, phis[:k].T, torch.tensor(g[:k], **like), alpha=dt)
+        fp = self.f(t1, p)
+        e = fp - cum[k - 1]  # Phi_k(n+1), (n,)
+        with torch.no_grad():  # step and order control is not part of the graph
+            scale = torch.maximum(y.abs(), p.abs()).mul_(self.rtol).add_(self.atol)
+
+            # the order-q corrector's error: |dt| |g_q - g_{q-1}| ||Phi_q(n+1)||
+            diffs = {k: e}
+            if k >= 2:  # Phi_{k-1}(n+1) = Phi_k(n+1) + Phi*_{k-1}(n)
+                diffs[k - 1] = e + phis[k - 1]
+            if k < self.kmax and m > k:  # Phi_{k+1}(n+1) = Phi_k(n+1) - Phi*_k(n)
+                diffs[k + 1] = e - phis[k]
+            errs = {q: abs(dt) * abs(g[q] - g[q - 1]) * rms_norm(d / scale, self.segments)
+                    for q, d in diffs.items()}
+            # the step ratio that would bring each order's error to safety * 1 (its
+            # local error is O(h^(q+1)))
+            self.factors = {q: self.ctl.proposal(eq, q + 1) for q, eq in errs.items()}
+        self.tried = (t, y, dt, t1, k, a, m, g, phis, cum, p, e)
+        return errs[k]
+
+    def control(self, h: float, dt: float, err: float, accepted: bool) -> float:
+        """The next step and order (the driver's :data:`~.driver.Control`)."""
+        k, factors = self.k, self.factors
+        if not accepted:  # shrink, maybe lower the order
+            self.fails += 1
+            q = k - 1 if k >= 2 and factors[k - 1] > factors[k] else k
+            self.k, self.at_order = (1 if self.fails >= 3 else q), 0
+            return abs(dt) * self.ctl.limit(factors[q], False)
+        # order: after k+1 steps at order k, k-1 or k+1 if it promises a longer step
+        self.at_order, self.fails, q = self.at_order + 1, 0, k
+        if self.at_order > k:
+            best = max(factors, key=lambda o: factors[o] / (1 if o == k else ORDER_BIAS))
+            if best != k:
+                q, self.at_order = best, 0
+        self.k = q
+        return abs(dt) * self.ctl.limit(factors[q], True)
+
+    def accept(self) -> Tensor:
+        t, y, dt, t1, k, a, m, g, phis, cum, p, e = self.tried
+        self.orders.append(k)
+        self.y1 = torch.add(p, e, alpha=dt * g[k])
+        self.f1 = self.f(t1, self.y1)
+        if not bool(torch.isfinite(self.f1).all()):
+            raise SolverError(f"adams: non-finite derivative at t={t1:.6g} (dt={dt:.3g}, "
+                              f"accepted={self.counts.accepted}, "
+                              f"rejected={self.counts.rejected}). {REMEDY}")
+        return self.y1
+
+    def dense(self, t_out: float) -> Tensor:
+        """The corrector's polynomial, integrated to ``t_out``."""
+        t, y, dt, t1, k, a, m, g, phis, cum, p, e = self.tried
+        if t_out == t1:
+            return self.y1
+        w = integrals(a[:k], (t_out - t) / dt)  # G_0..G_k
+        out = torch.addmv(y, phis[:k].T, torch.tensor(w[:k], **self.like), alpha=dt)
+        return torch.add(out, e, alpha=dt * w[k])
+
+    def advance(self) -> None:
+        # the next history: Phi_0 = f_{n+1}, Phi_{j+1} = f_{n+1} - sum_{i<=j} Phi*_i
+        t1, m, cum, f1 = self.tried[3], self.tried[6], self.tried[9], self.f1
+        keep = min(m, self.kmax + 1)
+        self.phi = torch.cat([f1[None], f1[None] - cum[:keep]])
+        self.times = [t1, *self.times][:self.kmax + 2]

@@ -1,21 +1,33 @@
-"""What every solver shares: the :class:`Solver` protocol, errors, step counts, the
-error norm and the one Hermite interpolant."""
+"""What every solver shares: the :class:`Solver` protocol, errors, step counts, option
+parsing, the error norm and the one Hermite interpolant. Public: a solver outside the
+library (e.g. the pipeline's ``vode_adams``) builds on these."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import numbers
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 
 # A flat right-hand side: f(t, y) with y a 1-D tensor; t is a Python float.
 FlatFunc = Callable[[float, Tensor], Tensor]
-# Index ranges of the flat state, each normed on its own (see rms_norm): (a, b) is the
-# range [a, b); (a, b, rows) is the same range as `rows` equal samples, each normed alone.
-Segment = tuple[int, int] | tuple[int, int, int]
+
+
+class Segment(NamedTuple):
+    """An index range ``[start, stop)`` of the flat state, normed on its own (see
+    :func:`rms_norm`); with ``rows > 1`` the range holds ``rows`` equal samples, each
+    normed alone. A plain tuple ``(start, stop)`` or ``(start, stop, rows)`` reads the
+    same (``Segment(*it)``)."""
+
+    start: int
+    stop: int
+    rows: int = 1
+
+
 Segments = Sequence[Segment]
 
 
@@ -49,9 +61,9 @@ class Solver(Protocol):
     * ``ts``: strictly monotone output times (increasing or decreasing, >= 2 of them).
     * ``rtol``, ``atol``: the tolerances; a fixed-grid solver ignores them.
     * ``counts``: add every accepted and rejected step to it.
-    * ``segments``: norm each index range of the state on its own and take the max
-      (the adjoint passes [z], [a] and, without seminorm, [a_theta]); a range given
-      as ``(a, b, rows)`` is ``rows`` samples, each normed on its own (``norm="sample"``).
+    * ``segments``: norm each :class:`Segment` of the state on its own and take the
+      max (the adjoint passes [z], [a] and, without seminorm, [a_theta]); a segment
+      with ``rows > 1`` is ``rows`` samples, each normed on its own (``norm="sample"``).
     * ``first_step``: a step size to start with (the adjoint passes the previous
       interval's last step), overriding the solver's own initial-step choice. A wrapper
       of a foreign code may document that it ignores this hint.
@@ -73,32 +85,57 @@ class Solver(Protocol):
                   first_step: float | None = None) -> tuple[list[Tensor], float | None]: ...
 
 
+def parse_options(options: dict[str, Any] | None, spec: dict[str, Any],
+                  method: str) -> dict[str, Any]:
+    """``spec`` (the defaults) updated by ``options``; unknown keys are errors."""
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options must be a dict of solver options or None, got "
+                        f"{type(options).__name__} {options!r}; e.g. options="
+                        f"{{'max_num_steps': 1000}} (valid for {method!r}: {sorted(spec)})")
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(spec))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; "
+                         f"valid options: {sorted(spec)}")
+    return {**spec, **options}
+
+
+def positive(opts: dict[str, Any], name: str, integer: bool = False) -> None:
+    """Check ``opts[name]`` and store it as a Python int/float (numpy scalars allowed)."""
+    value = opts[name]
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0 \
+            or not math.isfinite(value):
+        raise ValueError(f"option {name!r} must be a positive {'integer' if integer else 'number'}"
+                         f", got {value!r}")
+    opts[name] = int(value) if integer else float(value)
+
+
 def rms_norm(x: Tensor, segments: Segments | None) -> float:
     """Root-mean-square norm; with ``segments``, the max of the per-segment RMS
     (a mixed norm, so a large adjoint block cannot hide error in a small one). A
-    segment ``(a, b, rows)`` contributes the largest RMS of its ``rows`` equal parts,
+    segment with ``rows > 1`` contributes the largest RMS of its ``rows`` equal parts,
     so one hard sample cannot hide in a batch average."""
     if segments is None:
         return float(torch.linalg.vector_norm(x)) / math.sqrt(max(x.numel(), 1))
     norms = []
     for seg in segments:
-        a, b = seg[0], seg[1]
-        if len(seg) == 2 or seg[2] == 1:
+        a, b, n_rows = Segment(*seg)
+        if n_rows == 1:
             norms.append(torch.linalg.vector_norm(x[a:b]) / math.sqrt(max(b - a, 1)))
         else:
-            rows = x[a:b].view(seg[2], -1)  # (rows, (b - a) / rows)
+            rows = x[a:b].view(n_rows, -1)  # (rows, (b - a) / rows)
             norms.append(torch.linalg.vector_norm(rows, dim=1).max()
                          / math.sqrt(max(rows.shape[1], 1)))
     return float(torch.stack(norms).max())
 
 
 def split_rows(segments: Segments) -> list[tuple[int, int]]:
-    """``segments`` as plain ranges, each ``(a, b, rows)`` cut into its ``rows`` parts
+    """``segments`` as plain ranges ``(a, b)``, each segment cut into its ``rows`` parts
     (for codes that take only ranges, e.g. a weighted norm)."""
     out: list[tuple[int, int]] = []
     for seg in segments:
-        a, b = seg[0], seg[1]
-        rows = seg[2] if len(seg) == 3 else 1
+        a, b, rows = Segment(*seg)
         size = (b - a) // rows
         out += [(a + i * size, a + (i + 1) * size) for i in range(rows)]
     return out

@@ -3,7 +3,10 @@
 For a small state the solver's own work is dozens of tiny tensor ops per step, each
 costing more in dispatch than in arithmetic, plus the user's ``nn.Module`` call
 overhead. ``torch.compile`` of one whole step, the user's function traced into it,
-fuses the stages, the error estimate and its norm into one call per step:
+fuses the stages, the error estimate and its norm into one call per step. The step
+is the eager solvers' own :func:`~neuralode.solvers.stages.rk_step`, traced with a
+layout of its own (:class:`_Traced`: sums of ``(h w_j) k_j`` and the norm as tensor
+ops, which fuse; ``addmv`` and a Python-float norm would not):
 
 * the time and the step size go in as 0-d tensors, so a new step does not recompile;
   rtol, atol, the tableau and the state's shape are constants of the compiled graph
@@ -31,7 +34,8 @@ import torch
 from torch import Tensor
 
 from .._checks import check_output, is_like
-from .base import REMEDY, Segments, SolverError, StepCounts
+from .base import REMEDY, Segment, Segments, SolverError, StepCounts
+from .stages import rk_step
 from .tableau import ButcherTableau
 
 
@@ -52,8 +56,8 @@ def _norm(x: Tensor, segments: Segments | None) -> Tensor:
         return x.square().mean().sqrt()
     norms = []
     for seg in segments:
-        rows = seg[2] if len(seg) == 3 else 1
-        part = x[seg[0]:seg[1]].view(rows, -1)  # (rows, m)
+        a, b, rows = Segment(*seg)
+        part = x[a:b].view(rows, -1)  # (rows, m)
         norms.append(part.square().mean(dim=1).sqrt().max())
     return torch.stack(norms).max()
 
@@ -69,29 +73,47 @@ def _call(func: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...], t: T
     return out.reshape(-1)
 
 
+class _Traced:
+    """The compiled step's layout (see :mod:`~neuralode.solvers.stages`): the stages
+    as a list, stacked once at the end for the dense output and FSAL."""
+
+    def __init__(self, tab: ButcherTableau):
+        self.tab = tab
+        self.rows = (*tab.a, tab.b)  # row s: the weights b of the new state
+
+    def start(self, k0: Tensor) -> None:
+        self.ks = [k0]
+
+    def combine(self, y: Tensor, i: int, h: Tensor) -> Tensor:
+        return _combine(y, self.ks, self.rows[i], h)
+
+    def push(self, i: int, k: Tensor) -> None:
+        self.ks.append(k)
+
+    def finish(self) -> Tensor:
+        return torch.stack(self.ks, dim=1)  # (n, s)
+
+    def error(self, y: Tensor, y1: Tensor, K: Tensor, h: Tensor, rtol: float, atol: float,
+              segments: Segments | None) -> Tensor:
+        scale = torch.maximum(y.abs(), y1.abs()) * rtol + atol
+        return h.abs() * _norm(_combine(None, self.ks, self.tab.b_err, 1.0) / scale, segments)
+
+
 def _step(func: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...],
           tab: ButcherTableau, rtol: float, atol: float, segments: Segments | None,
           t: Tensor, y: Tensor, h: Tensor, k0: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
     """One RK step from (t, y) with first stage ``k0``; y and k0 flat (n,), t and h 0-d
     float64 (the user's function gets its time in the state's dtype, as eagerly)."""
-    ks, y1 = [k0], y
-    for i in range(1, tab.stages):
-        y1 = _combine(y, ks, tab.a[i], h)
-        ks.append(_call(func, shape, (t + tab.c[i] * h).to(y.dtype), y1))
-    if not tab.fsal:
-        y1 = _combine(y, ks, tab.b, h)
-    K = torch.stack(ks, dim=1)  # (n, s)
-    if tab.b_err is None:
-        return y1, K, None
-    scale = torch.maximum(y.abs(), y1.abs()) * rtol + atol
-    err = h.abs() * _norm(_combine(None, ks, tab.b_err, 1.0) / scale, segments)
-    return y1, K, err
+    def f(t_i: Tensor, y_i: Tensor) -> Tensor:
+        return _call(func, shape, t_i.to(y.dtype), y_i)
+
+    return rk_step(f, _Traced(tab), t, y, h, k0, rtol, atol, segments)  # type: ignore[arg-type,return-value]
 
 
 def _initial(func: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...], rtol: float,
              atol: float, segments: Segments | None, q: int, direction: float, t0: Tensor,
              y0: Tensor, f0: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`~neuralode.solvers._common.initial_step` (Hairer, Norsett & Wanner I,
+    """:func:`~neuralode.solvers.driver.initial_step` (Hairer, Norsett & Wanner I,
     sec. II.4) as tensor ops, its branches as ``where``; also whether y0 and f0 are
     finite. Returns (h, finite), both 0-d."""
     scale = atol + rtol * y0.abs()
@@ -122,7 +144,7 @@ def compiled_first_step(name: str, f: Callable[[float, Tensor], Tensor], y0: Ten
                         t0: float, t_end: float, *, rtol: float, atol: float,
                         segments: Segments | None, q: int, counts: StepCounts
                         ) -> tuple[Tensor, float]:
-    """:func:`~neuralode.solvers._common.first_step_of` with the initial-step
+    """:func:`~neuralode.solvers.driver.first_step_of` with the initial-step
     estimate compiled: ``f(t0, y0)`` stays eager (the solve's first evaluation, with
     its graph check), the rest is one call."""
     k0 = f(t0, y0)

@@ -3,14 +3,10 @@ by a :class:`~neuralode.solvers.tableau.ButcherTableau`.
 
 Both implement the :class:`~neuralode.solvers.base.Solver` protocol: flat 1-D states
 and Python-float times; ``neuralode.odeint`` reshapes the user's state and wraps the
-user's function. The stages are kept in one of two layouts, by state size:
-
-* small states (< ``LARGE_STATE`` entries): a stage matrix (n, s), each combination
-  one ``addmv`` against a tableau row, so a step is a handful of tensor ops whatever
-  the number of stages (per-op overhead dominates there);
-* large states (e.g. an ODE-Net's (B, C, H, W) block): a list of the stage tensors as
-  ``f`` returned them, each combination a chain of ``add(alpha=...)``: no copy of a
-  stage into a buffer, and every read contiguous (memory traffic dominates there).
+user's function. Both take their steps with the one
+:func:`~neuralode.solvers.stages.rk_step`, its stages in the layout this module picks
+by state size (a list from ``LARGE_STATE`` entries on, a matrix below); the adaptive
+one runs in the one driver loop (:mod:`~neuralode.solvers.driver`).
 """
 
 from __future__ import annotations
@@ -22,108 +18,41 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._common import check_step, first_step_of, parse_options, positive
-from .base import REMEDY, FlatFunc, Segments, SolverError, StepCounts, hermite, rms_norm
+from .base import (
+    REMEDY,
+    FlatFunc,
+    Segments,
+    SolverError,
+    StepCounts,
+    hermite,
+    parse_options,
+    positive,
+)
 from .compiled import compiled, compiled_first_step
-from .control import CONTROLLERS, PIController
+from .control import from_options
+from .driver import drive, first_step_of
+from .stages import BufferStages, Coeffs, ListStages, StackedStages, combine, last_stage, rk_step
 from .tableau import ButcherTableau
 
-# States of at least this many entries keep their stages as a list (see the module
-# docstring). Measured on an ODE-Net training step (B=128, 64x7x7 = 401,408 entries):
-# the column buffer's strided copies and addmv took ~8% of the step.
+# States of at least this many entries keep their stages as a list (see
+# neuralode.solvers.stages). Measured on an ODE-Net training step (B=128, 64x7x7 =
+# 401,408 entries): the column buffer's strided copies and addmv took ~8% of the step.
 LARGE_STATE = 65_536
 
-# The stages of one step: a matrix (n, s) for small states, a list of s (n,) tensors
-# for large ones.
-Stages = Tensor | list[Tensor]
 
-
-def combine(y: Tensor, K: Stages, w: Tensor, w_list: Sequence[float], h: float) -> Tensor:
-    """y + h * sum_j w_j K_j over the stages K (either layout; as many weights as
-    stages); ``w`` and ``w_list`` are the same weights as a tensor (for ``addmv``) and
-    as floats (for the list)."""
-    if isinstance(K, Tensor):
-        return torch.addmv(y, K, w, alpha=h)  # (n,)
-    out = y
-    for wj, kj in zip(w_list, K, strict=True):
-        if wj != 0.0:  # a fresh tensor first (y is the caller's), then in place
-            out = torch.add(out, kj, alpha=h * wj) if out is y else out.add_(kj, alpha=h * wj)
-    return out.clone() if out is y else out
-
-
-def error_estimate(K: Stages, w: Tensor, w_list: Sequence[float]) -> Tensor:
-    """sum_j w_j K_j (the embedded pair's error weights), either layout."""
-    if isinstance(K, Tensor):
-        return torch.mv(K, w)  # (n,)
-    out = None
-    for wj, kj in zip(w_list, K, strict=True):
-        if wj != 0.0:
-            out = torch.mul(kj, wj) if out is None else out.add_(kj, alpha=wj)
-    return torch.zeros_like(K[0]) if out is None else out
-
-
-def last_stage(K: Stages) -> Tensor:
-    """The last stage (FSAL's next first stage), as a tensor of its own."""
-    return K[-1] if isinstance(K, list) else K[:, -1].clone()
-
-
-class _Coeffs:
-    """Tableau rows as tensors of one dtype/device, built once per solve."""
-
-    def __init__(self, tab: ButcherTableau, like: Tensor):
-        def vec(xs: Sequence[float]) -> Tensor:
-            return torch.tensor(xs, dtype=like.dtype, device=like.device)
-
-        self.a = [vec(row) if row else None for row in tab.a]
-        self.b = vec(tab.b)
-        self.b_err = vec(tab.b_err) if tab.b_err is not None else None
-
-
-class _Buffer:
-    """The stage matrix K (n, s), reused across steps, with its views made once."""
-
-    def __init__(self, like: Tensor, stages: int):
-        self.K = like.new_empty(like.numel(), stages)
-        self.cols = [self.K[:, i] for i in range(stages)]
-        self.prefix = [self.K[:, :i] for i in range(stages)]
-
-
-def _buffer(y0: Tensor, stages: int) -> _Buffer | None:
+def _buffer(co: Coeffs, y0: Tensor) -> BufferStages | None:
     """The reusable stage matrix of a small state; None for a large one (list layout)."""
-    return _Buffer(y0, stages) if y0.numel() < LARGE_STATE else None
+    return BufferStages(co, y0) if y0.numel() < LARGE_STATE else None
 
 
-def _stages(f: FlatFunc, tab: ButcherTableau, co: _Coeffs, t: float, y: Tensor, h: float,
-            k0: Tensor, buf: _Buffer | None = None) -> tuple[Tensor, Stages]:
-    """One RK step from (t, y) with first stage ``k0``. Returns (y1, K): K the stage
-    matrix (n, s) of a small state, or the list of stages of a large one (no ``buf``).
-
-    Without autograd, a small state's stages are written into the preallocated ``buf``
-    (n, s); with autograd they are stacked afresh, since in-place writes would break
-    backprop. A large state's list needs neither.
-    """
-    y1 = y
+def _layout(co: Coeffs, y: Tensor, buf: BufferStages | None) -> ListStages:
+    """This step's layout: a list for a large state; for a small one the reused matrix
+    ``buf``, or, with autograd (in-place writes would break backprop), a fresh one."""
     if y.numel() >= LARGE_STATE:
-        ks = [k0]
-        for i in range(1, tab.stages):
-            y1 = combine(y, ks, co.a[i], tab.a[i], h)  # (n,)
-            ks.append(f(t + tab.c[i] * h, y1))
-        K: Stages = ks
-    elif buf is None or torch.is_grad_enabled():
-        ks = [k0]
-        for i in range(1, tab.stages):
-            y1 = torch.addmv(y, torch.stack(ks, dim=1), co.a[i], alpha=h)  # (n,)
-            ks.append(f(t + tab.c[i] * h, y1))
-        K = torch.stack(ks, dim=1)  # (n, s)
-    else:
-        K = buf.K
-        buf.cols[0].copy_(k0)
-        for i in range(1, tab.stages):
-            y1 = torch.addmv(y, buf.prefix[i], co.a[i], alpha=h)  # (n,)
-            buf.cols[i].copy_(f(t + tab.c[i] * h, y1))
-    if not tab.fsal:
-        y1 = combine(y, K, co.b, tab.b, h)
-    return y1, K
+        return ListStages(co)
+    if buf is None or torch.is_grad_enabled():
+        return StackedStages(co)
+    return buf
 
 
 class FixedGridSolver:
@@ -164,15 +93,15 @@ class FixedGridSolver:
                   segments: Segments | None = None,
                   first_step: float | None = None) -> tuple[list[Tensor], float | None]:
         del rtol, atol, segments, first_step  # a fixed grid has no error control
-        tab, co = self.tableau, _Coeffs(self.tableau, y0)
+        tab, co = self.tableau, Coeffs(self.tableau, y0)
         grid = self.grid(ts)
         direction = 1.0 if ts[-1] >= ts[0] else -1.0
         ys, y, k0 = [y0], y0, f(ts[0], y0)
-        buf = _buffer(y0, tab.stages)
+        buf = _buffer(co, y0)
         i_out = 1
         for j, (ta, tb) in enumerate(zip(grid[:-1], grid[1:], strict=True)):
             h = tb - ta
-            y1, _ = _stages(f, tab, co, ta, y, h, k0, buf)
+            y1, _, _ = rk_step(f, _layout(co, y, buf), ta, y, h, k0)
             counts.accepted += 1
             last = j == len(grid) - 2
             k1 = None if last else f(tb, y1)  # the next step's first stage
@@ -224,7 +153,7 @@ class AdaptiveSolver:
             positive(opts, "first_step")
         self.first_step: float | None = opts["first_step"]
         self.max_num_steps: int = opts["max_num_steps"]
-        self.controller = _controller(opts, tableau.name)
+        self.controller = from_options(opts, self.SPEC, tableau.name)
         if not isinstance(opts["compile"], bool):
             raise ValueError(f"option 'compile' must be True or False, got {opts['compile']!r}")
         self.compile: bool = opts["compile"]
@@ -232,13 +161,8 @@ class AdaptiveSolver:
     def integrate(self, f: FlatFunc, y0: Tensor, ts: Sequence[float], *, rtol: float,
                   atol: float, counts: StepCounts, segments: Segments | None = None,
                   first_step: float | None = None) -> tuple[list[Tensor], float]:
-        tab = self.tableau
-        t0, t_end = ts[0], ts[-1]
-        direction = 1.0 if t_end >= t0 else -1.0
-        # the local error estimate is O(h^q); q = error_order + 1
-        step_factor = self.controller.start(tab.error_order + 1)
-
-        t, y = t0, y0
+        tab, t0, t_end = self.tableau, ts[0], ts[-1]
+        q = tab.error_order + 1  # type: ignore[operator]  # the local error is O(h^q)
         unflat = getattr(f, "unflat", None)
         # the compiled step: opted in, no autograd graph to build, the function known
         step = compiled("step") if self.compile and unflat is not None \
@@ -246,73 +170,63 @@ class AdaptiveSolver:
         hint = first_step or self.first_step
         if step is not None and hint is None:
             k0, h = compiled_first_step(self.name, f, y0, t0, t_end, rtol=rtol, atol=atol,
-                                        segments=segments, q=tab.error_order + 1,
-                                        counts=counts)
+                                        segments=segments, q=q, counts=counts)
         else:
             k0, h = first_step_of(self.name, f, y0, t0, t_end, rtol=rtol, atol=atol,
-                                  segments=segments, q=tab.error_order + 1, hint=hint)
-        ys, i_out = [y0], 1
+                                  segments=segments, q=q, hint=hint)
+        stepper = _Stepper(tab, f, k0, rtol, atol, segments, counts, step, y0)
+        factor = self.controller.start(q)
+        return drive(self.name, stepper, lambda h, dt, err, ok: h * factor(err, ok), y0, ts,
+                     h, counts=counts, max_num_steps=self.max_num_steps)
+
+
+class _Stepper:
+    """One adaptive RK solve, step by step (the :class:`~neuralode.solvers.driver.Stepper`
+    of :class:`AdaptiveSolver`): the eager step, or the compiled one when ``step`` is
+    given; FSAL or one more evaluation for the next first stage; dense output."""
+
+    def __init__(self, tab: ButcherTableau, f: FlatFunc, k0: Tensor, rtol: float,
+                 atol: float, segments: Segments | None, counts: StepCounts, step: Any,
+                 y0: Tensor):
+        self.tab, self.f, self.k0, self.step, self.counts = tab, f, k0, step, counts
+        self.tol = (rtol, atol, segments)
         # the eager step's tableau tensors and stage buffer (the compiled one has its own)
-        co, buf = (None, None) if step else (_Coeffs(tab, y0), _buffer(y0, tab.stages))
-        while i_out < len(ts):
-            check_step(self.name, self.max_num_steps, t, h, counts, t0, t_end)
-            last = abs(t_end - t) <= h * (1 + 1e-12)
-            dt = (t_end - t) if last else direction * h
-            if step is not None:
-                # t and dt as float64 0-d tensors: new values reuse the graph, and the
-                # state moves by the very dt that the Python-float time advances by
-                y1, K, err_t = step(*unflat, tab, rtol, atol, segments,
-                                    torch.scalar_tensor(t, dtype=torch.float64), y,
-                                    torch.scalar_tensor(dt, dtype=torch.float64), k0)
-                counts.nfe += tab.stages - 1
-                err = float(err_t)
-            else:
-                y1, K = _stages(f, tab, co, t, y, dt, k0, buf)
-                with torch.no_grad():  # step control is not part of the computation graph
-                    scale = torch.maximum(y.abs(), y1.abs()).mul_(rtol).add_(atol)
-                    est = error_estimate(K, co.b_err, tab.b_err)  # (n,)
-                    err = abs(dt) * rms_norm(est.div_(scale), segments)
-            accept = err <= 1.0  # False for nan
-            factor = step_factor(err, accept)
-            if not accept:
-                counts.rejected += 1
-                h *= factor
-                continue
-            counts.accepted += 1
-            t1 = t_end if last else t + dt
-            # the next step's first stage: FSAL's last stage (cloned out of the reused
-            # buffer), else one more evaluation
-            k1 = last_stage(K) if tab.fsal else f(t1, y1)
-            while i_out < len(ts) and (last or direction * (ts[i_out] - t1) <= 0):
-                theta = (ts[i_out] - t) / dt
-                if last and i_out == len(ts) - 1 or theta == 1.0:
-                    ys.append(y1)
-                elif tab.c_mid is not None:  # one matrix-vector product over the stages
-                    w_list = tab.dense_weights(theta)
-                    w = torch.tensor(w_list, dtype=y.dtype, device=y.device)
-                    ys.append(combine(y, K, w, w_list, dt))
-                else:
-                    ys.append(hermite(y, y1, k0, k1, dt, theta))
-                i_out += 1
-            t, y, k0 = t1, y1, k1
-            h *= factor
-        return ys, h
+        self.co = None if step else Coeffs(tab, y0)
+        self.buf = None if step else _buffer(self.co, y0)  # type: ignore[arg-type]
 
+    def trial(self, t: float, y: Tensor, dt: float, t1: float) -> float:
+        tab, (rtol, atol, segments) = self.tab, self.tol
+        if self.step is not None:
+            # t and dt as float64 0-d tensors: new values reuse the graph, and the
+            # state moves by the very dt that the Python-float time advances by
+            y1, K, err_t = self.step(*self.f.unflat, tab, rtol, atol, segments,  # type: ignore[attr-defined]
+                                     torch.scalar_tensor(t, dtype=torch.float64), y,
+                                     torch.scalar_tensor(dt, dtype=torch.float64), self.k0)
+            self.counts.nfe += tab.stages - 1
+            err = float(err_t)
+        else:
+            y1, K, err = rk_step(self.f, _layout(self.co, y, self.buf), t, y, dt,  # type: ignore[arg-type]
+                                 self.k0, rtol, atol, segments)
+        self.t, self.y, self.dt, self.t1, self.y1, self.K = t, y, dt, t1, y1, K
+        return err  # type: ignore[return-value]
 
-def _controller(opts: dict[str, Any], method: str) -> PIController:
-    """The step-size controller from the options: a name with safety/ifactor/dfactor,
-    or a controller instance (then those three options must stay at their defaults)."""
-    ctl = opts["controller"]
-    tuning = {k: opts[k] for k in ("safety", "ifactor", "dfactor")}
-    if isinstance(ctl, PIController):
-        changed = sorted(k for k, v in tuning.items() if v != AdaptiveSolver.SPEC[k])
-        if changed:
-            raise ValueError(f"{method}: options {changed} configure a named controller; "
-                             f"with a controller instance ({ctl!r}), set them on it instead")
-        return ctl
-    if not isinstance(ctl, str) or ctl not in CONTROLLERS:
-        raise ValueError(f"option 'controller' must be one of {sorted(CONTROLLERS)} or a "
-                         f"controller instance (neuralode.solvers.PIController), got {ctl!r}")
-    for key in tuning:
-        positive(tuning, key)
-    return CONTROLLERS[ctl](**tuning)
+    def accept(self) -> Tensor:
+        # the next step's first stage: FSAL's last stage (cloned out of the reused
+        # buffer), else one more evaluation
+        self.k1 = last_stage(self.K) if self.tab.fsal else self.f(self.t1, self.y1)
+        return self.y1
+
+    def dense(self, t_out: float) -> Tensor:
+        """Quartic through the midpoint with ``c_mid`` (dopri5), else cubic Hermite."""
+        y, dt = self.y, self.dt
+        theta = (t_out - self.t) / dt
+        if theta == 1.0:
+            return self.y1
+        if self.tab.c_mid is not None:  # one matrix-vector product over the stages
+            w_list = self.tab.dense_weights(theta)
+            w = torch.tensor(w_list, dtype=y.dtype, device=y.device)
+            return combine(y, self.K, w, w_list, dt)
+        return hermite(y, self.y1, self.k0, self.k1, dt, theta)
+
+    def advance(self) -> None:
+        self.k0 = self.k1
