@@ -26,11 +26,10 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--mirror", default=None,
-                   help="folder with the four MNIST IDX files (overrides params/env)")
-    p.add_argument("--out", required=True, help="output folder (data/mnist)")
-    return p
+    return runner.parser(__doc__, extra={
+        "--mirror": ("folder with the four MNIST IDX files (overrides params/env)",
+                     {"default": None}),
+        "--out": "output folder (data/mnist)"})
 
 
 if __name__ == "__main__":

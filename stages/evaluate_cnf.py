@@ -15,10 +15,7 @@ from pathlib import Path
 
 from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model, read_summary
-from neuralode_repro.experiments.cnf import (
-    CNFEvalConfig,
-    model_from_config,
-)
+from neuralode_repro.experiments.cnf import CLI, CNFEvalConfig, model_from_config
 from neuralode_repro.experiments.cnf_eval import evaluate_budget, evaluate_capacity, evaluate_ml
 from neuralode_repro.metrics import compose
 from neuralode_repro.io import read_csv, write_csv, write_json
@@ -37,11 +34,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
             need = "required" if selects[args.task] == flag else "not used"
             raise ValueError(f"{flag} is {need} with --task {args.task}; pass the run's "
                              "selection as dvc.yaml's cmd does")
-    ml_files = (args.snapshots, args.budget, args.log)
+    ml_files = (args.snapshots, args.budget, args.train_log)
     if (args.task == "ml") != all(f is not None for f in ml_files) or (
             args.task != "ml" and any(f is not None for f in ml_files)):
         need = "required" if args.task == "ml" else "not used"
-        raise ValueError(f"--snapshots, --log and --budget are {need} with --task "
+        raise ValueError(f"--snapshots, --train-log and --budget are {need} with --task "
                          f"{args.task}; pass them as dvc.yaml's cmd does")
     kind = args.model
     run = runs.cnf(args.task, kind, args.seed, target=args.target, width=args.width)
@@ -49,7 +46,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
                                      expected=run.identity())
     facts = read_summary(args.summary, run.identity())
     snapshots = read_snapshots(Path(args.snapshots)) if args.task == "ml" else None
-    log = read_csv(args.log) if args.task == "ml" else None
+    log = read_csv(args.train_log) if args.task == "ml" else None
 
     def body(_) -> runner.Result:
         outs = [Path(args.metrics)]
@@ -73,19 +70,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--task", required=True, choices=["ml", "capacity"])
-    p.add_argument("--model", required=True, choices=["cnf", "nf"], help="the run's model")
-    p.add_argument("--target", help="ml: the run's key of train_cnf.ml.targets")
-    p.add_argument("--width", type=int, help="capacity: the run's width (K = M)")
-    p.add_argument("--seed", type=int, required=True, help="the run's training seed")
-    p.add_argument("--weights", required=True, help="the model file train_cnf wrote")
-    p.add_argument("--summary", required=True, help="the training summary JSON")
-    p.add_argument("--snapshots", help="ml: the training snapshots of the budget axis")
-    p.add_argument("--log", help="ml: its per-iteration training log (NFE: the FLOPs axis)")
-    p.add_argument("--metrics", required=True, help="output: metrics JSON")
-    p.add_argument("--budget", help="ml: output, held-out NLL per snapshot (CSV)")
-    return p
+    return runner.parser(__doc__, reads=("weights", "summary", "snapshots", "log"),
+                         writes=("metrics", "budget"), optional=("snapshots", "log", "budget"),
+                         extra=CLI)
 
 
 if __name__ == "__main__":

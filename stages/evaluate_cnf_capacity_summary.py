@@ -34,12 +34,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--metrics-dir", required=True,
-                   help="folder of the evaluate_cnf_capacity metrics (metrics/cnf/capacity)")
-    p.add_argument("--metrics", required=True, help="output: summary JSON")
-    p.add_argument("--table", required=True, help="output: KL per width (CSV)")
-    return p
+    return runner.parser(__doc__, extra={
+        "--metrics-dir": "folder of the evaluate_cnf_capacity metrics (metrics/cnf/capacity)",
+        "--metrics": "output: summary JSON", "--table": "output: KL per width (CSV)"})
 
 
 if __name__ == "__main__":

@@ -13,13 +13,7 @@ from pathlib import Path
 
 from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model, read_summary
-from neuralode_repro.experiments.latent import (
-    LatentTrainConfig,
-    check_model_data,
-    evaluate_budget,
-    evaluate_saved,
-    model_from_config,
-)
+from neuralode_repro.experiments import latent
 from neuralode_repro.metrics import compose
 from neuralode_repro.io import load_arrays, write_csv, write_json
 from neuralode_repro.snapshots import read_snapshots
@@ -30,19 +24,19 @@ from neuralode_repro.training import resolve_device
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     device = resolve_device(ctx.common.device)
-    tight = ctx.section(LatentTrainConfig, "train_latent").tight_solver
+    tight = ctx.section(latent.LatentTrainConfig, "train_latent").tight_solver
     variant, n_obs, seed = args.model, args.n_obs, args.seed
     run = runs.run("latent", model=variant, n_obs=n_obs, seed=seed)
-    model, config, meta = load_model(args.weights, model_from_config, device,
+    model, config, meta = load_model(args.weights, latent.model_from_config, device,
                                      expected=run.identity(args.data))
     facts = read_summary(args.summary, run.identity(args.data))
     data = load_arrays(args.data)
-    check_model_data(config, data)  # fail before an MLflow run starts
+    latent.check_model_data(config, data)  # fail before an MLflow run starts
     snapshots = read_snapshots(Path(args.snapshots))
 
     def body(_) -> runner.Result:
-        scores = evaluate_saved(model, data, n_obs, device, tight)
-        write_csv(args.budget, evaluate_budget(model, data, n_obs, snapshots, device),
+        scores = latent.evaluate_saved(model, data, n_obs, device, tight)
+        write_csv(args.budget, latent.evaluate_budget(model, data, n_obs, snapshots, device),
                   ("step", "train_time_s", "pred_rmse", "recon_rmse"))
         write_json(args.metrics, compose(facts, scores))
         return runner.Result(scores, [Path(args.metrics), Path(args.budget)])
@@ -56,19 +50,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", required=True, help="the run's key of train_latent.models")
-    p.add_argument("--n-obs", type=int, required=True, help="the run's observations per spiral")
-    p.add_argument("--seed", type=int, required=True, help="the run's training seed")
-    p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
-    p.add_argument("--weights", required=True, help="the model file train_latent wrote")
-    p.add_argument("--summary", required=True, help="its training summary JSON")
-    p.add_argument("--snapshots", required=True,
-                   help="its weight snapshots of the budget axis (train_latent wrote them)")
-    p.add_argument("--metrics", required=True, help="output: metrics JSON")
-    p.add_argument("--budget", required=True,
-                   help="output: predictive and reconstruction RMSE per snapshot (CSV)")
-    return p
+    return runner.parser(__doc__, run="latent", reads=("weights", "summary", "snapshots"),
+                         writes=("metrics", "budget"),
+                         extra={"--data": "the spirals (data/spirals.npz)"})
 
 
 if __name__ == "__main__":

@@ -11,11 +11,7 @@ from pathlib import Path
 
 from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import read_summary
-from neuralode_repro.experiments.mnist import (
-    MnistTrainConfig,
-    evaluate_saved,
-    load_model,
-)
+from neuralode_repro.experiments.mnist import MnistTrainConfig, evaluate_saved, load_model
 from neuralode_repro.experiments.mnist_curve import evaluate_curve
 from neuralode_repro.metrics import compose
 from neuralode_repro.io import write_csv, write_json
@@ -54,16 +50,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", required=True, help="the run's key of train_mnist.models")
-    p.add_argument("--seed", type=int, required=True, help="the run's training seed")
-    p.add_argument("--data", required=True, help="the MNIST folder (data/mnist)")
-    p.add_argument("--weights", required=True, help="the model file train_mnist wrote")
-    p.add_argument("--summary", required=True, help="its training summary JSON")
-    p.add_argument("--snapshots", required=True, help="train_mnist's weight snapshots")
-    p.add_argument("--metrics", required=True, help="output: metrics JSON")
-    p.add_argument("--curve", required=True, help="output: learning curve CSV")
-    return p
+    return runner.parser(__doc__, run="mnist", reads=("weights", "summary", "snapshots"),
+                         writes=("metrics", "curve"),
+                         extra={"--data": "the MNIST folder (data/mnist)"})
 
 
 if __name__ == "__main__":

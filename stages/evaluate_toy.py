@@ -14,19 +14,14 @@ from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.config import parse
 from neuralode_repro.experiments.budget import toy_frames
-from neuralode_repro.experiments.toy import (
-    ToyTrainConfig,
-    evaluate,
-    load_data,
-    model_from_config,
-)
+from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate, load_data, model_from_config
 from neuralode_repro.metrics import compose
 from neuralode_repro.io import load_arrays, save_arrays, write_csv, write_json
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
-    args, name = ctx.args, ctx.args.experiment
+    args, name = ctx.args, ctx.args.name
     run = runs.run("toy", name=name, seed=args.seed)
     model, config, meta = load_model(args.weights, model_from_config,
                                      expected=run.identity(args.data))
@@ -48,19 +43,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("experiment", help="a key of train_toy.systems in params.yaml")
-    p.add_argument("--seed", type=int, required=True, help="the training seed of the run")
-    p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
-    p.add_argument("--weights", required=True, help="the model file train_toy wrote")
-    p.add_argument("--summary", required=True, help="the training summary JSON")
-    p.add_argument("--snapshots", required=True,
-                   help="the training GIF's frames train_toy wrote (.npz)")
-    p.add_argument("--metrics", required=True, help="output: metrics JSON")
-    p.add_argument("--budget", required=True,
-                   help="output: trajectory MSE per training frame (CSV)")
-    p.add_argument("--predictions", required=True, help="output: trajectory (.npz)")
-    return p
+    return runner.parser(__doc__, run="toy", reads=("weights", "summary", "snapshots"),
+                         writes=("metrics", "budget", "predictions"),
+                         extra={"--data": "data/toy/<name>.npz"})
 
 
 if __name__ == "__main__":

@@ -39,13 +39,10 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--weights-dir", required=True,
-                   help="folder of train_cnf's model files (data/models/cnf)")
-    p.add_argument("--metrics-dir", required=True,
-                   help="folder of the CNF metrics and logs (metrics/cnf)")
-    p.add_argument("--out", required=True, help="output folder of the figures")
-    return p
+    return runner.parser(__doc__, extra={
+        "--weights-dir": "folder of train_cnf's model files (data/models/cnf)",
+        "--metrics-dir": "folder of the CNF metrics and logs (metrics/cnf)",
+        "--out": "output folder of the figures"})
 
 
 if __name__ == "__main__":

@@ -14,11 +14,7 @@ from pathlib import Path
 from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model
 from neuralode_repro.data.spirals import SpiralConfig
-from neuralode_repro.experiments.latent import (
-    LatentTrainConfig,
-    check_model_data,
-    model_from_config,
-)
+from neuralode_repro.experiments import latent
 from neuralode_repro.figures.config import LatentFigures
 from neuralode_repro.figures.latent import draw_run, rmse_budget
 from neuralode_repro.io import load_arrays, read_csv
@@ -29,7 +25,7 @@ from neuralode_repro.training import resolve_device
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(LatentFigures, "figures.latent")
-    train_cfg = ctx.section(LatentTrainConfig, "train_latent")
+    train_cfg = ctx.section(latent.LatentTrainConfig, "train_latent")
     variants, seed = sorted(train_cfg.models), train_cfg.seeds[0]  # figures illustrate
     n_obs = ctx.section(SpiralConfig, "generate_data.spirals").n_obs
     device = resolve_device(ctx.common.device)
@@ -38,9 +34,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
     models = {}
     for run in drawn:  # every model file loads and fits the data before the run starts
         models[run["model"], run["n_obs"]], config, _ = load_model(
-            Path(args.weights_dir) / run.file("weights"), model_from_config, device,
+            Path(args.weights_dir) / run.file("weights"), latent.model_from_config, device,
             expected=run.identity(args.data))
-        check_model_data(config, data)
+        latent.check_model_data(config, data)
     metrics = Path(args.metrics_dir)
     curves = {n: {v: [read_csv(metrics / r.file("budget"))
                       for r in runs.grid("latent", model=[v], n_obs=[n], seed=train_cfg.seeds)]
@@ -65,15 +61,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
-    p.add_argument("--weights-dir", required=True,
-                   help="folder of train_latent's model files (<model>_n<n_obs>-s<seed>.pt)")
-    p.add_argument("--metrics-dir", required=True,
-                   help="folder of evaluate_latent's budget CSVs "
-                        "(<model>_n<n_obs>-s<seed>_budget.csv)")
-    p.add_argument("--out", required=True, help="output folder of the figures")
-    return p
+    return runner.parser(__doc__, extra={
+        "--data": "the spirals (data/spirals.npz)",
+        "--weights-dir": "folder of train_latent's model files (data/models/latent)",
+        "--metrics-dir": "folder of evaluate_latent's budget CSVs (metrics/latent)",
+        "--out": "output folder of the figures"})
 
 
 if __name__ == "__main__":

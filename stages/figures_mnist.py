@@ -40,12 +40,9 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--runs", required=True, help="folder of the runs' logs and metrics")
-    p.add_argument("--memory", required=True, help="mnist_memory's JSON")
-    p.add_argument("--study", required=True, help="nfe_study's JSON")
-    p.add_argument("--out", required=True, help="output folder of the figures")
-    return p
+    return runner.parser(__doc__, extra={
+        "--runs": "folder of the runs' logs and metrics", "--memory": "mnist_memory's JSON",
+        "--study": "nfe_study's JSON", "--out": "output folder of the figures"})
 
 
 if __name__ == "__main__":

@@ -10,11 +10,7 @@ from pathlib import Path
 
 from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model
-from neuralode_repro.experiments.toy import (
-    ToySectionConfig,
-    load_data,
-    model_from_config,
-)
+from neuralode_repro.experiments.toy import ToySectionConfig, load_data, model_from_config
 from neuralode_repro.figures.toy import draw_all
 from neuralode_repro.io import load_arrays
 
@@ -45,12 +41,11 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data", required=True, help="folder of the toy data (data/toy)")
-    p.add_argument("--weights-dir", required=True, help="folder of train_toy's model files")
-    p.add_argument("--predictions", required=True, help="folder of evaluate_toy's .npz")
-    p.add_argument("--out", required=True, help="output folder of the figures")
-    return p
+    return runner.parser(__doc__, extra={
+        "--data": "folder of the toy data (data/toy)",
+        "--weights-dir": "folder of train_toy's model files",
+        "--predictions": "folder of evaluate_toy's .npz",
+        "--out": "output folder of the figures"})
 
 
 if __name__ == "__main__":

@@ -27,9 +27,7 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--out", required=True, help="output folder (data)")
-    return p
+    return runner.parser(__doc__, extra={"--out": "output folder (data)"})
 
 
 if __name__ == "__main__":

@@ -42,10 +42,8 @@ def _fmt(values: list[float]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--metrics", required=True, help="output: metrics JSON")
-    p.add_argument("--table", required=True, help="output: CSV of the sweep (dvc plots)")
-    return p
+    return runner.parser(__doc__, extra={"--metrics": "output: metrics JSON",
+                                         "--table": "output: CSV of the sweep (dvc plots)"})
 
 
 if __name__ == "__main__":

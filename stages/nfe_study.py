@@ -54,13 +54,10 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--data", required=True, help="the MNIST folder (data/mnist)")
-    p.add_argument("--weights", required=True, help="the studied run's model file")
-    p.add_argument("--train-log", required=True, help="the studied run's training log")
-    p.add_argument("--metrics", required=True, help="output: the study's JSON")
-    p.add_argument("--table", required=True, help="output: CSV of the tolerance sweep")
-    return p
+    return runner.parser(__doc__, extra={
+        "--data": "the MNIST folder (data/mnist)", "--weights": "the studied run's model file",
+        "--train-log": "the studied run's training log", "--metrics": "output: the study's JSON",
+        "--table": "output: CSV of the tolerance sweep"})
 
 
 if __name__ == "__main__":

@@ -68,10 +68,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--metrics", required=True, help="the metrics folder it reads")
-    p.add_argument("--reports", required=True, help="output folder of report.md/.html")
-    return p
+    return runner.parser(__doc__, extra={"--metrics": "the metrics folder it reads",
+                                         "--reports": "output folder of report.md/.html"})
 
 
 if __name__ == "__main__":

@@ -11,12 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from neuralode_repro import runner, runs
-from neuralode_repro.experiments.cnf import (
-    CNFTrainConfig,
-    check_selection,
-    run_spec,
-    train,
-)
+from neuralode_repro.experiments.cnf import CLI, CNFTrainConfig, check_selection, run_spec, train
 from neuralode_repro.training import resolve_device
 
 
@@ -50,17 +45,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--task", required=True, choices=["ml", "capacity"])
-    p.add_argument("--model", required=True, choices=["cnf", "nf"])
-    p.add_argument("--target", help="ml: a key of train_cnf.ml.targets")
-    p.add_argument("--width", type=int, help="capacity: one of train_cnf.capacity.widths")
-    p.add_argument("--seed", type=int, required=True, help="one of train_cnf.seeds")
-    p.add_argument("--weights", required=True, help="output: the model file (.pt)")
-    p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
-    p.add_argument("--summary", required=True, help="output: training summary JSON")
-    p.add_argument("--snapshots", help="ml: output, the budget axis's weight snapshots")
-    return p
+    return runner.parser(__doc__, writes=("weights", "log", "summary", "snapshots"),
+                         optional=("snapshots",), extra=CLI)
 
 
 if __name__ == "__main__":

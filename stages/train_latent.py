@@ -41,18 +41,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", required=True, help="a key of train_latent.models")
-    p.add_argument("--n-obs", type=int, required=True,
-                   help="observations per spiral (one of generate_data.spirals.n_obs)")
-    p.add_argument("--seed", type=int, required=True, help="one of train_latent.seeds")
-    p.add_argument("--data", required=True, help="the spirals (data/spirals.npz)")
-    p.add_argument("--weights", required=True, help="output: the model file")
-    p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
-    p.add_argument("--summary", required=True, help="output: training summary JSON")
-    p.add_argument("--snapshots", required=True,
-                   help="output: the weight snapshots of the budget axis")
-    return p
+    return runner.parser(__doc__, run="latent", writes=("weights", "log", "summary", "snapshots"),
+                         extra={"--data": "the spirals (data/spirals.npz)"})
 
 
 if __name__ == "__main__":

@@ -15,21 +15,15 @@ from pathlib import Path
 
 from neuralode_repro import distributed, runner, runs
 from neuralode_repro.config import check_seed_in
-from neuralode_repro.experiments.mnist import (
-    MnistTrainConfig,
-    checkpoint_for,
-    model_config,
-    resolved_config,
-    train,
-)
+from neuralode_repro.experiments import mnist
 from neuralode_repro.experiments.mnist_curve import side_file
 from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
-    cfg = ctx.section(MnistTrainConfig, "train_mnist")
-    model_config(cfg, args.model)  # unknown model: error before any output
+    cfg = ctx.section(mnist.MnistTrainConfig, "train_mnist")
+    mnist.model_config(cfg, args.model)  # unknown model: error before any output
     check_seed_in(args.seed, cfg.seeds, "train_mnist")
     device = resolve_device(ctx.common.device)
     distributed.relaunch(cfg.nproc, device)
@@ -38,13 +32,13 @@ def prepare(ctx: runner.Context) -> runner.Job:
     checkpoints = Path(args.checkpoints)
 
     def body(tracker) -> runner.Result:
-        model, m = train(args.model, cfg, seed=args.seed, data_root=Path(args.data),
+        model, m = mnist.train(args.model, cfg, seed=args.seed, data_root=Path(args.data),
                          tracker=tracker, weights=Path(args.weights), log=Path(args.train_log),
                          summary=Path(args.summary), snapshots=Path(args.snapshots),
                          checkpoint_dir=checkpoints, device=device)
         if not distributed.is_main():  # rank 0 writes and logs
             return runner.Result()
-        ckpt, _ = checkpoint_for(checkpoints, cfg, args.model, args.seed)
+        ckpt, _ = mnist.checkpoint_for(checkpoints, cfg, args.model, args.seed)
         return runner.Result(
             m, [Path(args.train_log), Path(args.summary)], model=model,
             summary=f"{stage}: {m['n_params']} params, {m['epoch_time_s']:.1f} s/epoch, "
@@ -53,23 +47,16 @@ def prepare(ctx: runner.Context) -> runner.Job:
             cleanup=lambda: [p.unlink(missing_ok=True)  # finished: never resume it
                              for p in (ckpt, side_file(ckpt))])
 
-    return runner.Job(stage, resolved_config(cfg, args.model, args.seed), body,
+    return runner.Job(stage, mnist.resolved_config(cfg, args.model, args.seed), body,
                       seed=args.seed, close=distributed.shutdown)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", required=True, help="a key of train_mnist.models")
-    p.add_argument("--seed", type=int, required=True, help="one of train_mnist.seeds")
-    p.add_argument("--data", required=True, help="the MNIST folder (data/mnist)")
-    p.add_argument("--weights", required=True, help="output: the model file")
-    p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
-    p.add_argument("--summary", required=True, help="output: training summary JSON")
-    p.add_argument("--snapshots", required=True,
-                   help="output: the learning curve's weight snapshots")
-    p.add_argument("--checkpoints", default="checkpoints/mnist",
-                   help="resume checkpoints (not an output; default: %(default)s)")
-    return p
+    return runner.parser(__doc__, run="mnist", writes=("weights", "log", "summary", "snapshots"),
+                         extra={"--data": "the MNIST folder (data/mnist)",
+                                "--checkpoints": ("resume checkpoints (not an output; "
+                                                  "default: %(default)s)",
+                                                  {"default": "checkpoints/mnist"})})
 
 
 if __name__ == "__main__":

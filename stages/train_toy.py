@@ -14,7 +14,7 @@ from neuralode_repro.training import resolve_device
 
 
 def prepare(ctx: runner.Context) -> runner.Job:
-    args, name = ctx.args, ctx.args.experiment
+    args, name = ctx.args, ctx.args.name
     cfg = ctx.section(ToySectionConfig, "train_toy").experiment(name, args.seed)
     device = resolve_device(ctx.common.device)
     data = load_data(Path(args.data), name)
@@ -32,15 +32,8 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("experiment", help="a key of train_toy.systems in params.yaml")
-    p.add_argument("--seed", type=int, required=True, help="one of train_toy.seeds")
-    p.add_argument("--data", required=True, help="data/toy/<experiment>.npz")
-    p.add_argument("--weights", required=True, help="output: the model file")
-    p.add_argument("--train-log", required=True, help="output: per-iteration CSV")
-    p.add_argument("--summary", required=True, help="output: training summary JSON")
-    p.add_argument("--snapshots", required=True, help="output: GIF trajectories (.npz)")
-    return p
+    return runner.parser(__doc__, run="toy", writes=("weights", "log", "summary", "snapshots"),
+                         extra={"--data": "data/toy/<name>.npz"})
 
 
 if __name__ == "__main__":

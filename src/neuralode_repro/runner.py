@@ -29,6 +29,7 @@ from neuralode import SolverError
 
 from . import io
 from .config import CommonConfig, ConfigError, load_params, load_section
+from .runs import FAMILIES
 from .runtime import apply_threads
 from .tracking import Tracker, flatten, stage_run
 
@@ -150,6 +151,42 @@ def execute(prepare: Callable[[Context], Job], args: argparse.Namespace) -> Resu
     finally:
         if job.close is not None:
             job.close()
+
+
+# A run's file as a stage flag (``--train-log`` for its log) and what it holds
+FLAGS = {"log": "--train-log"}
+FILE_HELP = {"weights": "the model file", "snapshots": "the weight snapshots of the budget axis",
+             "log": "the per-iteration training log (CSV)",
+             "summary": "the training summary (JSON)", "metrics": "the metrics JSON",
+             "budget": "the budget axis: held-out scores per training snapshot (CSV)",
+             "curve": "the learning curve: test error per training snapshot (CSV)",
+             "predictions": "the evaluated trajectory (.npz)"}
+AXIS_HELP = {"seed": "the run's training seed", "n_obs": "observations per spiral",
+             "width": "the capacity K = M"}
+
+
+def parser(doc: str | None, *, run: str | None = None, reads: Sequence[str] = (),
+           writes: Sequence[str] = (), optional: Sequence[str] = (),
+           extra: Mapping[str, str | tuple[str, Mapping[str, Any]]] | None = None
+           ) -> argparse.ArgumentParser:
+    """A stage's command line, as dvc.yaml's cmd passes it: the matrix values of a run
+    of family ``run`` (:mod:`~neuralode_repro.runs`: ``--model``, ``--n-obs``,
+    ``--seed``...), the run's files it ``reads`` and ``writes`` by kind (``optional``:
+    those a task may not use), and ``extra`` flags: a help text (a required string) or
+    (help, further ``add_argument`` keywords)."""
+    p = argparse.ArgumentParser(description=doc)
+    for axis in FAMILIES[run].axes if run else ():
+        p.add_argument(f"--{axis.replace('_', '-')}", required=True,
+                       type=int if axis in ("seed", "n_obs", "width") else str,
+                       help=AXIS_HELP.get(axis, f"the run's key (params' matrix: {axis})"))
+    for kinds, what in ((reads, "input"), (writes, "output")):
+        for kind in kinds:
+            p.add_argument(FLAGS.get(kind, f"--{kind}"), required=kind not in optional,
+                           help=f"{what}: {FILE_HELP[kind]}")
+    for flag, spec in (extra or {}).items():
+        text, kw = (spec, {"required": True}) if isinstance(spec, str) else spec
+        p.add_argument(flag, help=text, **kw)
+    return p
 
 
 def results_only(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:

@@ -138,6 +138,16 @@ class CNFEvalConfig:
     capacity: CapacityEvalConfig = CapacityEvalConfig()
 
 
+# a run's selection on train_cnf's and evaluate_cnf's command lines (runner.parser)
+CLI = {"--task": ("the experiment", {"required": True, "choices": ["ml", "capacity"]}),
+       "--model": ("the run's model", {"required": True, "choices": ["cnf", "nf"]}),
+       "--target": ("ml: the run's key of train_cnf.ml.targets", {}),
+       "--width": ("capacity: the run's width, one of train_cnf.capacity.widths",
+                   {"type": int}),
+       "--seed": ("the run's training seed, one of train_cnf.seeds",
+                  {"required": True, "type": int})}
+
+
 def check_selection(cfg: CNFTrainConfig, task: Task, *, target: str | None,
                     width: int | None, seed: int | None = None) -> None:
     """The stage's command-line selection must name a run of the params' matrix."""

@@ -8,14 +8,7 @@ from typing import Any
 from ..runs import cnf as cnf_run
 from . import cnf_budget, provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import (
-    SMOKE,
-    Claim,
-    Reader,
-    ReportConfig,
-    fmt,
-    is_smoke,
-)
+from .common import SMOKE, Claim, Reader, ReportConfig, fmt, is_smoke
 from .paper import CNF_CLAIM
 from .stats import combine, convergence, gated, interval, order_verdict
 

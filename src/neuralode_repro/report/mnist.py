@@ -10,15 +10,7 @@ from ..runs import grid
 from . import mnist_fig3 as fig3
 from . import provenance
 from .blocks import Block, Figure, Heading, Para, Table
-from .common import (
-    SMOKE,
-    Claim,
-    Reader,
-    ReportConfig,
-    fmt,
-    is_smoke,
-    ordering_verdict,
-)
+from .common import SMOKE, Claim, Reader, ReportConfig, fmt, is_smoke, ordering_verdict
 from .paper import NOTEBOOK_MNIST, TABLE1, TABLE1_NOTE
 from .stats import Convergence, TightCheck, combine, gated, interval, match_verdict, order_verdict
 
