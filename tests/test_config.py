@@ -12,6 +12,7 @@ from neuralode_repro.config import (
     load_params,
     load_section,
     parse,
+    read_yaml,
 )
 from neuralode_repro.data.toy import ToyDataConfig
 from neuralode_repro.experiments.toy import ToyTrainConfig
@@ -52,9 +53,15 @@ def test_solver_config_errors(data, msg):
         parse(SolverConfig, data, "params.yaml:train_toy.linear.solver")
 
 
-def test_scientific_notation_strings_are_numbers():
-    # PyYAML reads "1e-3" (no dot) as a string; it is still a valid float here.
-    assert parse(SolverConfig, {"rtol": "1e-3"}).rtol == 1e-3
+def test_scientific_notation_is_a_number(tmp_path):
+    """``1e-3`` (no dot) is a number, as in YAML 1.2 and DVC (PyYAML's YAML 1.1 read it
+    as a string); a quoted one is a string, which a number field refuses."""
+    p = tmp_path / "params.yaml"
+    p.write_text("common: {seed: 0}\nsolver: {rtol: 1e-3, atol: 2E-6}\n")
+    cfg = load_section(SolverConfig, "solver", p, params=read_yaml(p))
+    assert (cfg.rtol, cfg.atol) == (1e-3, 2e-6)
+    with pytest.raises(ConfigError, match=r"solver\.rtol: expected a number, got '1e-3'"):
+        parse(SolverConfig, {"rtol": "1e-3"}, "solver")
 
 
 @pytest.mark.parametrize("data,msg", [
@@ -142,10 +149,24 @@ def test_yaml_merge_keys_are_read_as_dvc_reads_them(tmp_path):
     assert cfg.model == "mlp" and cfg.steps == 10
 
 
+def test_a_merged_mapping_that_overrides_a_key_is_no_duplicate(tmp_path):
+    """d overrides e's x and is itself merged into the root and into f: each mapping is
+    checked as written, once, and the result is DVC's (ruamel.yaml's)."""
+    from dvc.utils.serialize import load_yaml
+
+    from neuralode_repro.config import read_yaml
+
+    p = tmp_path / "params.yaml"
+    p.write_text("e: &e {x: 1}\nd: &d {<<: *e, x: 2}\n<<: *d\nf:\n  <<: [*d, *e]\n  y: 3\n")
+    assert read_yaml(p) == load_yaml(str(p)) == {"x": 2, "e": {"x": 1}, "d": {"x": 2},
+                                                 "f": {"x": 2, "y": 3}}
+
+
 @pytest.mark.parametrize("text,msg", [
     ("d: &d {x: 1}\na:\n  <<: *d\n  y: 2\n  y: 3\n",
      r"duplicate key 'y' at line 5 \(first at line 4\); keep one of them"),
     ("a:\n  y: 2\n  y: 3\n", r"duplicate key 'y' at line 3 \(first at line 2\)"),
+    ("a: {y: 2, 'y': 3}\n", r"duplicate key 'y' at line 1 \(first at line 1\)"),
     ("d: &d {x: 1}\na:\n  <<: *d\n  <<: *d\n",
      r"merge key '<<' given twice, at lines 3 and 4; merge several mappings with "
      r"`<<: \[\*a, \*b\]`"),

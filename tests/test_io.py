@@ -13,6 +13,7 @@ from neuralode_repro.io import (
     load_arrays,
     save_arrays,
     staged,
+    unstaged,
     write_bytes,
     write_json,
     write_text,
@@ -74,12 +75,34 @@ def test_staged_failure_removes_files_and_new_folders(tmp_path):
 
 
 def test_unstaged_write_outlives_a_failed_stage(tmp_path):
-    """Training checkpoints are written with stage=False: kept when the stage fails."""
+    """Training checkpoints are written inside unstaged(): kept when the stage fails,
+    while the stage's own outputs around them are still staged."""
     with pytest.raises(RuntimeError), staged():
-        with atomic_path(tmp_path / "ckpt.pt", stage=False) as tmp:
+        with unstaged(), atomic_path(tmp_path / "ckpt.pt") as tmp:
             tmp.write_bytes(b"state")
+        assert (tmp_path / "ckpt.pt").read_bytes() == b"state"  # at once
+        write_text(tmp_path / "out.json", "{}")
         raise RuntimeError("later failure")
-    assert (tmp_path / "ckpt.pt").read_bytes() == b"state"
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.pt"]
+
+
+def test_staging_belongs_to_the_thread_that_opened_it(tmp_path):
+    """A ContextVar, not a global stack: another thread's writes are not this stage's
+    (they appear at once), unless it runs in a copy of the stage's context."""
+    import contextvars
+    import threading
+
+    with staged():
+        other = threading.Thread(target=write_text, args=(tmp_path / "other.txt", "x"))
+        other.start()
+        other.join()
+        assert (tmp_path / "other.txt").exists()
+        ctx = contextvars.copy_context()
+        inside = threading.Thread(target=ctx.run, args=(write_text, tmp_path / "in.txt", "y"))
+        inside.start()
+        inside.join()
+        assert not (tmp_path / "in.txt").exists()  # staged with the block
+    assert (tmp_path / "in.txt").read_text() == "y"
 
 
 def test_disk_full_names_the_path_and_leaves_nothing(tmp_path, disk_full_after):
@@ -114,8 +137,33 @@ def test_csv_labels(tmp_path):
 
     write_csv(tmp_path / "s.csv", [{"method": "vode_adams", "tol": 1e-3}])
     assert read_csv(tmp_path / "s.csv") == [{"method": "vode_adams", "tol": 1e-3}]
-    with pytest.raises(ValueError, match=r"CSV label 'a,b' must be non-empty, without commas"):
-        write_csv(tmp_path / "t.csv", [{"method": "a,b"}])
+    with pytest.raises(ValueError, match=r"CSV label 'a\\rb' holds a carriage return"):
+        write_csv(tmp_path / "t.csv", [{"method": "a\rb"}])
+
+
+def test_csv_quotes_labels_that_need_it_and_reads_them_back(tmp_path):
+    """Commas, quotes and newlines in a label (or a column name) are quoted by the csv
+    module, with csv's doubled quotes; lines still end in \\n."""
+    from neuralode_repro.io import read_csv, write_csv
+
+    rows = [{"label": 'say "hi", twice', "x": 1}, {"label": "two\nlines", "x": 2},
+            {"label": "", "x": 3}, {"label": "a\x0bb\u2028c", "x": 4}]
+    write_csv(tmp_path / "q.csv", rows, columns=["label", "x", "a,b"])
+    assert (tmp_path / "q.csv").read_bytes() == (
+        b'label,x,"a,b"\n"say ""hi"", twice",1,nan\n"two\nlines",2,nan\n,3,nan\n'
+        b"a\x0bb\xe2\x80\xa8c,4,nan\n")
+    back = read_csv(tmp_path / "q.csv")
+    assert [(r["label"], r["x"]) for r in back] == [(r["label"], float(r["x"])) for r in rows]
+    assert list(back[0]) == ["label", "x", "a,b"]
+
+
+def test_csv_with_a_quote_left_open_names_the_file_and_stage(tmp_path):
+    from neuralode_repro.io import read_csv
+
+    (tmp_path / "cut.csv").write_text('label,x\n"cut short,1\n')
+    with pytest.raises(ValueError, match=r"cut\.csv is not a readable CSV file \(line 2: "
+                                         r"unexpected end of data\); rerun the stage"):
+        read_csv(tmp_path / "cut.csv")
 
 
 def test_model_file_round_trip_and_errors(tmp_path):

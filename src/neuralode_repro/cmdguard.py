@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
 
 from .config import ConfigError, load_params
 
@@ -145,11 +145,10 @@ def check(dvc: Mapping[str, Any], params: Mapping[str, Any], where: str = "param
 
 
 def read_dvc_yaml(path: Path) -> Mapping[str, Any]:
-    """dvc.yaml, parsed (libyaml where available: this runs before every stage)."""
+    """dvc.yaml, parsed as DVC parses it (ruamel.yaml's safe loader)."""
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"),  # noqa: S506 - a safe loader
-                        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        doc = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError) as err:
         raise ConfigError(f"{path}: cannot be read as YAML ({' '.join(str(err).split())}); "
                           "run from the repository root") from None
     if not isinstance(doc, Mapping):

@@ -1,11 +1,10 @@
 """Strict, typed configuration: each ``params.yaml`` section loads into a frozen
 dataclass. Unknown keys, wrong types and out-of-range values raise one
 :class:`ConfigError` naming the key, the value and what is allowed, before any
-stage writes output.
+stage writes output. params.yaml is read as DVC reads it (ruamel.yaml, YAML 1.2).
 
-Range limits live next to the field: ``num(0.01, gt=0)`` is a number > 0; on a list
-field they bound every item (``num((16, 16), gt=0)``). Every float must be finite
-unless its field says otherwise (``num(..., finite=False)``). Mapping keys (model,
+Range limits live next to the field (:func:`num`), on a list field for every item;
+every float must be finite unless its field says otherwise. Mapping keys (model,
 system, target names) become file and DVC stage names, so they are plain names.
 """
 
@@ -16,11 +15,13 @@ import math
 import re
 import types
 import typing
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
-import yaml
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.composer import Composer
+from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 T = TypeVar("T")
 # Seeds feed numpy's legacy global RNG (< 2**32) after small offsets per restart/system.
@@ -37,8 +38,7 @@ class ConfigError(ValueError):
 
 
 def check_seeds(seeds: tuple[int, ...]) -> None:
-    """A ``seeds`` list that DVC's ``matrix`` expands: non-empty and distinct (the bounds
-    come from ``num``)."""
+    """A ``seeds`` list that DVC's ``matrix`` expands: non-empty and distinct."""
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds: expected a non-empty list of distinct integers >= 0, "
                          f"got {list(seeds)}")
@@ -103,13 +103,12 @@ def _coerce(value: Any, tp: Any, where: str, finite: bool = True) -> Any:
         if not isinstance(value, list | tuple):
             raise _fail(where, value, tp)
         args = get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], f"{where}[{i}]", finite)
-                         for i, v in enumerate(value))
-        if len(args) != len(value):
+        if args[-1] is Ellipsis:  # tuple[int, ...]: any length
+            args = args[:1] * len(value)
+        elif len(args) != len(value):
             raise ConfigError(f"{where}: expected a list of {len(args)} items, got {value!r}")
-        pairs = enumerate(zip(args, value, strict=True))
-        return tuple(_coerce(v, a, f"{where}[{i}]", finite) for i, (a, v) in pairs)
+        return tuple(_coerce(v, a, f"{where}[{i}]", finite)
+                     for i, (a, v) in enumerate(zip(args, value, strict=True)))
     if origin is dict:
         if not isinstance(value, Mapping) or not value:
             raise ConfigError(f"{where}: expected a non-empty mapping, got {value!r}")
@@ -121,15 +120,8 @@ def _coerce(value: Any, tp: Any, where: str, finite: bool = True) -> Any:
                 for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return parse(tp, value, where)
-    if tp is type(None):
-        if value is None:
-            return None
-        raise _fail(where, value, tp)
-    if tp is float and isinstance(value, str):
-        try:  # YAML 1.1 reads "1e-3" (no dot) as a string
-            value = float(value)
-        except ValueError:
-            raise _fail(where, value, tp) from None
+    if tp is type(None) and value is None:
+        return None
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         if finite and not math.isfinite(value):
             raise ConfigError(f"{where}: expected a finite number, got {value!r}; "
@@ -164,8 +156,7 @@ def parse(cls: type[T], data: Any, where: str = "params") -> T:
     for name, field in fields.items():
         key = f"{where}.{name}"
         if name not in data:
-            if field.default is dataclasses.MISSING and \
-                    field.default_factory is dataclasses.MISSING:
+            if field.default is dataclasses.MISSING is field.default_factory:
                 raise ConfigError(f"{key}: missing required key ({_describe(hints[name])})")
             continue
         value = _coerce(data[name], hints[name], key, field.metadata.get("finite", True))
@@ -181,52 +172,29 @@ def parse(cls: type[T], data: Any, where: str = "params") -> T:
     return obj
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """YAML loader that refuses a key given twice in one mapping (PyYAML keeps the
-    last silently; DVC's own parser refuses it, so a direct run must too) and merges
-    ``<<: *defaults`` itself, the way DVC's parser (ruamel.yaml) does."""
+class _Composer(Composer):
+    """ruamel.yaml's (DVC's parser) refuses a key given twice only in a mapping without a
+    merge key ``<<``; this one refuses it in every mapping, naming both lines."""
 
-
-_MERGE = "tag:yaml.org,2002:merge"
-
-
-def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False
-             ) -> dict[Any, Any]:
-    """The mapping ``node``: its explicit keys (each once) override merged ones, and in
-    ``<<: [*a, *b]`` a's override b's (YAML's merge spec). PyYAML's own merge is not
-    used: 6.0.4's tells keys apart by object identity, so b's could override a's."""
-    merged: dict[Any, Any] = {}
-    explicit: dict[Any, Any] = {}
-    seen: dict[Any, int] = {}
-    merge_line = 0
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + 1
-        if key_node.tag == _MERGE:
-            if merge_line:  # DVC refuses it too
-                raise ConfigError(f"merge key '<<' given twice, at lines {merge_line} and "
+    def compose_mapping_node(self, anchor: Any) -> MappingNode:
+        node = super().compose_mapping_node(anchor)
+        seen: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            line, name = key.start_mark.line + 1, (str(key.tag), str(key.value))
+            merge = key.tag == "tag:yaml.org,2002:merge"
+            if merge and name in seen:
+                raise ConfigError(f"merge key '<<' given twice, at lines {seen[name]} and "
                                   f"{line}; merge several mappings with `<<: [*a, *b]`")
-            merge_line = line
-            sources = (value_node.value if isinstance(value_node, yaml.SequenceNode)
-                       else [value_node])
-            for source in reversed(sources):
-                if not isinstance(source, yaml.MappingNode):
-                    raise ConfigError(f"merge key '<<' at line {line}: expected a mapping "
-                                      f"or a list of mappings (e.g. *defaults), got a {source.id}")
-                merged.update(loader.construct_object(source, deep=True))
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, Hashable):
-            raise ConfigError(f"key at line {line} is a {type(key).__name__}; use a name")
-        if key in seen:
-            raise ConfigError(f"duplicate key {key!r} at line {line} (first at line "
-                              f"{seen[key]}); keep one of them")
-        seen[key] = line
-        explicit[key] = loader.construct_object(value_node, deep=deep)
-    merged.update(explicit)  # a merged key keeps its place, with the explicit value
-    return merged
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+            if merge:
+                sources = value.value if isinstance(value, SequenceNode) else [value]
+                for bad in (s for s in sources if not isinstance(s, MappingNode)):
+                    raise ConfigError(f"merge key '<<' at line {line}: expected a mapping or "
+                                      f"a list of mappings (e.g. *defaults), got a {bad.id}")
+            elif isinstance(key, ScalarNode) and name in seen:
+                raise ConfigError(f"duplicate key {key.value!r} at line {line} (first at line "
+                                  f"{seen[name]}); keep one of them")
+            seen[name] = line
+        return node
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -245,11 +213,13 @@ def read_yaml(path: str | Path) -> Any:
                           "it as UTF-8") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    yaml = YAML(typ="safe")
+    yaml.Composer = _Composer
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
-    except yaml.YAMLError as err:
+    except YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None
 
 
@@ -276,9 +246,6 @@ def load_section(cls: type[T], section: str, path: str | Path = "params.yaml",
                               f"{'.'.join(parts[:i + 1])!r} (found: {have})")
         data = data[part]
     return parse(cls, data, f"{Path(path).name}:{section}")
-
-
-# --- sections shared by several stages -------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)

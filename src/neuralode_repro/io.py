@@ -5,7 +5,10 @@ Every file is written to a temp file in its own folder, then renamed over the ta
 file that looks complete. Inside :func:`staged` (the stage runner opens one around
 every stage body) the renames wait until the whole body has succeeded: a stage
 publishes all its outputs or none, and a failure removes what it wrote, the folders
-it created included, and leaves its previous outputs as they were.
+it created included, and leaves its previous outputs as they were. The open staging
+lives in a :class:`contextvars.ContextVar` (as ``neuralode.stats`` keeps its
+collectors): a thread sees only its own; :func:`unstaged` writes a block's files at
+once, for files that must outlive a failed stage (training checkpoints).
 
 Readers of stage outputs (:func:`load_arrays`, :func:`read_json`, :func:`read_csv`)
 turn an empty, truncated or foreign file into one line that names the file and the
@@ -14,6 +17,7 @@ stage that writes it (:func:`~neuralode_repro.producers.stage_hint`).
 
 from __future__ import annotations
 
+import csv
 import errno
 import functools
 import io
@@ -26,6 +30,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -117,23 +122,36 @@ def _undo(target: Path, old: Path | None) -> str:
     return ""
 
 
-_STAGING: list[_Staging] = []
+_STAGING: ContextVar[_Staging | None] = ContextVar("neuralode_repro_staging", default=None)
 
 
 @contextmanager
 def staged() -> Iterator[_Staging]:
     """Hold back every output written inside the block; publish them all when the
-    block succeeds, remove them all (and the folders made for them) when it raises."""
+    block succeeds, remove them all (and the folders made for them) when it raises.
+    A block nested in another publishes when it ends, as its own unit."""
     staging = _Staging()
-    _STAGING.append(staging)
+    token = _STAGING.set(staging)
     try:
         yield staging
     except BaseException:
         staging.discard()
         raise
     finally:
-        _STAGING.remove(staging)
+        _STAGING.reset(token)
     staging.publish()
+
+
+@contextmanager
+def unstaged() -> Iterator[None]:
+    """Inside a :func:`staged` block, write the files of this block at once: for files
+    that are not stage outputs and must outlive a failed stage, such as the training
+    checkpoint a rerun resumes from."""
+    token = _STAGING.set(None)
+    try:
+        yield
+    finally:
+        _STAGING.reset(token)
 
 
 def _output_error(path: Path, err: OSError, lost: Sequence[str] = ()) -> OutputError:
@@ -165,12 +183,12 @@ def _make_parents(folder: Path) -> list[Path]:
 
 
 @contextmanager
-def atomic_path(path: str | Path, *, stage: bool = True) -> Iterator[Path]:
+def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path next to ``path``; when the block succeeds it becomes ``path``:
-    at once, or, inside :func:`staged` (unless ``stage`` is False, as for training
-    checkpoints that must outlive a failure), when the stage succeeds."""
+    at once, or, inside :func:`staged` (and not :func:`unstaged`), when the stage
+    succeeds."""
     path = Path(path)
-    staging = _STAGING[-1] if stage and _STAGING else None
+    staging = _STAGING.get()
     try:
         created = _make_parents(path.parent)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -249,10 +267,10 @@ def load_arrays(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def _cell(value: Any) -> str:
-    if isinstance(value, str):  # a label, e.g. the solver of a sweep row
-        if any(c in value for c in ',"\n') or not value:
-            raise ValueError(f"CSV label {value!r} must be non-empty, without commas, "
-                             "quotes or newlines")
+    if isinstance(value, str):  # a label, e.g. the solver of a sweep row: csv quotes it
+        if "\r" in value:  # csv leaves a lone \r unquoted, and its reader ends the row there
+            raise ValueError(f"CSV label {value!r} holds a carriage return (\\r), which "
+                             "would split its row; remove it")
         return value
     if isinstance(value, bool | np.bool_):
         return str(int(value))
@@ -273,32 +291,38 @@ def write_csv(path: str | Path, rows: Sequence[Mapping[str, Any]],
     """The one CSV writer of every stage (training logs, sweeps, ``dvc plots`` data).
 
     Columns are ``columns`` or the first row's keys; integers are written as such,
-    floats with 6 significant digits, strings (labels) as they are, and a key a row
-    lacks as ``nan``."""
+    floats with 6 significant digits, strings (labels) as they are (quoted by
+    :mod:`csv` where they hold a comma, a quote or a newline), and a key a row lacks
+    as ``nan``. Lines end in ``\\n``, not the ``\\r\\n`` of csv's default dialect."""
     if columns is None:
         if not rows:
             raise ValueError(f"{path}: no rows to write and no columns given")
         columns = list(rows[0])
-    lines = [",".join(columns)]
-    lines += [",".join(_cell(row.get(c, float("nan"))) for c in columns) for row in rows]
-    write_text(path, "\n".join(lines) + "\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([_cell(row.get(c, float("nan"))) for c in columns] for row in rows)
+    write_text(path, buf.getvalue())
 
 
 def read_csv(path: str | Path) -> list[dict[str, float | str]]:
     """Rows written by :func:`write_csv`, every number as a float and labels as
     strings; a missing or malformed file names its stage."""
     path = _existing(path)
-    lines = _read_text(path, "CSV file").splitlines()
-    if not lines:
-        raise ValueError(f"{path} is empty; {stage_hint(path)}")
-    header = lines[0].split(",")
-    rows = []
-    for n, line in enumerate(lines[1:], start=2):
-        cells = line.split(",")
-        if len(cells) != len(header):
-            raise ValueError(f"{path}:{n}: {len(cells)} values for {len(header)} columns; "
-                             f"{stage_hint(path)}")
-        rows.append({k: _value(v) for k, v in zip(header, cells, strict=True)})
+    reader = csv.reader(io.StringIO(_read_text(path, "CSV file")), strict=True)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ValueError(f"{path} is empty; {stage_hint(path)}")
+        rows = []
+        for cells in reader:
+            if len(cells) != len(header):
+                raise ValueError(f"{path}:{reader.line_num}: {len(cells)} values for "
+                                 f"{len(header)} columns; {stage_hint(path)}")
+            rows.append({k: _value(v) for k, v in zip(header, cells, strict=True)})
+    except csv.Error as err:  # a quote left open (the file cut short) or misplaced
+        raise ValueError(unreadable(path, "CSV file", f"line {reader.line_num}: {err}")
+                         ) from None
     return rows
 
 
@@ -321,8 +345,9 @@ def _existing(path: str | Path) -> Path:
 
 
 def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
+    try:  # newline="": a newline inside a quoted CSV label stays as it was written
+        with path.open(encoding="utf-8", newline="") as f:
+            return f.read()
     except UnicodeDecodeError as err:  # binary bytes: another format, or corrupt
         raise ValueError(unreadable(path, what, f"not UTF-8 text at byte {err.start}")
                          ) from None

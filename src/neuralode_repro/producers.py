@@ -30,16 +30,15 @@ def stage_hint(path: str | Path) -> str:
 
 
 def _producer(path: Path) -> str | None:
-    import yaml  # only on this error path: no start-up cost for every stage
+    from ruamel.yaml import YAML, YAMLError  # only on this error path
 
     rel = os.path.relpath(os.path.abspath(path)).replace(os.sep, "/")
     if rel.startswith("../"):  # outside the working folder: no stage here writes it
         return None
     for name in ("dvc.lock", "dvc.yaml"):  # the lock has a matrix stage's own name
         try:
-            doc = yaml.load(Path(name).read_text(encoding="utf-8"),  # noqa: S506 - safe
-                            Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            doc = YAML(typ="safe").load(Path(name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, YAMLError):
             continue
         stages = doc.get("stages") if isinstance(doc, dict) else None
         found = [(len(out), str(stage)) for stage, spec in

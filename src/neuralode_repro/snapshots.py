@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .io import atomic_path
+from .io import atomic_path, unstaged
 from .producers import stage_hint, unreadable
 
 FORMAT = 1
@@ -49,7 +49,7 @@ class Snapshots:
     def on_epoch(self) -> None:
         """Keep the snapshots so far beside the checkpoint (not a stage output)."""
         if self.side is not None:
-            with atomic_path(self.side, stage=False) as tmp:
+            with unstaged(), atomic_path(self.side) as tmp:  # like the checkpoint
                 torch.save(self.states, tmp)
 
     def save(self, path: Path, steps_per_epoch: int) -> None:

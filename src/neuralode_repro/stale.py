@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from ruamel.yaml import YAML
 
 from .config import ConfigError
 from .io import write_text
@@ -44,7 +44,7 @@ def pipeline(root: Path, rev: str | None = None) -> Pipeline:
 
 
 def lock_entries(lock_text: str) -> dict[str, dict]:
-    data = yaml.safe_load(lock_text) or {}
+    data = YAML(typ="safe").load(lock_text) or {}
     return dict(data.get("stages") or {})
 
 
@@ -61,8 +61,6 @@ def stale(lock_text: str, current: Pipeline) -> tuple[list[str], list[str]]:
 def pruned_lock(lock_text: str, current: Pipeline) -> str:
     """``dvc.lock`` without the entries of stages the pipeline lacks; the rest of the
     file is kept byte for byte (a round trip, as DVC itself writes it)."""
-    from ruamel.yaml import YAML
-
     rt = YAML()  # DVC's own writer: the same line wrapping
     data = rt.load(lock_text)
     for name in [k for k in data.get("stages") or {} if k not in current.stages]:

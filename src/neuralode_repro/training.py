@@ -26,7 +26,7 @@ from neuralode import collect_stats
 
 from . import distributed
 from .config import ConfigError, num
-from .io import atomic_path
+from .io import atomic_path, unstaged
 
 LossFn = Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]
 StepHook = Callable[[int, dict[str, float]], None]
@@ -199,7 +199,7 @@ def _save_checkpoint(path: Path, model: nn.Module, opt: torch.optim.Optimizer, s
              "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
              "numpy_rng": _numpy_state(),
              "history_steps": history.steps, "history_epochs": history.epochs}
-    with atomic_path(path, stage=False) as tmp:  # outlives a failed stage, by design
+    with unstaged(), atomic_path(path) as tmp:  # outlives a failed stage, by design
         torch.save(state, tmp)
 
 

@@ -1,15 +1,16 @@
 """A tiny document model rendered to Markdown and to self-contained HTML.
 
 Both renderings come from the same blocks, so report.md and report.html never
-disagree. The HTML embeds every figure as base64 and loads no remote script,
-style or font: it opens offline.
+disagree; the Markdown inside a block's text (``**bold**``, ``*italic*``, ``code``
+spans, links) becomes HTML by markdown-it-py, a CommonMark parser, with raw HTML off
+(text such as ``<`` is escaped, never markup). The HTML embeds every figure as base64
+and loads no remote script, style or font: it opens offline.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,14 +68,6 @@ def to_markdown(blocks: Sequence[Block]) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def _inline(text: str) -> str:
-    """Escape, then the inline Markdown we use: **bold**, *italic*, `code`."""
-    s = html.escape(text)
-    s = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", s)
-    s = re.sub(r"(?<!\*)\*(?!\s)(.+?)\*", r"<em>\1</em>", s)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", s)
-
-
 _CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;
 line-height:1.45;color:#222}table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
 td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}th{background:#f3f3f3}
@@ -84,6 +77,9 @@ code{background:#f3f3f3;padding:0 .2rem}"""
 
 def to_html(blocks: Sequence[Block], root: Path, title: str) -> str:
     """Self-contained HTML; figure paths are resolved against ``root``."""
+    from markdown_it import MarkdownIt  # here: the figure stages import this module too
+
+    _inline = MarkdownIt("commonmark", {"html": False}).renderInline
     body: list[str] = []
     for b in blocks:
         if isinstance(b, Heading):
