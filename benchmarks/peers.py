@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import torch
 import torchdiffeq
 import torchode as to
 from benchutil import median_ms, rel_l2, uncounted
+from problems import CubicMLP, linear_systems
 from torch import nn
 
 from neuralode import collect_stats, odeint, odeint_adjoint
@@ -163,31 +163,6 @@ def case_peers(name: str, f: nn.Module, batch: int, repeats: int, grad: bool
     return _timed_rows(name, fns, missing, repeats, runner, score)
 
 
-class LinearSystems(nn.Module):
-    """B unrelated linear systems dy_b/dt = A_b y_b (the batched case)."""
-
-    def __init__(self, a: torch.Tensor):
-        super().__init__()
-        self.register_buffer("a", a)  # (B, D, D)
-        self.calls = 0
-        self.counting = True  # off under compile (benchutil.uncounted)
-
-    def forward(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if self.counting:
-            self.calls += 1
-        return torch.einsum("bij,bj->bi", self.a, y)
-
-
-def linear_systems(batch: int = 256, dim: int = 4) -> tuple[LinearSystems, torch.Tensor]:
-    """Stable symmetric systems, sample b's eigenvalues -lambda spread over 0.1 to 50
-    (log-uniform; so each sample wants its own step size); and their y0."""
-    g = torch.Generator().manual_seed(0)
-    lam = torch.exp(torch.empty(batch, dim).uniform_(math.log(0.1), math.log(50), generator=g))
-    q, _ = torch.linalg.qr(torch.randn(batch, dim, dim, generator=g))
-    a = q @ torch.diag_embed(-lam) @ q.transpose(1, 2)  # (B, D, D)
-    return LinearSystems(a), torch.randn(batch, dim, generator=g)
-
-
 def case_batched(repeats: int, batch: int = 256) -> list[Result]:
     """Forward solves of the batch to t = 1; the error of the worst sample against its
     exact solution, in units of its tolerance atol + rtol |y|."""
@@ -240,14 +215,13 @@ def table(rows: list[Result]) -> str:
     return "\n".join(lines)
 
 
-def run(repeats: int, cubic: Callable[[tuple[int, ...]], nn.Module]) -> str:
-    """Every peer case as a markdown section; ``cubic(hidden)`` builds the tiny and
-    mid-size problems' function (bench.CubicMLP)."""
-    rows = case_peers("1. tiny forward (dopri5, B=20, 2-50-2)", cubic((50,)), 20, repeats,
+def run(repeats: int) -> str:
+    """Every peer case as a markdown section."""
+    rows = case_peers("1. tiny forward (dopri5, B=20, 2-50-2)", CubicMLP((50,)), 20, repeats,
                       grad=False)
-    rows += case_peers("2. tiny fwd + bwd (dopri5, B=20, 2-50-2)", cubic((50,)), 20,
+    rows += case_peers("2. tiny fwd + bwd (dopri5, B=20, 2-50-2)", CubicMLP((50,)), 20,
                        repeats, grad=True)
-    rows += case_peers("3. mid-size fwd + bwd (B=1024, 2-256-256-2)", cubic((256, 256)),
+    rows += case_peers("3. mid-size fwd + bwd (B=1024, 2-256-256-2)", CubicMLP((256, 256)),
                        1024, max(3, repeats // 10), grad=True)
     rows += case_batched(max(3, repeats // 3))
     return ("## Against every peer: torchdiffeq and torchode\n\n"
@@ -265,15 +239,9 @@ def run(repeats: int, cubic: Callable[[tuple[int, ...]], nn.Module]) -> str:
 
 
 if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from bench import CubicMLP
-
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    print(run(a.repeats, CubicMLP))
+    print(run(a.repeats))

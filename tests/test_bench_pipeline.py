@@ -3,6 +3,7 @@ logs how it was called and exits with $FAKE_MAKE_RC."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -119,3 +120,47 @@ def test_section_says_which_profiles_have_no_record(pipeline, tmp_path):
     assert "| tiny | no record yet: `python benchmarks/pipeline.py --profile tiny`" in text
     assert "No record yet for tiny" in text
     assert "No record yet" in pipeline.section(tmp_path / "missing.json")
+
+
+def _imports(path: Path, local: set[str]) -> set[str]:
+    """The benchmark modules ``path`` imports, anywhere in it (lazy imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found & local
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` (module -> modules it imports), or None."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return None
+        for dep in sorted(graph[node]):
+            if found := visit(dep, [*path, node]):
+                return found
+        done.add(node)
+        return None
+
+    return next((c for n in sorted(graph) if (c := visit(n, []))), None)
+
+
+def test_cycle_finder_finds_one():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_benchmark_scripts_import_each_other_without_a_cycle():
+    """bench.py, peers.py, ... run as scripts with benchmarks/ first on sys.path, so
+    they import each other by bare name: a cycle (peers -> bench -> peers) means a
+    module half-initialised when run one way and not the other."""
+    files = {p.stem: p for p in (ROOT / "benchmarks").glob("*.py")}
+    graph = {name: _imports(path, set(files)) - {name} for name, path in files.items()}
+    assert graph["bench"] >= {"cases", "peers"} and "problems" in graph["peers"]
+    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph))}"

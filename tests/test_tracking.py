@@ -1,4 +1,4 @@
-"""Tracking never loses results, and finds the store from inside DVC temp workspaces."""
+"""Tracking never loses results; where the store is: test_tracking_store.py."""
 
 import os
 import subprocess
@@ -7,18 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from neuralode_repro import tracking
+from neuralode_repro import tracking, tracking_store
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def test_repo_root_maps_out_of_dvc_temp_workspace(monkeypatch, tmp_path):
-    monkeypatch.setenv("DVC_ROOT", str(tmp_path / "proj/.dvc/tmp/exps/tmpab12"))
-    assert tracking.repo_root() == (tmp_path / "proj").resolve()
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking.tracking_uri() == f"sqlite:///{(tmp_path / 'proj').resolve()}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
-    assert tracking.tracking_uri() == "http://127.0.0.1:5000"
 
 
 def test_git_commit_is_dirty_for_code_not_for_run_outputs(tmp_path):
@@ -84,22 +75,13 @@ def test_artifacts_live_beside_the_store_not_in_the_working_directory(tmp_path, 
         tracker.log_artifact(tmp_path / "a.txt")
     assert not (work / "mlruns").exists()
     assert [p.name for p in (tmp_path / "store/mlruns").rglob("a.txt")] == ["a.txt"]
-    assert tracking.artifact_root("http://127.0.0.1:5000") is None
-
-
-def test_store_paths_are_url_decoded(tmp_path):
-    """A store in a folder with a space is written ``%20`` in the URI: its artifacts
-    go beside the real folder, as SQLAlchemy opens it, not into one named ``a%20b``."""
-    folder = tmp_path / "a b"
-    uri = f"sqlite:///{tmp_path}/a%20b/m.db"
-    assert tracking.sqlite_path(uri) == folder / "m.db"
-    assert tracking.artifact_root(uri) == (folder / "mlruns").as_uri()
+    assert tracking_store.artifact_root("http://127.0.0.1:5000") is None
 
 
 DROPOUT = """
 import sys
 from mlflow.tracking.client import MlflowClient
-from neuralode_repro import tracking
+from neuralode_repro import tracking, tracking_store
 
 real = MlflowClient.log_batch
 
@@ -132,7 +114,7 @@ def test_failure_after_tracking_dropped_out_is_failed_not_finished(tmp_path):
 
 KILLED = """
 import os, signal
-from neuralode_repro import tracking
+from neuralode_repro import tracking, tracking_store
 with tracking.stage_run("train_x", "exp", {}, profile="tiny", seed=0):
     os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -14,9 +14,7 @@ and carries on (its metrics files are written by the stage whatever happens here
 Runs end FAILED when their stage fails, and a run left RUNNING by a killed process is
 marked KILLED by the next execution of its stage on the same host.
 
-Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<repo root>/mlflow.db``; the
-repo root is ``DVC_ROOT`` when DVC sets it (mapped back out of ``.dvc/tmp/exps``
-temp workspaces, so queued experiments share one store).
+Where the store is, and MLflow's settings: :mod:`neuralode_repro.tracking_store`.
 """
 
 from __future__ import annotations
@@ -30,57 +28,20 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import torch
 
 from . import distributed
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-# An unreachable server should cost seconds, not minutes of retries.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+from .tracking_store import (
+    artifact_root,
+    check_writable,
+    repo_root,
+    tracking_uri,
+    use_mlflow_settings,
+)
+from .tracking_store import sqlite_path as sqlite_path  # re-exported: ui.py imports it from here
 
 _FLUSH_EVERY = 200  # buffered per-step metrics are sent in batches
-
-
-def repo_root() -> Path:
-    """The repository root, seen from a stage (DVC_ROOT) or from anywhere inside it."""
-    root = Path(os.environ.get("DVC_ROOT") or _find_up(Path.cwd())).resolve()
-    parts = root.parts
-    for i in range(len(parts) - 2):
-        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    return root
-
-
-def _find_up(start: Path) -> Path:
-    for d in (start, *start.parents):
-        if (d / "dvc.yaml").exists() or (d / ".dvc").is_dir():
-            return d
-    return start
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` store (SQLAlchemy's form: three slashes,
-    then the path, so an absolute one has four; URL-escapes decoded); None for a
-    server."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(unquote(uri.removeprefix("sqlite:///")))
-
-
-def artifact_root(uri: str) -> str | None:
-    """Where a new experiment keeps its artifacts: ``mlruns/`` beside an SQLite store.
-    MLflow's default is ``./mlruns`` of the process that creates the experiment, which
-    is lost when that is a DVC temporary workspace, and lands in the repository when a
-    test points the store at a temporary folder. A server (None) decides for itself."""
-    db = sqlite_path(uri)
-    return None if db is None else (db.parent / "mlruns").resolve().as_uri()
 
 
 RUN_OUTPUTS = ("dvc.lock", "metrics", "reports")
@@ -121,6 +82,7 @@ class Tracker:
     the run's final status."""
 
     def __init__(self, stage: str, experiment: str, tags: Mapping[str, str]):
+        use_mlflow_settings()  # before anything here imports mlflow
         self.stage, self.experiment, self.tags = stage, experiment, dict(tags)
         self.enabled = True
         self._buffer: list[Any] = []
@@ -148,7 +110,7 @@ class Tracker:
         def _start() -> None:
             from mlflow import MlflowClient
 
-            _check_writable(tracking_uri())
+            check_writable(tracking_uri())
             client = MlflowClient(tracking_uri())
             exp = client.get_experiment_by_name(self.experiment)
             exp_id = exp.experiment_id if exp else client.create_experiment(
@@ -257,18 +219,6 @@ HOST_TAG, PID_TAG = "neuralode.host", "neuralode.pid"
 # the training run an evaluation or figure run read its model from (see artifacts.py)
 TRAIN_RUN_TAG = "neuralode.train_run_id"
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
-
-
-def _check_writable(uri: str) -> None:
-    """A read-only SQLite store fails here at once, instead of after MLflow's retries
-    (sqlite writes a journal beside the file, so its folder must be writable too)."""
-    path = sqlite_path(uri)
-    if path is None:
-        return
-    for target in (path, path.parent) if path.exists() else (path.parent,):
-        if target.exists() and not os.access(target, os.W_OK):
-            raise PermissionError(f"{target} is read-only; point MLFLOW_TRACKING_URI at a "
-                                  "writable store")
 
 
 def _mark_killed(client: Any, exp_id: str, stage: str) -> None:

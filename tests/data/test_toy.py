@@ -38,6 +38,20 @@ def test_true_field_roundtrip():
     assert f(torch.zeros(()), z).shape == (3, 2)
 
 
+def test_true_systems_are_fixed_fields_of_the_data():
+    """The data owns its generating systems: fixed (no parameters to learn), and the
+    linear one is dz/dt = A z."""
+    import torch
+
+    for name in ("linear", "nonlinear"):
+        f = CFG.systems[name].field()
+        assert list(f.parameters()) == [] and "A" in dict(f.named_buffers())
+    f = CFG.systems["linear"].field()
+    z = torch.tensor([[0.6, 0.3], [-1.0, 2.0]], dtype=torch.float64)
+    expected = z @ torch.tensor(CFG.systems["linear"].A, dtype=torch.float64).T
+    assert torch.equal(f(torch.zeros(()), z), expected)
+
+
 def test_nonlinear_system_needs_b_and_x0():
     from neuralode_repro.config import ConfigError
 

@@ -1,6 +1,8 @@
 """Synthetic trajectories of the toy dynamics experiments (tutorial notebook):
 one trajectory of a known 2-D system, observed at equally spaced times with
-Gaussian noise, plus a noise-free continuation for extrapolation."""
+Gaussian noise, plus a noise-free continuation for extrapolation. The known systems
+(:class:`LinearSystem`, :class:`GatedLinearSystem`) are the data's: fixed fields, no
+parameters, which the learned ones (:mod:`neuralode_repro.models.toy`) fit."""
 
 from __future__ import annotations
 
@@ -9,13 +11,41 @@ from typing import Literal
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from neuralode import odeint
 
 from ..config import num
-from ..models.toy import GatedLinearField, LinearField
 
 Matrix2 = tuple[tuple[float, float], tuple[float, float]]
+
+
+class LinearSystem(nn.Module):
+    """The notebook's linear system dz/dt = A z, A fixed."""
+
+    def __init__(self, A: Tensor):
+        super().__init__()
+        self.register_buffer("A", A.clone())
+
+    def forward(self, t: Tensor, z: Tensor) -> Tensor:
+        return z @ self.A.T  # (B, D)
+
+
+class GatedLinearSystem(nn.Module):
+    """The notebook's nonlinear system: two linear fields blended by a sigmoid gate,
+
+        dx/dt = s(x.x0) A (x - x0) + s(-x.x0) B (x + x0),   s = logistic sigmoid.
+    """
+
+    def __init__(self, A: Tensor, B: Tensor, x0: Tensor):
+        super().__init__()
+        self.register_buffer("A", A.clone())
+        self.register_buffer("B", B.clone())
+        self.register_buffer("x0", x0.clone())
+
+    def forward(self, t: Tensor, x: Tensor) -> Tensor:
+        gate = torch.sigmoid(x @ self.x0)[:, None]  # (B, 1)
+        return gate * ((x - self.x0) @ self.A.T) + (1 - gate) * ((x + self.x0) @ self.B.T)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,12 +63,12 @@ class ToySystem:
         if self.kind == "linear" and (self.B is not None or self.x0 is not None):
             raise ValueError("kind 'linear' takes only A; remove B and x0")
 
-    def field(self) -> torch.nn.Module:
+    def field(self) -> nn.Module:
         a = torch.tensor(self.A, dtype=torch.float64)
         if self.kind == "linear":
-            return LinearField(a)
-        return GatedLinearField(a, torch.tensor(self.B, dtype=torch.float64),
-                                torch.tensor(self.x0, dtype=torch.float64))
+            return LinearSystem(a)
+        return GatedLinearSystem(a, torch.tensor(self.B, dtype=torch.float64),
+                                 torch.tensor(self.x0, dtype=torch.float64))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +109,7 @@ def generate_toy(system: ToySystem, cfg: ToyDataConfig, seed: int) -> dict[str, 
     return out
 
 
-def true_field(data: dict[str, np.ndarray]) -> torch.nn.Module:
+def true_field(data: dict[str, np.ndarray]) -> nn.Module:
     """The generating system, rebuilt from the arrays of :func:`generate_toy`."""
     kind = str(data["kind"])
     return ToySystem(kind=kind, A=tuple(map(tuple, data["A"])),  # type: ignore[arg-type]

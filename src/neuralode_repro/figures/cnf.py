@@ -21,6 +21,7 @@ from ..experiments.cnf_eval import density_arrays, transformation_arrays
 from ..io import read_csv, read_json
 from ..runs import cnf as cnf_run
 from .config import CNFFiguresConfig
+from .curves import CNF, loss_panel, nfe_panel
 from .style import MODEL, OBS, TRUE, figure, save
 
 COLORS = {"cnf": MODEL, "nf": OBS}
@@ -72,22 +73,12 @@ def training_curves(rows: Sequence[Mapping[str, float]], ylabel: str, title: str
                     offset: float = 0.0) -> None:
     """Loss (+ ``offset``) and NFE per iteration from the loop's per-step ``rows``
     (the NFE panel is flat at 0 for a planar NF: it has no solver)."""
-    loss = np.array([r["loss"] for r in rows]) + offset
-    nfe_forward = np.array([r["nfe_forward"] for r in rows])
-    nfe_backward = np.array([r["nfe_backward"] for r in rows])
-    steps = np.arange(1, len(loss) + 1)
+    steps = np.arange(1, len(rows) + 1)
     fig, ax = figure(ncols=2)
-    ax[0, 0].plot(steps, loss, color=MODEL, lw=0.6, alpha=0.5, label="per batch")
-    k = max(1, len(loss) // 50)
-    if len(loss) >= 2 * k:
-        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
-        ax[0, 0].plot(steps[k - 1:], smooth, color=TRUE, lw=1.2, label=f"mean of {k}")
+    loss_panel(ax[0, 0], steps, np.array([r["loss"] for r in rows]) + offset, CNF)
     ax[0, 0].set(xlabel="iteration", ylabel=ylabel, title=title)
-    ax[0, 0].legend(loc="best")
-    ax[0, 1].plot(steps, nfe_forward, color=MODEL, lw=0.8, label="NFE-F")
-    ax[0, 1].plot(steps, nfe_backward, color=OBS, lw=0.8, label="NFE-B")
+    nfe_panel(ax[0, 1], steps, rows, CNF)
     ax[0, 1].set(xlabel="iteration", ylabel="function evaluations", title="Solver cost")
-    ax[0, 1].legend(loc="best")
     save(fig, path)
 
 

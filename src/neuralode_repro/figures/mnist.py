@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .curves import MNIST, loss_panel, nfe_panel
 from .style import MODEL, OBS, TRUE, figure, save
 
 
@@ -19,24 +20,10 @@ def training_curves(steps: Sequence[Mapping[str, float]], steps_per_epoch: int,
     x = np.arange(1, len(steps) + 1) / steps_per_epoch  # (N,) fractional epoch
     fig, ax = figure(ncols=3, width=4.0)
     a, b, c = ax[0]
-    loss = np.array([r["loss"] for r in steps])
-    a.plot(x, loss, color=MODEL, lw=0.5, alpha=0.4, label="per iteration")
-    k = max(1, len(loss) // 50)  # running mean over ~2% of the run: the trend, not noise
-    if k > 1:
-        a.plot(x[k - 1:], np.convolve(loss, np.ones(k) / k, "valid"), color=MODEL, lw=1.2,
-               label=f"mean of {k}")
-    a.legend(loc="best")
+    loss_panel(a, x, np.array([r["loss"] for r in steps]), MNIST)
     a.set(xlabel="epoch", ylabel="training loss (cross-entropy, nats)", yscale="log",
           title=f"{title}: loss")
-    nfe_f = np.array([r["nfe_forward"] for r in steps], dtype=float)
-    nfe_b = np.array([r["nfe_backward"] for r in steps], dtype=float)
-    if nfe_f.any():
-        b.plot(x, nfe_f, color=OBS, lw=0.8, label="NFE-F (forward)")
-        b.plot(x, nfe_b, color=MODEL, lw=0.8, label="NFE-B (backward)")
-        b.legend(loc="best")
-    else:
-        b.text(0.5, 0.5, "no ODE solver\n(NFE = 0)", ha="center", va="center",
-               transform=b.transAxes)
+    nfe_panel(b, x, steps, MNIST)
     b.set(xlabel="epoch", ylabel="function evaluations per iteration", title="NFE")
     epoch = np.array([r["epoch"] for r in steps], dtype=int)
     ep = np.unique(epoch)

@@ -1,4 +1,6 @@
-"""Latent ODE (paper sec. 5, eqs. 11-13, Fig. 6) and its RNN baseline (Table 2).
+"""Latent ODE (paper sec. 5, eqs. 11-13, Fig. 6), and the API of it and of its RNN
+baseline (Table 2, :mod:`neuralode_repro.models.rnn`): :func:`build_model`, the loss and
+the evaluation.
 
 The latent ODE is a variational autoencoder for irregularly sampled time series:
 
@@ -19,79 +21,20 @@ ones); :func:`evaluate` turns a prediction into the RMSEs of Table 2.
 
 from __future__ import annotations
 
-import dataclasses
-import math
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
-from ..config import SolverConfig, num
 from ..data.spirals import SpiralBatch
 from ..solving import solve
-
-
-@dataclasses.dataclass(frozen=True)
-class LatentConfig:
-    """``train_latent.<variant>``: the model; defaults are the paper's sizes (sec. 5.1).
-
-    ``encoder`` is the recurrent cell (of the recognition net, or of the RNN baseline).
-    The paper: rnn, latent 4, 25 hidden, f and decoder with one 20-unit hidden layer.
-    The tutorial notebook's variant: ``encoder: gru, latent_dim: 6, rnn_hidden: 64,
-    ode_hidden: 64, ode_layers: 2, decoder_hidden: 64``. torchdiffeq's example's f has
-    ``ode_layers: 2``. ``time_input`` and ``rollout`` shape the RNN baseline only (see
-    :class:`RNNBaseline`).
-    """
-
-    model: Literal["latent_ode", "rnn"] = "latent_ode"
-    obs_dim: int = num(2, ge=1)
-    latent_dim: int = num(4, ge=1)
-    encoder: Literal["rnn", "gru"] = "rnn"
-    rnn_hidden: int = num(25, ge=1)
-    ode_hidden: int = num(20, ge=1)
-    ode_layers: int = num(1, ge=1)
-    decoder_hidden: int = num(20, ge=1)
-    solver: SolverConfig = dataclasses.field(default_factory=SolverConfig)
-    time_input: Literal["gap", "none"] = "gap"
-    rollout: Literal["mean_gap", "grid"] = "mean_gap"
-
-    def validate(self) -> None:
-        if self.time_input == "none" and self.rollout == "grid":
-            raise ValueError("rollout: 'grid' steps to each future time, which an RNN "
-                             "without a time input cannot tell from an observation gap; "
-                             "use rollout: mean_gap or time_input: gap")
-
-
-@dataclasses.dataclass(frozen=True)
-class Prediction:
-    """``recon`` (B, n, D) at the observed times, ``future`` (B, F, D) at the future ones;
-    ``z0_mean`` (B, L) for the latent ODE (posterior mean used for the prediction)."""
-
-    recon: Tensor
-    future: Tensor
-    z0_mean: Tensor | None = None
-
-
-def time_gaps(t: Tensor) -> Tensor:
-    """Gaps t_i - t_{i-1} of (B, n) sorted times, the first measured from the start t=0."""
-    return torch.diff(t, dim=1, prepend=torch.zeros_like(t[:, :1]))  # (B, n)
-
-
-def gaussian_log_likelihood(x: Tensor, mean: Tensor, std: float) -> Tensor:
-    """log N(x | mean, std^2) summed over all but the batch dimension: (B,)."""
-    logp = -0.5 * (math.log(2 * math.pi * std**2) + (x - mean) ** 2 / std**2)
-    return logp.flatten(1).sum(1)
-
-
-def _cell(kind: str, inputs: int, hidden: int) -> nn.Module:
-    return (nn.GRU if kind == "gru" else nn.RNN)(inputs, hidden, batch_first=True)
-
-
-def _mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers += [nn.Linear(a, b)] + ([act()] if i < len(sizes) - 2 else [])
-    return nn.Sequential(*layers)
+from .mlp import MLPField, mlp
+from .rnn import RNNBaseline
+from .sequence import (
+    LatentConfig,
+    Prediction,
+    gaussian_log_likelihood,
+    recurrent_cell,
+    time_gaps,
+)
 
 
 class RecognitionRNN(nn.Module):
@@ -100,7 +43,7 @@ class RecognitionRNN(nn.Module):
 
     def __init__(self, obs_dim: int, hidden: int, latent_dim: int, cell: str):
         super().__init__()
-        self.rnn = _cell(cell, obs_dim + 1, hidden)
+        self.rnn = recurrent_cell(cell, obs_dim + 1, hidden)
         self.out = nn.Linear(hidden, 2 * latent_dim)
 
     def forward(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -110,15 +53,12 @@ class RecognitionRNN(nn.Module):
         return mean, logvar
 
 
-class LatentODEFunc(nn.Module):
-    """Autonomous latent dynamics dz/dt = f(z; theta_f): an ELU MLP (sec. 5.1)."""
+class LatentODEFunc(MLPField):
+    """Autonomous latent dynamics dz/dt = f(z; theta_f): an ELU MLP (sec. 5.1) of
+    ``layers`` hidden layers of ``hidden`` units."""
 
     def __init__(self, latent_dim: int, hidden: int, layers: int):
-        super().__init__()
-        self.net = _mlp([latent_dim, *[hidden] * layers, latent_dim], nn.ELU)
-
-    def forward(self, t: Tensor, z: Tensor) -> Tensor:
-        return self.net(z)  # (B, L)
+        super().__init__(latent_dim, [hidden] * layers)
 
 
 class LatentODE(nn.Module):
@@ -129,7 +69,7 @@ class LatentODE(nn.Module):
         self.cfg, self.noise_std = cfg, noise_std
         self.encoder = RecognitionRNN(cfg.obs_dim, cfg.rnn_hidden, cfg.latent_dim, cfg.encoder)
         self.func = LatentODEFunc(cfg.latent_dim, cfg.ode_hidden, cfg.ode_layers)
-        self.decoder = _mlp([cfg.latent_dim, cfg.decoder_hidden, cfg.obs_dim], nn.ReLU)
+        self.decoder = mlp([cfg.latent_dim, cfg.decoder_hidden, cfg.obs_dim], nn.ReLU)
 
     def encode(self, batch: SpiralBatch) -> tuple[Tensor, Tensor]:
         """Mean and log-variance of q(z_t0 | observations), each (B, L)."""
@@ -189,87 +129,6 @@ class LatentODE(nn.Module):
         mean, _ = self.encode(batch)
         z_obs, z_fut = self._solve_at(mean, batch.t_obs, batch.t_future)
         return Prediction(self.decoder(z_obs), self.decoder(z_fut), z0_mean=mean)
-
-
-class RNNBaseline(nn.Module):
-    """The RNN baseline of Table 2: an RNN over observations, with or without the time
-    gap as a second input (``time_input``: ``gap`` or ``none``).
-
-    Step i reads the previous value, and (``gap``) the gap to the time it predicts
-    divided by ``gap_scale``, the mean gap between training observations, so that
-    the input is O(1) at any n and grid: (x_{i-1}, (t_i - t_{i-1}) / gap_scale) with
-    x_{-1} = 0 and t_{-1} = 0; a linear readout of its state predicts x_i. Training is
-    teacher-forced one-step-ahead prediction of the observed points under the same
-    known-noise Gaussian likelihood as the latent ODE (it never sees the future points).
-    The first point has no predecessor to predict it from, so it is left out of the
-    likelihood, and its "reconstruction" is the observation the RNN reads.
-    Reconstructions are the one-step-ahead predictions.
-
-    Extrapolation continues from the last observation autoregressively, each prediction
-    fed back as the next input. ``rollout: mean_gap`` (ours, the default) steps as
-    training did: gaps of ``gap_scale`` (the mean training gap; the only step an RNN
-    without time input knows), then reads the future times off the piecewise-linear
-    path through the last observation and the predictions. ``rollout: grid`` steps to
-    each future time in turn (one grid step each, ~1/3 of the mean training gap at
-    n = 30, and 100 steps instead of ~30: measured, that mismatch alone doubled the
-    RNN's n = 30 RMSE); it needs ``time_input: gap``.
-    """
-
-    def __init__(self, cfg: LatentConfig, noise_std: float, gap_scale: float = 1.0):
-        super().__init__()
-        if not gap_scale > 0:
-            raise ValueError(f"gap_scale must be > 0 (the mean training gap), got {gap_scale}")
-        self.cfg, self.noise_std, self.gap_scale = cfg, noise_std, float(gap_scale)
-        self.rnn = _cell(cfg.encoder, cfg.obs_dim + (cfg.time_input == "gap"), cfg.rnn_hidden)
-        self.readout = nn.Linear(cfg.rnn_hidden, cfg.obs_dim)
-
-    def _inputs(self, x: Tensor, gaps: Tensor) -> Tensor:
-        """(B, T, D) values and (B, T) gaps -> (B, T, D [+ 1]) RNN inputs."""
-        if self.cfg.time_input == "none":
-            return x
-        return torch.cat([x, (gaps / self.gap_scale)[..., None]], -1)
-
-    def _teacher_forced(self, batch: SpiralBatch) -> tuple[Tensor, Tensor]:
-        prev = torch.cat([torch.zeros_like(batch.x_obs[:, :1]), batch.x_obs[:, :-1]], 1)
-        out, h = self.rnn(self._inputs(prev, time_gaps(batch.t_obs)))
-        return self.readout(out), h  # (B, n, D), (1, B, H)
-
-    def loss(self, batch: SpiralBatch) -> tuple[Tensor, dict[str, float]]:
-        """Negative log-likelihood of the one-step-ahead predictions, batch mean."""
-        x_hat, _ = self._teacher_forced(batch)
-        x_hat, target = x_hat[:, 1:], batch.x_obs[:, 1:]  # x_0 has nothing to predict it
-        nll = -gaussian_log_likelihood(target, x_hat, self.noise_std).mean()
-        return nll, {"nll": nll.item(), "recon_mse": ((x_hat - target) ** 2).mean().item()}
-
-    def _step(self, x: Tensor, gap: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
-        """One autoregressive step: (B, D) value read with its (B,) gap -> next value."""
-        out, h = self.rnn(self._inputs(x[:, None], gap[:, None]), h)
-        return self.readout(out[:, 0]), h
-
-    @torch.no_grad()
-    def predict(self, batch: SpiralBatch) -> Prediction:
-        recon, h = self._teacher_forced(batch)
-        recon = torch.cat([batch.x_obs[:, :1], recon[:, 1:]], 1)  # x_0: the observation read
-        x, t = batch.x_obs[:, -1], batch.t_obs[:, -1]  # (B, D), (B,)
-        if self.cfg.rollout == "grid":
-            future = []
-            for tf in batch.t_future:
-                x, h = self._step(x, tf - t, h)
-                t = tf.expand_as(t)
-                future.append(x)
-            return Prediction(recon, torch.stack(future, 1))  # (B, n, D), (B, F, D)
-        # mean_gap: points at t + j * gap_scale, j = 0..J (j = 0: the last observation)
-        u = (batch.t_future[None] - t[:, None]) / self.gap_scale  # (B, F) in steps
-        n_steps = max(1, math.ceil(float(u.max())))
-        path, gap = [x], torch.full_like(t, self.gap_scale)
-        for _ in range(n_steps):
-            x, h = self._step(x, gap, h)
-            path.append(x)
-        path = torch.stack(path, 1)  # (B, J + 1, D)
-        lo = u.floor().clamp(0, n_steps - 1).long()  # (B, F)
-        w = (u - lo).clamp(0, 1)[..., None]  # (B, F, 1)
-        pick = lambda i: path.gather(1, i[..., None].expand(-1, -1, path.shape[-1]))  # noqa: E731
-        return Prediction(recon, pick(lo) * (1 - w) + pick(lo + 1) * w)  # (B, F, D)
 
 
 SequenceModel = LatentODE | RNNBaseline

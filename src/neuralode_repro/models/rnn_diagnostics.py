@@ -31,7 +31,8 @@ import torch
 from torch import Tensor
 
 from ..data.spirals import SpiralBatch
-from .latent import RNNBaseline, rmse
+from .latent import rmse
+from .rnn import RNNBaseline
 
 
 def _check(model: Any) -> RNNBaseline:
