@@ -7,17 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from neuralode_repro.io import (
-    OutputError,
-    atomic_path,
-    load_arrays,
-    save_arrays,
-    staged,
-    unstaged,
-    write_bytes,
-    write_json,
-    write_text,
-)
+from neuralode_repro.io import load_arrays, save_arrays, write_bytes, write_json, write_text
+from neuralode_repro.staging import OutputError, atomic_path, staged, unstaged
 
 
 def test_save_arrays_is_byte_deterministic(tmp_path):
@@ -257,8 +248,8 @@ def test_file_modes_follow_the_umask_read_at_first_write(tmp_path, umask, staged
     after the import, so it must be read when first needed; a fresh process each, as it
     is read once."""
     script = "\n".join([
-        "import os, stat, sys", "from neuralode_repro import io", f"os.umask({umask})",
-        "with io.staged():" if staged_write else "if True:",
+        "import os, stat, sys", "from neuralode_repro import io, staging",
+        f"os.umask({umask})", "with staging.staged():" if staged_write else "if True:",
         "    io.write_text(sys.argv[1], 'x')",
         "print(oct(stat.S_IMODE(os.stat(sys.argv[1]).st_mode)))"])
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "x.txt")],

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from neuralode_repro import tracking, ui
+from neuralode_repro import tracking, tracking_store, ui
 from tests._net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ def test_url_opens_the_experiment_in_the_model_training_view(tmp_path, monkeypat
     db = _store(tmp_path, monkeypatch)
     mlflow.set_tracking_uri(f"sqlite:///{db}")
     want = mlflow.get_experiment_by_name(EXP).experiment_id
-    assert tracking.sqlite_path(f"sqlite:///{db}") == db
+    assert tracking_store.sqlite_path(f"sqlite:///{db}") == db
     assert ui.experiment_id(db, EXP) == want
     assert ui.runs_url("http://127.0.0.1:5000", want) == \
         f"http://127.0.0.1:5000/#/experiments/{want}?workflowType=machine_learning"
@@ -51,7 +51,7 @@ def test_url_opens_the_experiment_in_the_model_training_view(tmp_path, monkeypat
     assert ui.experiment_id(tmp_path / "none.db", EXP) is None
     (tmp_path / "plain.db").write_bytes(b"not a database")
     assert ui.experiment_id(tmp_path / "plain.db", EXP) is None
-    assert tracking.sqlite_path("http://127.0.0.1:5000") is None
+    assert tracking_store.sqlite_path("http://127.0.0.1:5000") is None
 
 
 def test_a_taken_port_fails_with_one_line_before_the_url(tmp_path):
@@ -80,8 +80,11 @@ def test_a_free_port_prints_the_url_then_starts_mlflow_there(tmp_path, monkeypat
     ui.main(["--port", str(port), "--params", str(ROOT / "params.yaml")])
     assert capsys.readouterr().out.startswith(
         f"MLflow UI: http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning")
-    (_, argv, _), = started
+    (_, argv, env), = started
     assert argv[argv.index("--host") + 1:] == ["127.0.0.1", "--port", str(port)]
+    # the server runs with the pipeline's MLflow settings (it got them from an import
+    # side effect of tracking.py before; ui.py no longer imports it)
+    assert all(env[k] == os.environ.get(k, v) for k, v in tracking_store.MLFLOW_SETTINGS.items())
 
 
 def test_bind_problems_name_the_value_and_the_fix():

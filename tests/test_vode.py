@@ -1,6 +1,8 @@
 """vode_adams: scipy's VODE (Adams mode) behind the Solver protocol, with our adjoint."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,11 +11,16 @@ from scipy.integrate import ode
 
 from neuralode import SolverError, SolverStats, odeint, odeint_adjoint
 from neuralode.solvers import is_adaptive, make_solver, solver_names
-from neuralode_repro.vode import _weights
+from neuralode_repro.vode import _weights, register
 
 A = np.array([[-0.1, -1.0], [1.0, -0.1]])
 Y0 = np.array([1.0, 0.5])
 T = [0.0, 2.5, 5.0, 10.0]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _registered():
+    register()  # as the pipeline's config checks do
 
 
 def _rotation(t, y):
@@ -25,7 +32,15 @@ def _exact(t):
     return math.exp(-0.1 * t) * np.array([[c, -s], [s, c]]) @ Y0
 
 
-def test_registered_as_an_adaptive_method():
+def test_registered_by_one_explicit_call_not_at_import():
+    """Importing the module registers nothing (it did, from three importers); the config
+    checks call register(), once however often."""
+    script = ("from neuralode.solvers import solver_names; import neuralode_repro.vode as v; "
+              "a = 'vode_adams' in solver_names(); v.register(); v.register(); "
+              "print(a, 'vode_adams' in solver_names())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["False", "True"]
     assert "vode_adams" in solver_names() and is_adaptive("vode_adams")
 
 

@@ -274,8 +274,9 @@ class SolverConfig:
     def validate(self) -> None:
         from neuralode.solvers import is_adaptive, solver_names
 
-        from . import vode  # noqa: F401  (registers "vode_adams")
+        from .vode import register
 
+        register()  # the pipeline's own solver, vode_adams
         if self.method not in solver_names():
             raise ValueError(f"method: unknown solver {self.method!r}; valid: "
                              f"{', '.join(solver_names())}")

@@ -4,7 +4,7 @@ outputs -> summary, with one readable error line at the boundary.
 Every ``stages/*.py`` is ``runner.main(prepare, parser)``. ``prepare`` reads and checks
 its config and inputs (a bad value stops the stage before an MLflow run starts) and
 returns a :class:`Job`. The runner opens the MLflow run, runs the job's body inside
-:func:`neuralode_repro.io.staged` (its outputs appear all together when it succeeds, and
+:func:`neuralode_repro.staging.staged` (its outputs appear all together when it succeeds, and
 none remain when it fails), logs the published files, and prints the summary line.
 
 A Python traceback is shown only with ``--debug`` or ``NEURALODE_DEBUG=1``. Ctrl-C
@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from neuralode import SolverError
 
-from . import io
+from . import staging
 from .config import CommonConfig, ConfigError, load_params, load_section
 from .runs import FAMILIES
 from .runtime import apply_threads
@@ -135,7 +135,7 @@ def execute(prepare: Callable[[Context], Job], args: argparse.Namespace) -> Resu
         with stage_run(job.stage, common.mlflow_experiment, job.params,
                        profile=common.profile, seed=seed) as tracker:
             tracker.set_tags(job.tags)
-            with io.staged():
+            with staging.staged():
                 result = job.body(tracker)
             # published: now the files exist under their own names
             tracker.log_results(results_only(result.metrics, job.params), result.files,

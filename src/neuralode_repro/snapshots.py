@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .io import atomic_path, unstaged
 from .producers import stage_hint, unreadable
+from .staging import atomic_path, unstaged
 
 FORMAT = 1
 

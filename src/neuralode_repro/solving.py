@@ -9,7 +9,6 @@ from torch import Tensor
 
 from neuralode import odeint, odeint_adjoint
 
-from . import vode  # noqa: F401  (registers "vode_adams" for every model)
 from .config import SolverConfig
 
 

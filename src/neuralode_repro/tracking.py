@@ -39,7 +39,6 @@ from .tracking_store import (
     tracking_uri,
     use_mlflow_settings,
 )
-from .tracking_store import sqlite_path as sqlite_path  # re-exported: ui.py imports it from here
 
 _FLUSH_EVERY = 200  # buffered per-step metrics are sent in batches
 

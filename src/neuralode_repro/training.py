@@ -26,7 +26,7 @@ from neuralode import collect_stats
 
 from . import distributed
 from .config import ConfigError, num
-from .io import atomic_path, unstaged
+from .staging import atomic_path, unstaged
 
 LossFn = Callable[[nn.Module, Any], tuple[Tensor, dict[str, float]]]
 StepHook = Callable[[int, dict[str, float]], None]

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from .config import CommonConfig, ConfigError, load_params, load_section
-from .tracking import sqlite_path, tracking_uri
+from .tracking_store import sqlite_path, tracking_uri, use_mlflow_settings
 
 VIEW = "workflowType=machine_learning"
 
@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
           + ("" if exp_id else f"  (no {name!r} experiment yet: `make repro` logs its runs)"),
           flush=True)
     mlflow = Path(sys.executable).parent / "mlflow"
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # the server is MLflow too: no telemetry, and the pipeline's HTTP settings
+    env = use_mlflow_settings({**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     os.execve(mlflow, [str(mlflow), "ui", "--workers", "1", "--backend-store-uri", uri,
                        "--host", args.host, "--port", str(args.port)], env)
 

@@ -26,6 +26,7 @@ Differences from the library's solvers, stated where they matter:
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -154,4 +155,9 @@ class VodeAdamsSolver:
         return ys, abs(hcur)
 
 
-register_solver("vode_adams", VodeAdamsSolver, adaptive=True)
+@functools.cache
+def register() -> None:
+    """Register ``vode_adams`` with the library's solvers, once. Called, never run at
+    import, by the config checks that read a solver name (``SolverConfig``,
+    ``NfeStudyConfig``): every solve the pipeline runs is of a checked config."""
+    register_solver("vode_adams", VodeAdamsSolver, adaptive=True)

@@ -179,7 +179,7 @@ def test_table2_over_seeds_pairs_the_models_by_seed(tmp_path):
                                spirals=SpiralConfig(n_total=777))
     md = to_markdown(blocks)
     assert "| time span and grid | 777 points on [0, 18.8] | span: the example; grid: ours" in md
-    assert "| observation noise σ | 0.1 | the example's function default (its __main__ " \
+    assert "| observation noise σ | 0.1 | the example's function default (its `__main__` " \
            "passes 0.3; paper: not stated) |" in md
     assert "| training budget | 2000 iterations × batch 800 | ours" in md
     assert "| RNN baseline | an RNN over x alone (no time input), 25 units; extrapolated in " \
@@ -397,11 +397,11 @@ def test_missing_metrics_name_the_stage(tmp_path):
 
 def test_summary_figure_is_embedded_while_the_stage_holds_its_outputs(tmp_path):
     """The report stage writes summary.png and the HTML that embeds it in one staged
-    block (neuralode_repro.io.staged): the HTML takes the figure's bytes, since its
+    block (neuralode_repro.staging.staged): the HTML takes the figure's bytes, since its
     file is in place only once the stage succeeds."""
     import base64
 
-    from neuralode_repro.io import staged
+    from neuralode_repro.staging import staged
 
     with staged():
         reports = _fixture_run(tmp_path)

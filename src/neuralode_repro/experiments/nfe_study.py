@@ -71,7 +71,9 @@ class NfeStudyConfig:
     tight_batch: int = num(500, gt=0)
 
     def validate(self) -> None:
-        from .. import vode  # noqa: F401  (registers "vode_adams")
+        from ..vode import register
+
+        register()  # vode_adams, one of the methods it may compare
 
         names = solver_names()
         bad = [m for m in self.methods if m not in names or not is_adaptive(m)]

@@ -47,7 +47,7 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3
 
 def save(fig: Figure, path: str | Path) -> bytes:
     """Write a PNG atomically (no timestamps in the file), close the figure and return
-    the PNG's bytes (inside :func:`~neuralode_repro.io.staged`, the file appears only
+    the PNG's bytes (inside :func:`~neuralode_repro.staging.staged`, the file appears only
     when the stage succeeds)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})

@@ -23,7 +23,7 @@ LATENT = (
     ("time span and grid", "{n_total} points on [{t_start:.3g}, {t_stop:.3g}]",
      "span: the example; grid: ours (the example uses 500)"),
     ("observation noise σ", "{noise_std}", "the example's function default (its "
-     "__main__ passes 0.3; paper: not stated)"),
+     "`__main__` passes 0.3; paper: not stated)"),
     ("window", "{n_window} observed + {n_future} future grid points",
      "paper (100 equally spaced timesteps); the split is ours"),
     ("predictive RMSE", "over the {n_future} future points against the noise-free curve, "
