@@ -5,8 +5,6 @@ Source, first that is set: ``--mirror``, params ``download_mnist.mirror``, the
 checked against its MD5 before anything appears at the output.
 """
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 from pathlib import Path
 
@@ -30,7 +28,3 @@ def parser() -> argparse.ArgumentParser:
         "--mirror": ("folder with the four MNIST IDX files (overrides params/env)",
                      {"default": None}),
         "--out": "output folder (data/mnist)"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

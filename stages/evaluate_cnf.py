@@ -7,8 +7,6 @@ budget axis: the held-out NLL of each training snapshot, against iterations, CPU
 and training FLOPs (from the training log's NFE). The model file and the training
 summary must be those of the run the command line names."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -17,8 +15,8 @@ from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.experiments.cnf import CLI, CNFEvalConfig, model_from_config
 from neuralode_repro.experiments.cnf_eval import evaluate_budget, evaluate_capacity, evaluate_ml
-from neuralode_repro.metrics import compose
 from neuralode_repro.io import read_csv, write_csv, write_json
+from neuralode_repro.metrics import compose
 from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -73,7 +71,3 @@ def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, reads=("weights", "summary", "snapshots", "log"),
                          writes=("metrics", "budget"), optional=("snapshots", "log", "budget"),
                          extra=CLI)
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

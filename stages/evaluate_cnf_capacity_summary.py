@@ -2,8 +2,6 @@
 evaluate_cnf_capacity runs, the final KL(q || p) per capacity K = M and seed for the CNF
 and the planar NF (metrics JSON and the CSV table figures_cnf draws); draws no figure."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 from pathlib import Path
 
@@ -37,7 +35,3 @@ def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, extra={
         "--metrics-dir": "folder of the evaluate_cnf_capacity metrics (metrics/cnf/capacity)",
         "--metrics": "output: summary JSON", "--table": "output: KL per width (CSV)"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

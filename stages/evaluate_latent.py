@@ -5,8 +5,6 @@ the metrics the report reads (training summary included) and the budget axis: th
 RMSEs of each training snapshot. The model file and the training summary must be those
 of the run the command line names."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -14,8 +12,8 @@ from pathlib import Path
 from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.experiments import latent
-from neuralode_repro.metrics import compose
 from neuralode_repro.io import load_arrays, write_csv, write_json
+from neuralode_repro.metrics import compose
 from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -53,7 +51,3 @@ def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, run="latent", reads=("weights", "summary", "snapshots"),
                          writes=("metrics", "budget"),
                          extra={"--data": "the spirals (data/spirals.npz)"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

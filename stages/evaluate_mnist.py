@@ -4,8 +4,6 @@ training step; writes the metrics the report reads (training summary included), 
 the learning curve: the test error of each training snapshot. The model file and the
 training summary must be those of the run the command line names."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 from pathlib import Path
 
@@ -13,8 +11,8 @@ from neuralode_repro import runner, runs
 from neuralode_repro.artifacts import read_summary
 from neuralode_repro.experiments.mnist import MnistTrainConfig, evaluate_saved, load_model
 from neuralode_repro.experiments.mnist_curve import evaluate_curve
-from neuralode_repro.metrics import compose
 from neuralode_repro.io import write_csv, write_json
+from neuralode_repro.metrics import compose
 from neuralode_repro.snapshots import read_snapshots
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 from neuralode_repro.training import resolve_device
@@ -53,7 +51,3 @@ def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, run="mnist", reads=("weights", "summary", "snapshots"),
                          writes=("metrics", "curve"),
                          extra={"--data": "the MNIST folder (data/mnist)"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

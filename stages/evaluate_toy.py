@@ -1,10 +1,8 @@
-"""Stage evaluate_toy@<experiment>-<seed>: score the saved toy model against the noise-free
+"""Stage evaluate_toy@<name>-<seed>: score the saved toy model against the noise-free
 trajectory, its held-out continuation and (linear) the true matrix; writes the metrics
 the report reads, the evaluated trajectory the figures draw and the budget axis of the
 report's convergence rule (trajectory MSE at the training GIF's frames). The model file
 and the training summary must be those of the run the command line names."""
-
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
 import argparse
 import dataclasses
@@ -15,8 +13,8 @@ from neuralode_repro.artifacts import load_model, read_summary
 from neuralode_repro.config import parse
 from neuralode_repro.experiments.budget import toy_frames
 from neuralode_repro.experiments.toy import ToyTrainConfig, evaluate, load_data, model_from_config
-from neuralode_repro.metrics import compose
 from neuralode_repro.io import load_arrays, save_arrays, write_csv, write_json
+from neuralode_repro.metrics import compose
 from neuralode_repro.tracking import TRAIN_RUN_TAG
 
 
@@ -46,7 +44,3 @@ def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, run="toy", reads=("weights", "summary", "snapshots"),
                          writes=("metrics", "budget", "predictions"),
                          extra={"--data": "data/toy/<name>.npz"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

@@ -4,8 +4,6 @@ train_cnf.seeds; Fig. 4 (d) every seed), from the saved models, the evaluation m
 and the training logs; never trains. Each model file must be that of its run
 (checked where draw_all loads it)."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -43,7 +41,3 @@ def parser() -> argparse.ArgumentParser:
         "--weights-dir": "folder of train_cnf's model files (data/models/cnf)",
         "--metrics-dir": "folder of the CNF metrics and logs (metrics/cnf)",
         "--out": "output folder of the figures"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

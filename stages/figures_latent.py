@@ -5,8 +5,6 @@ and the spirals, and the predictive RMSE against training iterations of every se
 (evaluate_latent's budget CSVs) beside Table 2's; never trains. Each model file must
 be that of its run, trained on --data."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -66,7 +64,3 @@ def parser() -> argparse.ArgumentParser:
         "--weights-dir": "folder of train_latent's model files (data/models/latent)",
         "--metrics-dir": "folder of evaluate_latent's budget CSVs (metrics/latent)",
         "--out": "output folder of the figures"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

@@ -2,15 +2,13 @@
 training curves, the learning curve against Table 1, peak memory vs NFE (sec. 2) and
 the four panels of Figure 3; never trains or evaluates."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 from pathlib import Path
 
 from neuralode_repro import runner, runs
 from neuralode_repro.experiments.mnist import MnistTrainConfig
-from neuralode_repro.experiments.nfe_study import NfeStudyConfig
 from neuralode_repro.experiments.mnist_memory import MnistMemoryConfig
+from neuralode_repro.experiments.nfe_study import NfeStudyConfig
 from neuralode_repro.figures.mnist import draw_all
 from neuralode_repro.report.paper import TABLE1
 
@@ -43,7 +41,3 @@ def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, extra={
         "--runs": "folder of the runs' logs and metrics", "--memory": "mnist_memory's JSON",
         "--study": "nfe_study's JSON", "--out": "output folder of the figures"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

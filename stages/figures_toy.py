@@ -3,8 +3,6 @@ training GIF) of each experiment in train_toy.systems, from its data, and the sa
 model, evaluated trajectory and training snapshots of the first seed; never trains. Each
 model file must be that of its experiment and seed, trained on its data file."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 from pathlib import Path
 
@@ -46,7 +44,3 @@ def parser() -> argparse.ArgumentParser:
         "--weights-dir": "folder of train_toy's model files",
         "--predictions": "folder of evaluate_toy's .npz",
         "--out": "output folder of the figures"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

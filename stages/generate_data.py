@@ -4,8 +4,6 @@
 Seeded: the same params give byte-identical files.
 """
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -28,7 +26,3 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, extra={"--out": "output folder (data)"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

@@ -2,8 +2,6 @@
 fixed solver steps, ODE-Net (adjoint, paper sec. 2: O(1)) vs RK-Net (backprop through
 the solver: O(L~)); writes memory.json and memory.csv (figures_mnist draws them)."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -44,7 +42,3 @@ def _fmt(values: list[float]) -> str:
 def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, extra={"--metrics": "output: metrics JSON",
                                          "--table": "output: CSV of the sweep (dvc plots)"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

@@ -5,8 +5,6 @@ NFE-B vs NFE-F from its training log and per solver family on the trained model,
 (figures_mnist draws the four panels). The model file must be that of the run
 nfe_study.model and nfe_study.seed name, trained on --data."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -58,7 +56,3 @@ def parser() -> argparse.ArgumentParser:
         "--data": "the MNIST folder (data/mnist)", "--weights": "the studied run's model file",
         "--train-log": "the studied run's training log", "--metrics": "output: the study's JSON",
         "--table": "output: CSV of the tolerance sweep"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

@@ -2,8 +2,6 @@
 summary figure reports/summary.png from the metrics files and figures earlier stages
 wrote (never retrains); all are logged to MLflow as artifacts."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 import functools
@@ -70,7 +68,3 @@ def prepare(ctx: runner.Context) -> runner.Job:
 def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, extra={"--metrics": "the metrics folder it reads",
                                          "--reports": "output folder of report.md/.html"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

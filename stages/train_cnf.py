@@ -4,8 +4,6 @@ model file, its per-iteration log, the training summary and (ml) the budget axis
 weight snapshots, and logs the model to MLflow. Evaluation (evaluate_cnf) and figures
 (figures_cnf) read the model file."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -47,7 +45,3 @@ def prepare(ctx: runner.Context) -> runner.Job:
 def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, writes=("weights", "log", "summary", "snapshots"),
                          optional=("snapshots",), extra=CLI)
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

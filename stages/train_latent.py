@@ -4,8 +4,6 @@ Table 2), with one of train_latent.seeds; writes the model file, its per-iterati
 the training summary and the weight snapshots of the budget axis
 (train_latent.budget_points), and logs the model to MLflow."""
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 import dataclasses
 from pathlib import Path
@@ -43,7 +41,3 @@ def prepare(ctx: runner.Context) -> runner.Job:
 def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, run="latent", writes=("weights", "log", "summary", "snapshots"),
                          extra={"--data": "the spirals (data/spirals.npz)"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

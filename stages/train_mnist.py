@@ -8,8 +8,6 @@ the stage relaunches itself under torchrun (DDP, one shard of every batch per
 process); only rank 0 writes outputs and the MLflow run.
 """
 
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
-
 import argparse
 from pathlib import Path
 
@@ -57,7 +55,3 @@ def parser() -> argparse.ArgumentParser:
                                 "--checkpoints": ("resume checkpoints (not an output; "
                                                   "default: %(default)s)",
                                                   {"default": "checkpoints/mnist"})})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

@@ -1,8 +1,6 @@
-"""Stage train_toy@<experiment>-<seed>: fit one toy dynamics experiment with the adjoint
+"""Stage train_toy@<name>-<seed>: fit one toy dynamics experiment with the adjoint
 method (paper sec. 2) from one training seed; writes the model file, its per-iteration
 log, the training summary and the snapshots of the training GIF, and logs the model to MLflow."""
-
-import _venv  # noqa: F401, I001  (first: re-runs this stage under .venv if needed)
 
 import argparse
 import dataclasses
@@ -34,7 +32,3 @@ def prepare(ctx: runner.Context) -> runner.Job:
 def parser() -> argparse.ArgumentParser:
     return runner.parser(__doc__, run="toy", writes=("weights", "log", "summary", "snapshots"),
                          extra={"--data": "data/toy/<name>.npz"})
-
-
-if __name__ == "__main__":
-    runner.main(prepare, parser())

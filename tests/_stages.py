@@ -15,7 +15,7 @@ from neuralode_repro import runner
 from neuralode_repro.cmdguard import stage_command
 
 ROOT = Path(__file__).resolve().parents[1]
-# as `python stages/<name>.py` does: the stage's folder first, for its `import _venv`
+# as `python stages/run.py <name>` does: the stages' folder importable
 sys.path.insert(0, str(ROOT / "stages"))
 
 
@@ -58,4 +58,4 @@ def stage_argv(stage: str, **subs: object) -> list[str]:
     if "${" in cmd:
         raise ValueError(f"{stage}: unexpanded variables left in {cmd!r}; pass them")
     words = cmd.split()
-    return words[2:]  # after "python stages/<name>.py"
+    return words[3:]  # after "python stages/run.py <name>"

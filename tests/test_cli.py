@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def _stage(args, tmp_path, **env):
     if args == ["linear"]:  # the command line dvc.yaml gives it
         args = stage_argv("train_toy", name="linear", seed=0)
-    return subprocess.run([sys.executable, str(ROOT / "stages/train_toy.py"), *args],
+    return subprocess.run([sys.executable, str(ROOT / "stages/run.py"), "train_toy", *args],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db",
                                **env})
@@ -70,17 +70,17 @@ def test_stage_under_a_bare_python_reruns_under_the_venv_or_says_what_to_do(tmp_
         pytest.skip("no interpreter without the pipeline installed")
     stages = tmp_path / "repo/stages"
     stages.mkdir(parents=True)
-    for name in ("_venv.py", "report.py"):
+    for name in ("run.py", "report.py"):
         (stages / name).write_bytes((ROOT / "stages" / name).read_bytes())
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    out = subprocess.run([bare, str(stages / "report.py"), "--help"], cwd=tmp_path,
+    out = subprocess.run([bare, str(stages / "run.py"), "report", "--help"], cwd=tmp_path,
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip() == (f"error: {bare} cannot import neuralode_repro; run `make "
                                   "install`, then `source .venv/bin/activate` (or run `make "
                                   "repro`, which needs neither)")
     (tmp_path / "repo/.venv").symlink_to(Path(sys.prefix))  # this test's venv
-    out = subprocess.run([bare, str(stages / "report.py"), "--help"], cwd=tmp_path,
+    out = subprocess.run([bare, str(stages / "run.py"), "report", "--help"], cwd=tmp_path,
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.startswith("usage: report.py")
+    assert out.stdout.startswith("usage: stages/run.py report")

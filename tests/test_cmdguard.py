@@ -16,7 +16,7 @@ from neuralode_repro.config import ConfigError
 from neuralode_repro.params import main as params_main
 from tests._repo import ROOT, repo_copy
 
-GUARD = "python stages/_guard.py"
+GUARD = "python stages/run.py _guard"
 EVIL = "x;touch${IFS}%s;echo"
 
 

@@ -46,7 +46,8 @@ def test_train_toy_twice_gives_identical_metrics(tmp_path):
     outputs = []
     for run in ("a", "b"):
         d = tmp_path / run
-        out = subprocess.run([sys.executable, str(ROOT / "stages/train_toy.py"), "--name", "linear",
+        out = subprocess.run([sys.executable, str(ROOT / "stages/run.py"), "train_toy",
+                              "--name", "linear",
                               "--seed", "0", "--params", str(params),
                               "--data", str(data / "toy/linear.npz"),
                               "--weights", str(d / "linear.pt"), "--train-log", str(d / "log.csv"),

@@ -57,7 +57,7 @@ def server(tmp_path):
 def test_stage_logs_to_loopback_server(server, tmp_path):
     env = {**os.environ, "MLFLOW_TRACKING_URI": server, "MLFLOW_DISABLE_TELEMETRY": "true",
            "NEURALODE_REPRO_ID": "server-test"}
-    out = subprocess.run([sys.executable, str(ROOT / "stages/generate_data.py"),
+    out = subprocess.run([sys.executable, str(ROOT / "stages/run.py"), "generate_data",
                           "--out", str(tmp_path / "data"), "--params", str(ROOT / "params.yaml")],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

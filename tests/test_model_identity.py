@@ -304,7 +304,7 @@ def test_the_command_line_prints_one_error_line(trained, tmp_path):
     cwd = tmp_path / "w"
     shutil.copytree(trained, cwd, ignore=shutil.ignore_patterns("mlflow.db"))
     before = _snapshot(cwd, EVALUATED)
-    out = subprocess.run([sys.executable, str(ROOT / "stages/evaluate_toy.py"), *TOY_ARGS,
+    out = subprocess.run([sys.executable, str(ROOT / "stages/run.py"), "evaluate_toy", *TOY_ARGS,
                           "--weights", "data/models/toy/nonlinear-s0.pt"], cwd=cwd,
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/m.db"})

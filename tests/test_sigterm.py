@@ -1,5 +1,6 @@
 """SIGTERM, for real. A `dvc repro` killed by SIGTERM takes its running stage with it
-(``stages/_venv.py``: the stage asks Linux for SIGTERM when its parent dies), whether
+(``stages/run.py``, every stage's entry point: the stage asks Linux for SIGTERM when its
+parent dies), whether
 the shell DVC runs the command in execs it (bash) or waits for it (dash as /bin/sh);
 and a stage that gets SIGTERM ends cleanly: ``terminated``, status 143, its staged
 outputs removed, its MLflow run KILLED."""
@@ -19,14 +20,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-STAND_IN = '''import _venv  # noqa: F401  (first, as in every stage)
-import os
+STAND_IN = '''import os
 import sys
 import time
 from pathlib import Path
 
-Path(sys.argv[1]).write_text(f"{os.getpid()} {os.getppid()}")
-time.sleep(300)  # a long training run
+
+def parser():  # run.py calls it first: past the entry point, the stage now "trains"
+    Path(sys.argv[2]).write_text(f"{os.getpid()} {os.getppid()}")
+    time.sleep(300)  # a long training run
+
+
+def prepare(ctx):
+    raise AssertionError("never reached")
 '''
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the parent-death signal is Linux's")
@@ -55,10 +61,10 @@ def test_sigterm_to_dvc_repro_ends_the_running_stage(tmp_path, shell):
         pytest.skip(f"no {shell}")
     stages = tmp_path / "stages"
     stages.mkdir()
-    shutil.copy2(ROOT / "stages" / "_venv.py", stages / "_venv.py")  # the mechanism
+    shutil.copy2(ROOT / "stages" / "run.py", stages / "run.py")  # the mechanism
     (stages / "long.py").write_text(STAND_IN)
     (tmp_path / "dvc.yaml").write_text(
-        "stages:\n  long:\n    cmd: python stages/long.py pid.txt\n    outs: [out.txt]\n")
+        "stages:\n  long:\n    cmd: python stages/run.py long pid.txt\n    outs: [out.txt]\n")
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
            "SHELL": shell}  # DVC runs the command in $SHELL
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
@@ -71,7 +77,7 @@ def test_sigterm_to_dvc_repro_ends_the_running_stage(tmp_path, shell):
     try:
         _wait_for(lambda: pid_file.exists() and pid_file.read_text(), 120, dvc)
         stage, parent = map(int, pid_file.read_text().split())
-        time.sleep(0.5)  # past `import _venv`: the stage now sleeps
+        time.sleep(0.5)  # past the entry point: the stage now sleeps
         dvc.send_signal(signal.SIGTERM)
         dvc.wait(timeout=30)
         deadline = time.monotonic() + 5

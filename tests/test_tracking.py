@@ -40,7 +40,7 @@ def test_unreachable_store_warns_once_and_stage_still_writes(tmp_path):
     """A real stage run against a tracking server that does not exist."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
            "MLFLOW_DISABLE_TELEMETRY": "true"}
-    out = subprocess.run([sys.executable, str(ROOT / "stages/generate_data.py"),
+    out = subprocess.run([sys.executable, str(ROOT / "stages/run.py"), "generate_data",
                           "--out", str(tmp_path / "data"), "--params", str(ROOT / "params.yaml")],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

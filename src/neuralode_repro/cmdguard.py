@@ -6,14 +6,14 @@ user's shell, before any code of ours runs. A params value such as a
 ``train_toy.systems`` key named ``x;touch${IFS}/tmp/pwned;echo`` would run as shell
 code; quoting cannot stop it, since a value can hold the quote itself (and a newline).
 So every ``cmd`` in dvc.yaml that interpolates anything is a list whose first command,
-``python stages/_guard.py``, interpolates nothing. It resolves every ``${...}`` of every
+``python stages/run.py _guard``, interpolates nothing. It resolves every ``${...}`` of every
 stage's cmd against params.yaml and the stage's ``matrix``/``foreach``, and fails unless
 each value is a plain token (:data:`SAFE`). DVC runs a list's commands one at a time,
 each in its own shell, and stops at the first that fails, so a command holding an
 unsafe value never reaches the shell. An expression the guard cannot resolve fails too.
 ``make repro`` runs the same check up front (``python -m neuralode_repro.params check``).
 
-    python stages/_guard.py [--dvc-yaml dvc.yaml] [--params params.yaml]
+    python stages/run.py _guard [--dvc-yaml dvc.yaml] [--params params.yaml]
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def read_dvc_yaml(path: Path) -> Mapping[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python stages/_guard.py",
+    parser = argparse.ArgumentParser(prog="stages/run.py _guard",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--dvc-yaml", type=Path, default=Path("dvc.yaml"))
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))

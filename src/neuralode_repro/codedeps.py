@@ -35,7 +35,8 @@ Roots = Path | Sequence[Path]
 
 def _roots(src: Roots) -> tuple[Path, ...]:
     return (src,) if isinstance(src, Path) else tuple(src)
-_SCRIPT = re.compile(r"(?:^|\s)(stages/[\w/]+\.py)(?:\s|$)")
+# every stage runs as `python stages/run.py <stage> ...` (the one entry point)
+_SCRIPT = re.compile(r"(?:^|\s)stages/run\.py\s+(\w+)(?:\s|$)")
 
 
 def _module_file(name: str, src: Roots) -> Path | None:
@@ -148,7 +149,7 @@ def stage_script(cmd: str | list[str]) -> str | None:
     """``stages/<name>.py`` from a stage's ``cmd`` (a command, or a list of them whose
     last is the stage's own: see :mod:`neuralode_repro.cmdguard`)."""
     m = _SCRIPT.search(stage_command(cmd))
-    return m.group(1) if m else None
+    return f"stages/{m.group(1)}.py" if m else None
 
 
 def code_deps(script: str, root: Path = ROOT) -> list[str]:

@@ -237,7 +237,7 @@ def test_download_stage_missing_mirror_is_one_line(tmp_path):
     params = tmp_path / "params.yaml"
     params.write_text("common: {}\ndownload_mnist: {mirror: null}\n")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"}
-    out = subprocess.run([sys.executable, str(ROOT / "stages/download_mnist.py"), "--params",
+    out = subprocess.run([sys.executable, str(ROOT / "stages/run.py"), "download_mnist", "--params",
                           str(params), "--mirror", str(tmp_path / "nowhere"), "--out",
                           str(tmp_path / "mnist")], env=env, capture_output=True, text=True)
     assert out.returncode == 1

@@ -1,12 +1,14 @@
-"""Run this stage under the project's ``.venv`` when the ``python`` on PATH lacks it,
-and end it with the DVC that runs it.
+"""The one entry point of every dvc.yaml stage: ``python stages/run.py <stage> [args]``
+runs ``stages/<stage>.py`` (its ``prepare`` and ``parser``) through the stage runner;
+``_guard`` is the params guard (:mod:`neuralode_repro.cmdguard`). Before it loads the
+stage, it makes sure of two things, here and nowhere else.
 
-DVC runs each stage's ``python stages/<name>.py`` through the shell, so ``python`` is
-whatever PATH finds first: ``.venv/bin/dvc exp run ...`` without an activated venv
-finds the system's, which cannot import the pipeline. Every stage imports this module
-first; it re-executes the stage with the nearest ``.venv/bin/python`` above it (the
-checkout's, also from a ``.dvc/tmp/exps`` temporary workspace), or stops with an error
-that says what to do.
+It runs under the project's ``.venv`` when the ``python`` on PATH lacks it. DVC runs
+each stage's command through the shell, so ``python`` is whatever PATH finds first:
+``.venv/bin/dvc exp run ...`` without an activated venv finds the system's, which
+cannot import the pipeline. It then re-executes itself with the nearest
+``.venv/bin/python`` above it (the checkout's, also from a ``.dvc/tmp/exps``
+temporary workspace), or stops with an error that says what to do.
 
 A DVC killed by SIGTERM (a scheduler, ``kill``, a CI timeout) does not stop its stage,
 which trains on, orphaned, for hours. So under DVC (``DVC_STAGE`` set) the stage asks
@@ -70,9 +72,10 @@ def _end_with_dvc() -> None:
                          name="end-with-dvc").start()
 
 
-_end_with_dvc()
-
-if importlib.util.find_spec("neuralode_repro") is None:
+def _use_venv() -> None:
+    """Re-execute under the nearest ``.venv`` when this python cannot import the pipeline."""
+    if importlib.util.find_spec("neuralode_repro") is not None:
+        return
     here = Path(__file__).resolve()
     venvs = [d / ".venv" for d in here.parents if (d / ".venv" / "bin" / "python").is_file()]
     if venvs and not os.environ.get(_GUARD) and Path(sys.prefix) != venvs[0]:
@@ -82,3 +85,34 @@ if importlib.util.find_spec("neuralode_repro") is None:
     sys.exit(f"error: {sys.executable} cannot import neuralode_repro"
              f"{f' (nor can {venvs[0]}/bin/python)' if venvs else ''}; run `make install`, "
              "then `source .venv/bin/activate` (or run `make repro`, which needs neither)")
+
+
+def main(argv: list[str]) -> None:
+    """``argv``: ``[run.py, <stage>, *its arguments]``, as the command line gives it
+    (DDP's relaunch runs the same line under torchrun)."""
+    _end_with_dvc()
+    _use_venv()
+    here = Path(__file__).resolve().parent
+    names = sorted(p.stem for p in here.glob("[!_]*.py") if p.stem != "run")
+    if len(argv) < 2 or not (argv[1] == "_guard" or argv[1] in names):
+        got = repr(argv[1]) if len(argv) > 1 else "none"
+        sys.exit(f"error: no stage {got}; usage: python stages/run.py <stage> [args], "
+                 f"stage one of: {', '.join(names)}")
+    name, args = argv[1], argv[2:]
+    if name == "_guard":
+        from neuralode_repro.cmdguard import main as guard
+
+        guard(args)
+        return
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", here / f"{name}.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    from neuralode_repro import runner
+
+    parser = stage.parser()
+    parser.prog = f"stages/run.py {name}"
+    runner.main(stage.prepare, parser, args)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
