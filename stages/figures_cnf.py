@@ -37,7 +37,4 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    return runner.parser(__doc__, extra={
-        "--weights-dir": "folder of train_cnf's model files (data/models/cnf)",
-        "--metrics-dir": "folder of the CNF metrics and logs (metrics/cnf)",
-        "--out": "output folder of the figures"})
+    return runner.parser(__doc__, folders=("--weights-dir", "--metrics-dir", "--out"))

@@ -59,8 +59,5 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    return runner.parser(__doc__, extra={
-        "--data": "the spirals (data/spirals.npz)",
-        "--weights-dir": "folder of train_latent's model files (data/models/latent)",
-        "--metrics-dir": "folder of evaluate_latent's budget CSVs (metrics/latent)",
-        "--out": "output folder of the figures"})
+    return runner.parser(__doc__, folders=("--weights-dir", "--metrics-dir", "--out"),
+                         extra={"--data": "the spirals (data/spirals.npz)"})

@@ -39,8 +39,6 @@ def prepare(ctx: runner.Context) -> runner.Job:
 
 
 def parser() -> argparse.ArgumentParser:
-    return runner.parser(__doc__, extra={
-        "--data": "folder of the toy data (data/toy)",
-        "--weights-dir": "folder of train_toy's model files",
-        "--predictions": "folder of evaluate_toy's .npz",
-        "--out": "output folder of the figures"})
+    return runner.parser(__doc__, folders=("--weights-dir", "--out"),
+                         extra={"--data": "folder of the toy data (data/toy)",
+                                "--predictions": "folder of evaluate_toy's .npz"})

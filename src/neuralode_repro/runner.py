@@ -161,19 +161,25 @@ FILE_HELP = {"weights": "the model file", "snapshots": "the weight snapshots of 
              "budget": "the budget axis: held-out scores per training snapshot (CSV)",
              "curve": "the learning curve: test error per training snapshot (CSV)",
              "predictions": "the evaluated trajectory (.npz)"}
+# folders a figure stage reads the runs of a family from, and writes to
+FOLDER_HELP = {"--weights-dir": "folder of the family's model files (data/models/<family>)",
+               "--metrics-dir": "folder of the family's metrics and logs (metrics/<family>)",
+               "--out": "output folder of the figures"}
 AXIS_HELP = {"seed": "the run's training seed", "n_obs": "observations per spiral",
              "width": "the capacity K = M"}
 
 
 def parser(doc: str | None, *, run: str | None = None, reads: Sequence[str] = (),
            writes: Sequence[str] = (), optional: Sequence[str] = (),
+           folders: Sequence[str] = (),
            extra: Mapping[str, str | tuple[str, Mapping[str, Any]]] | None = None
            ) -> argparse.ArgumentParser:
     """A stage's command line, as dvc.yaml's cmd passes it: the matrix values of a run
     of family ``run`` (:mod:`~neuralode_repro.runs`: ``--model``, ``--n-obs``,
     ``--seed``...), the run's files it ``reads`` and ``writes`` by kind (``optional``:
-    those a task may not use), and ``extra`` flags: a help text (a required string) or
-    (help, further ``add_argument`` keywords)."""
+    those a task may not use), the ``folders`` of a figure stage (:data:`FOLDER_HELP`)
+    and ``extra`` flags: a help text (a required string) or (help, further
+    ``add_argument`` keywords)."""
     p = argparse.ArgumentParser(description=doc)
     for axis in FAMILIES[run].axes if run else ():
         p.add_argument(f"--{axis.replace('_', '-')}", required=True,
@@ -183,6 +189,8 @@ def parser(doc: str | None, *, run: str | None = None, reads: Sequence[str] = ()
         for kind in kinds:
             p.add_argument(FLAGS.get(kind, f"--{kind}"), required=kind not in optional,
                            help=f"{what}: {FILE_HELP[kind]}")
+    for flag in folders:
+        p.add_argument(flag, required=True, help=FOLDER_HELP[flag])
     for flag, spec in (extra or {}).items():
         text, kw = (spec, {"required": True}) if isinstance(spec, str) else spec
         p.add_argument(flag, help=text, **kw)

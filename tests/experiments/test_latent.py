@@ -257,7 +257,7 @@ def test_stage_cli_writes_outputs_and_mlflow_runs(data, tmp_path):
 
     def stage(name: str, *args: str) -> subprocess.CompletedProcess:
         args = args or tuple(stage_argv(name, model="rnn", n_obs=30, seed=0))
-        return subprocess.run([sys.executable, str(ROOT / f"stages/{name}.py"), *args,
+        return subprocess.run([sys.executable, str(ROOT / "stages/run.py"), name, *args,
                                "--params", str(params)],
                               cwd=tmp_path, env=env, capture_output=True, text=True)
 

@@ -1,15 +1,39 @@
-"""The budget axis of a training run, scored after training by its evaluation stage on
-held-out data that training never read: each weight snapshot
-(:mod:`neuralode_repro.snapshots`) loaded in turn into the saved model, or (toy) the
-trajectories the training GIF kept."""
+"""The budget axis of a training run: weight snapshots kept while it trains
+(:func:`fit_with_budget`), scored after training by its evaluation stage on held-out
+data that training never read: each snapshot (:mod:`neuralode_repro.snapshots`) loaded
+in turn into the saved model, or (toy) the trajectories the training GIF kept."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 from torch import nn
+
+from ..snapshots import Snapshots, snapshot_steps
+from ..tracking import Tracker
+from ..training import History, OptimConfig, fit
+
+
+def fit_with_budget(model: nn.Module, loss_fn: Callable, batches: Callable, *,
+                    optim: OptimConfig, steps: int, points: int, tracker: Tracker, desc: str
+                    ) -> tuple[History, Snapshots, float]:
+    """One pass of ``steps`` optimizer steps (:func:`~neuralode_repro.training.fit`)
+    that logs each step's row to ``tracker`` and keeps the weights at the ``points``
+    snapshot steps of the budget axis (none if 0); returns (history, snapshots,
+    training seconds)."""
+    budget = Snapshots(snapshot_steps(steps, points) if points else [])
+    start = time.perf_counter()
+
+    def on_step(step: int, row: dict[str, float]) -> None:
+        tracker.log_metrics(row, step)
+        budget.on_step(step, model, time.perf_counter() - start)
+
+    history = fit(model, loss_fn, batches, optim=optim, epochs=1, steps_per_epoch=steps,
+                  desc=desc, on_step=on_step)
+    return history, budget, time.perf_counter() - start
 
 
 def each_snapshot(model: nn.Module, snapshots: dict[str, Any]) -> Iterator[tuple[int, float]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -30,9 +29,9 @@ from ..io import write_csv, write_json
 from ..models.cnf import FlowConfig, build_flow, kl_loss, nll_loss
 from ..models.flows import Flow
 from ..runtime import describe
-from ..snapshots import Snapshots, snapshot_steps
 from ..tracking import Tracker
-from ..training import OptimConfig, fit, seed_everything, summarize
+from ..training import OptimConfig, seed_everything, summarize
+from .budget import fit_with_budget
 
 Task = Literal["ml", "capacity"]
 Kind = Literal["cnf", "nf"]
@@ -211,17 +210,9 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
     run = runs.cnf(task, kind, seed, target=target, width=width)
     if task == "ml" and snapshots is None:
         raise ValueError("an ml run writes its budget snapshots: pass snapshots=<path>")
-    budget = Snapshots(snapshot_steps(spec.steps, spec.budget_points)
-                       if spec.budget_points else [])
-    start = time.perf_counter()
-
-    def on_step(step: int, row: dict[str, float]) -> None:
-        tracker.log_metrics(row, step)
-        budget.on_step(step, model, time.perf_counter() - start)
-
-    history = fit(model, loss_fn, batches, optim=spec.optim, epochs=1,
-                  steps_per_epoch=spec.steps, desc=run.stage(), on_step=on_step)
-    wall = time.perf_counter() - start
+    history, budget, wall = fit_with_budget(model, loss_fn, batches, optim=spec.optim,
+                                            steps=spec.steps, points=spec.budget_points,
+                                            tracker=tracker, desc=run.stage())
     model.eval()
     facts: dict[str, Any] = {
         "task": task, "model": kind, "width": spec.model.width, "seed": seed,

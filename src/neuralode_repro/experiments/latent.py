@@ -39,10 +39,9 @@ from ..models.latent import (
 )
 from ..models.rnn_diagnostics import rollout_error_by_step, teacher_forced_future_rmse
 from ..runtime import describe
-from ..snapshots import Snapshots, snapshot_steps
 from ..tracking import Tracker
-from ..training import OptimConfig, fit, seed_everything, summarize
-from .budget import each_snapshot
+from ..training import OptimConfig, seed_everything, summarize
+from .budget import each_snapshot, fit_with_budget
 from .tight import solved_by
 
 ROLLOUT_BINS = 10  # evaluate_saved's RNN rollout error: per tenth of the future points
@@ -146,18 +145,9 @@ def train(variant: str, n_obs: int, cfg: LatentTrainConfig, data: dict[str, np.n
         for idx in stream:
             yield make_batch(data, n_obs, idx, device=device)
 
-    budget = Snapshots(snapshot_steps(cfg.iterations, cfg.budget_points)
-                       if cfg.budget_points else [])
-    t_train = time.perf_counter()
-
-    def on_step(step: int, row: dict[str, float]) -> None:
-        tracker.log_metrics(row, step)
-        budget.on_step(step, model, time.perf_counter() - t_train)
-
-    history = fit(model, loss_fn, batches, optim=cfg.optim, epochs=1,
-                  steps_per_epoch=cfg.iterations, on_step=on_step,
-                  desc=run.stage())
-    train_time = time.perf_counter() - t_train
+    history, budget, train_time = fit_with_budget(
+        model, loss_fn, batches, optim=cfg.optim, steps=cfg.iterations,
+        points=cfg.budget_points, tracker=tracker, desc=run.stage())
     facts: dict[str, Any] = {
         "model": variant, "model_class": mcfg.model, "n_obs": n_obs, "seed": seed,
         **summarize(history.steps, finals=("elbo",)), "iterations": cfg.iterations,
