@@ -230,3 +230,6 @@ class _Stepper:
 
     def advance(self) -> None:
         self.k0 = self.k1
+        # the step's start and stages served its outputs: drop them before the next
+        # trial computes its stages, so they never count in that step's peak memory
+        self.y = self.K = None

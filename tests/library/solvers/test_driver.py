@@ -143,3 +143,21 @@ def test_the_pipelines_solver_imports_nothing_private():
                                                          node.module.split("."))]
     assert not private, private
     assert {"parse_options", "positive"} <= set(ns.__all__)
+
+
+@pytest.mark.parametrize("method", ["dopri5", "bosh3"])
+def test_an_accepted_step_drops_its_start_and_stages_before_the_next_trial(method):
+    """After its outputs, a step's start y and stages K are dropped (the stepper held
+    them into the next trial: one state and s stages more at the peak, measured +8% of
+    an ODE-Net's adjoint training step); k0 moves on, the new state is the driver's."""
+    f = lambda t, y: -y  # noqa: E731
+    y0 = torch.ones(3, dtype=F64)
+    stepper = rk._Stepper(TABLEAUX[method], f, f(0.0, y0), 1e-6, 1e-6, None,
+                          ns.StepCounts(), None, y0)
+    assert stepper.trial(0.0, y0, 0.01, 0.01) <= 1.0
+    y1 = stepper.accept()
+    stepper.dense(0.005)
+    stepper.advance()
+    assert stepper.y is None and stepper.K is None
+    assert stepper.k0 is not None and torch.allclose(y1, torch.full_like(y1, math.exp(-0.01)))
+    assert stepper.trial(0.01, y1, 0.01, 0.02) <= 1.0  # the next step needs neither
