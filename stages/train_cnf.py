@@ -16,10 +16,8 @@ from neuralode_repro.training import resolve_device
 def prepare(ctx: runner.Context) -> runner.Job:
     args = ctx.args
     cfg = ctx.section(CNFTrainConfig, "train_cnf")
-    check_selection(cfg, args.task, target=args.target, width=args.width, seed=args.seed)
-    if (args.task == "ml") != (args.snapshots is not None):
-        raise ValueError(f"--snapshots is {'required' if args.task == 'ml' else 'not used'} "
-                         f"with --task {args.task}; the ml stages write the budget axis")
+    check_selection(cfg, args.task, target=args.target, width=args.width, seed=args.seed,
+                    snapshots=args.snapshots)
     device = resolve_device(ctx.common.device)
     task_cfg = getattr(cfg, args.task)
     run = runs.cnf(args.task, args.model, args.seed, target=args.target, width=args.width)

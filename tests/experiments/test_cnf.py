@@ -287,3 +287,16 @@ def test_params_yaml_sections_parse():
     assert set(cfg.ml.targets) and cfg.capacity.widths
     parse(CNFEvalConfig, params["evaluate_cnf"], "evaluate_cnf")
     parse(CNFFiguresConfig, params["figures"]["cnf"], "figures.cnf")
+
+
+@pytest.mark.parametrize(("task", "sel", "snapshots", "match"), [
+    ("ml", {"target": "two_moons", "width": None}, None,
+     r"snapshots \(--snapshots\) are required with task 'ml': the ml runs write the "
+     r"budget axis"),
+    ("capacity", {"target": None, "width": 2}, "s.pt",
+     r"snapshots \(--snapshots\) are not used with task 'capacity'"),
+])
+def test_the_snapshots_rule_is_checked_in_one_place(task, sel, snapshots, match):
+    """train_cnf's command line and train() both go through check_selection."""
+    with pytest.raises(ValueError, match=match):
+        check_selection(_cfg(), task, seed=0, snapshots=snapshots, **sel)

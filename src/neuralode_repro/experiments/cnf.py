@@ -148,8 +148,10 @@ CLI = {"--task": ("the experiment", {"required": True, "choices": ["ml", "capaci
 
 
 def check_selection(cfg: CNFTrainConfig, task: Task, *, target: str | None,
-                    width: int | None, seed: int | None = None) -> None:
-    """The stage's command-line selection must name a run of the params' matrix."""
+                    width: int | None, seed: int | None = None,
+                    snapshots: Path | str | None = None) -> None:
+    """The stage's command-line selection must name a run of the params' matrix, and an
+    ml run, and only an ml run, writes the budget axis's ``snapshots``."""
     if seed is not None:
         check_seed_in(seed, cfg.seeds, "train_cnf")
     if task == "ml" and target not in cfg.ml.targets:
@@ -158,6 +160,10 @@ def check_selection(cfg: CNFTrainConfig, task: Task, *, target: str | None,
     if task == "capacity" and width not in cfg.capacity.widths:
         raise ConfigError(f"train_cnf.capacity.widths: {width!r} is not one of "
                           f"{list(cfg.capacity.widths)}")
+    if (task == "ml") != (snapshots is not None):
+        raise ValueError(f"snapshots (--snapshots) are {'required' if task == 'ml' else 'not used'}"
+                         f" with task {task!r}: the ml runs write the budget axis; pass them "
+                         "as dvc.yaml's cmd does")
 
 
 def run_spec(cfg: CNFTrainConfig, task: Task, kind: Kind, width: int | None) -> TrainSpec:
@@ -187,7 +193,7 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
     ml (Fig. 5): minimise -E_data[log q(x)] on fresh batches of the target's samples;
     capacity (Fig. 4): minimise E_q[log q + U] = KL(q || p) - log Z over base samples
     (log Z is added back by evaluation, which owns its integration box)."""
-    check_selection(cfg, task, target=target, width=width, seed=seed)
+    check_selection(cfg, task, target=target, width=width, seed=seed, snapshots=snapshots)
     device = device or torch.device("cpu")
     spec = run_spec(cfg, task, kind, width)
     data: Toy2DConfig | PotentialConfig = (cfg.ml.targets[str(target)] if task == "ml"
@@ -208,8 +214,6 @@ def train(task: Task, kind: Kind, cfg: CNFTrainConfig, *, seed: int, tracker: Tr
         loss_fn = functools.partial(kl_loss, energy=data.energy())
 
     run = runs.cnf(task, kind, seed, target=target, width=width)
-    if task == "ml" and snapshots is None:
-        raise ValueError("an ml run writes its budget snapshots: pass snapshots=<path>")
     history, budget, wall = fit_with_budget(model, loss_fn, batches, optim=spec.optim,
                                             steps=spec.steps, points=spec.budget_points,
                                             tracker=tracker, desc=run.stage())
