@@ -247,7 +247,8 @@ def test_saved_models_reproduce_their_evaluations_exactly(repo, tmp_path, capsys
         for i, out in enumerate(outs):
             assert out in words, (stage, out)  # output paths come from the cmd
             words[words.index(out)] = str(tmp_path / f"{i}{Path(out).suffix}")
-        code, err = run_stage(Path(words[1]).stem, words[2:], None, dst, capsys)
+        # python stages/run.py <stage> <args>
+        code, err = run_stage(words[2], words[3:], None, dst, capsys)
         assert code == 0, err[-10:]
         again = json.loads((tmp_path / f"{outs.index(metrics)}.json").read_text())
         before = json.loads((dst / metrics).read_text())
