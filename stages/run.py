@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import ModuleType
 
 _GUARD = "NEURALODE_VENV_REEXEC"
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -87,6 +88,16 @@ def _use_venv() -> None:
              "then `source .venv/bin/activate` (or run `make repro`, which needs neither)")
 
 
+def load(name: str) -> ModuleType:
+    """``stages/<name>.py`` as a module: its ``prepare`` and ``parser`` (the tests load
+    stages through this too)."""
+    spec = importlib.util.spec_from_file_location(f"stage_{name}",
+                                                  Path(__file__).resolve().parent / f"{name}.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    return stage
+
+
 def main(argv: list[str]) -> None:
     """``argv``: ``[run.py, <stage>, *its arguments]``, as the command line gives it
     (DDP's relaunch runs the same line under torchrun)."""
@@ -104,9 +115,7 @@ def main(argv: list[str]) -> None:
 
         guard(args)
         return
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", here / f"{name}.py")
-    stage = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(stage)
+    stage = load(name)
     from neuralode_repro import runner
 
     parser = stage.parser()

@@ -3,7 +3,6 @@ pays ~10 s of imports per case, this pays them once per test session."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -20,11 +19,11 @@ sys.path.insert(0, str(ROOT / "stages"))
 
 
 def stage_module(name: str) -> ModuleType:
-    """``stages/<name>.py`` as a module (its ``prepare`` and ``parser``)."""
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "stages" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``stages/<name>.py`` as a module (its ``prepare`` and ``parser``), loaded as
+    ``stages/run.py`` loads it."""
+    import run  # stages/run.py, importable: its folder is on sys.path above
+
+    return run.load(name)
 
 
 def run_stage(name: str, argv: list[str], params: dict | None, cwd: Path, capsys

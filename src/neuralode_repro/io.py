@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .producers import stage_hint, unreadable
-from .staging import OutputError, atomic_path  # noqa: F401  (OutputError: re-exported)
+from .staging import atomic_path
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -1,7 +1,8 @@
 """The one stage runner: params -> resolved config -> tracker -> body -> all-or-nothing
 outputs -> summary, with one readable error line at the boundary.
 
-Every ``stages/*.py`` is ``runner.main(prepare, parser)``. ``prepare`` reads and checks
+Every stage (``stages/<name>.py``: ``prepare`` and ``parser``) runs as
+``runner.main(prepare, parser)``, from ``stages/run.py``. ``prepare`` reads and checks
 its config and inputs (a bad value stops the stage before an MLflow run starts) and
 returns a :class:`Job`. The runner opens the MLflow run, runs the job's body inside
 :func:`neuralode_repro.staging.staged` (its outputs appear all together when it succeeds, and

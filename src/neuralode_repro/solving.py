@@ -19,8 +19,8 @@ def solve(func: Callable[[Tensor, Tensor], Tensor], y0: Tensor, t: Tensor, cfg: 
     (the paper's ODE-Net, sec. 2), else ``odeint`` with backprop through the solver
     (RK-Net). ``adjoint_params`` as in ``odeint_adjoint``; ignored for direct backprop,
     where autograd finds every parameter itself."""
-    if cfg.method == "vode_adams":  # a config built in code skipped the check that registers it
-        register()
+    register()  # the pipeline's own solvers (cached): a config built in code skipped the
+    # config check that registers them
     kwargs = cfg.kwargs()
     if cfg.adjoint:
         return odeint_adjoint(func, y0, t, adjoint_params=adjoint_params, **kwargs)
